@@ -1,0 +1,45 @@
+"""Facts about Hyper-V releases that both the rules and the engine rely on."""
+
+from __future__ import annotations
+
+#: Hyper-V releases, oldest first. The order is meaningful: rules compare positions.
+VERSIONS: tuple[str, ...] = (
+    "2008",
+    "2008 R2",
+    "2012",
+    "2012 R2",
+    "2016",
+    "2019",
+    "2022",
+    "2025",
+)
+
+#: The first release that can live-migrate (the seed: "Hyper-V 2008 R2 must be
+#: deployed on both hosts. The first version of Hyper-V does not support live
+#: migration.").
+FIRST_LIVE_MIGRATION_VERSION = "2008 R2"
+
+#: From this release on Hyper-V stops pre-copy after 5 passes instead of 10.
+FIVE_PASS_CAP_VERSION = "2012 R2"
+
+
+def version_index(version: str) -> int:
+    """Position of ``version`` in :data:`VERSIONS`; ``ValueError`` names unknown ones."""
+    try:
+        return VERSIONS.index(version)
+    except ValueError:
+        raise ValueError(
+            f"unknown Hyper-V version {version!r}; expected one of {', '.join(VERSIONS)}"
+        ) from None
+
+
+def supports_live_migration(version: str) -> bool:
+    """True for Hyper-V 2008 R2 and later."""
+    return version_index(version) >= version_index(FIRST_LIVE_MIGRATION_VERSION)
+
+
+def pass_cap(version: str) -> int:
+    """Most pre-copy passes Hyper-V makes: 10 up to 2012, 5 from 2012 R2 on."""
+    if version_index(version) >= version_index(FIVE_PASS_CAP_VERSION):
+        return 5
+    return 10
