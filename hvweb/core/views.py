@@ -1,0 +1,8 @@
+"""The pages' entry point."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/index.html")

@@ -1,0 +1,3 @@
+"""Websocket routes; ``hvweb.asgi`` wraps them in the origin check and session auth."""
+
+websocket_urlpatterns: list = []
