@@ -24,12 +24,13 @@ FIVE_PASS_CAP_VERSION = "2012 R2"
 
 
 def version_index(version: str) -> int:
-    """Position of ``version`` in :data:`VERSIONS`; ``ValueError`` names unknown ones."""
+    """Position of ``version`` in :data:`VERSIONS`; unknown ones raise ValueError."""
     try:
         return VERSIONS.index(version)
     except ValueError:
         raise ValueError(
-            f"unknown Hyper-V version {version!r}; expected one of {', '.join(VERSIONS)}"
+            f"unknown Hyper-V version {version!r}; "
+            f"expected one of {', '.join(VERSIONS)}"
         ) from None
 
 
