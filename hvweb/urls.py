@@ -1,13 +1,18 @@
 """URL routes: the pages, the admin, the API and the health check."""
 
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
 
-from hvweb.core import views
 from hvweb.core.health import healthz
+from hvweb.inventory import views as inventory_views
 
 urlpatterns = [
-    path("", views.index, name="index"),
+    # "/" is the cluster list; "index" stays the name the base template links to.
+    path("", inventory_views.cluster_list, name="index"),
+    path("", include("hvweb.inventory.urls")),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

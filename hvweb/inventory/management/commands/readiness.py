@@ -1,0 +1,93 @@
+"""``manage.py readiness``: the seed's rules for every (VM, destination) pair."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
+
+from hvweb.inventory import access, snapshots
+from hvweb.inventory.models import Host, VirtualMachine
+
+
+class Command(BaseCommand):
+    help = (
+        "Check each VM against every other host of its cluster with the seed's "
+        "live-migration rules."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--vm", help="only this virtual machine (by name)")
+        parser.add_argument(
+            "--host", help="only pairs with this host as source or destination"
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="print a JSON list of pairs"
+        )
+        parser.add_argument(
+            "--now",
+            action="store_true",
+            help="also run the operational checks (host up, free memory, ...)",
+        )
+        parser.add_argument(
+            "--user", help="only what this user's teams may see (default: all)"
+        )
+
+    def handle(self, *args, **options):
+        vms = VirtualMachine.objects.select_related("host__cluster").order_by(
+            "host__cluster__name", "name"
+        )
+        if options["user"]:
+            try:
+                user = get_user_model().objects.get(username=options["user"])
+            except get_user_model().DoesNotExist:
+                raise CommandError(f"no user named {options['user']!r}") from None
+            vms = access.restrict(vms, user, "view")
+        if options["vm"]:
+            vms = vms.filter(name=options["vm"])
+            if not vms.exists():
+                raise CommandError(f"no virtual machine named {options['vm']!r}")
+        host = options["host"]
+        if host:
+            found = Host.objects.filter(name=host)
+            if not found.exists():
+                raise CommandError(f"no host named {host!r}")
+            vms = vms.filter(
+                Q(host__name=host) | Q(host__cluster__hosts__name=host)
+            ).distinct()
+        results = snapshots.readiness(vms, operational=options["now"])
+        if host:
+            results = [
+                r for r in results if host in (r.source.name, r.destination.name)
+            ]
+        if options["json"]:
+            self.stdout.write(json.dumps([self._as_dict(r) for r in results], indent=2))
+            return
+        for r in results:
+            head = (
+                f"{r.vm.host.cluster.name}  {r.vm.name}: {r.source.name} -> "
+                f"{r.destination.name}"
+            )
+            if r.ok:
+                self.stdout.write(f"{head}  OK")
+                continue
+            self.stdout.write(f"{head}  REFUSED {', '.join(r.codes)}")
+            for failure in r.failures:
+                self.stdout.write(f"    {failure.code}: {failure.message}")
+        ok = sum(r.ok for r in results)
+        self.stdout.write(f"{ok} of {len(results)} pairs may live-migrate.")
+
+    @staticmethod
+    def _as_dict(result: snapshots.PairResult) -> dict:
+        return {
+            "cluster": result.vm.host.cluster.name,
+            "vm": result.vm.name,
+            "source": result.source.name,
+            "destination": result.destination.name,
+            "ok": result.ok,
+            "failures": [
+                {"code": f.code, "message": f.message} for f in result.failures
+            ],
+        }

@@ -1,0 +1,15 @@
+"""``manage.py seed_demo``: create the demo inventory and users, once."""
+
+from django.core.management.base import BaseCommand
+
+from hvweb.inventory import demo
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo team, users and clusters (CLU-PROD, CLU-LAB) when missing, "
+        "and print the demo logins. Safe to run on every start."
+    )
+
+    def handle(self, *args, **options):
+        demo.seed(write=self.stdout.write)

@@ -1,0 +1,619 @@
+"""The inventory: teams and roles, clusters, hosts, CSVs, VMs, disks and adapters.
+
+Single-row checks live in field validators and ``clean()``; rules that span
+objects are ``migrator.rules`` functions, which ``clean()`` calls through
+``hvweb.inventory.snapshots`` and turns into field-keyed ValidationErrors.
+Database constraints back what must never be stored at all.
+
+Every model names ``team_path``, the lookup from it to its owning Team, which
+``hvweb.inventory.access.restrict`` follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from migrator.rules import DRIVE_LETTERS, Failure
+
+from .choices import (
+    AutomaticStartAction,
+    CpuVendor,
+    CsvState,
+    DiskKind,
+    DriveLetter,
+    HostState,
+    HyperVVersion,
+    PerformanceOption,
+    PowerState,
+    Role,
+    StorageKind,
+    WorkloadProfile,
+)
+
+#: Hyper-V's MAC address form, as Get-VMNetworkAdapter shows it.
+MAC_PATTERN = r"^[0-9A-F]{2}(-[0-9A-F]{2}){5}$"
+#: A Cluster Shared Volume's mount point under the system drive.
+CSV_PATH_PATTERN = r"^[C-Z]:\\ClusterStorage\\[^\\/:*?\"<>|]+$"
+#: The guest's memory page size the engine simulates.
+PAGE_SIZE_KIB = 4
+
+
+def failure_errors(failures: Iterable[Failure], field_for: dict[str, str]) -> dict:
+    """Field-keyed error lists from rule failures, each naming its rule.
+
+    ``field_for`` maps a rule's field names to the form field that shows it;
+    a failure whose fields are all unmapped lands on ``default`` (the ``None``
+    key is kept as NON_FIELD_ERRORS).
+    """
+    errors: dict[str, list[str]] = {}
+    for failure in failures:
+        key = next(
+            (field_for[f] for f in failure.fields if f in field_for),
+            field_for.get("*", "__all__"),
+        )
+        errors.setdefault(key, []).append(f"{failure.code}: {failure.message}")
+    return errors
+
+
+class Team(models.Model):
+    """A group of people that owns clusters."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+
+    team_path = ""
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's role in a team: viewer, operator or administrator."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role, default=Role.VIEWER)
+
+    team_path = "team"
+
+    class Meta:
+        ordering = ["team__name", "user__username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "team"],
+                name="membership_user_team_unique",
+                violation_error_message="This user already has a role in this team.",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=Role.values),
+                name="membership_role_valid",
+                violation_error_message="Role must be viewer, operator or "
+                "administrator.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} – {self.get_role_display()} of {self.team}"
+
+
+class Cluster(models.Model):
+    """A failover cluster and its live-migration settings."""
+
+    name = models.CharField(max_length=100, unique=True)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="clusters")
+    shared_storage = models.BooleanField(
+        "shared storage enabled",
+        default=True,
+        help_text="Live migration needs the cluster's shared storage enabled.",
+    )
+    storage_kind = models.CharField(
+        max_length=20, choices=StorageKind, default=StorageKind.ISCSI
+    )
+    max_simultaneous_migrations = models.PositiveSmallIntegerField(
+        "simultaneous live migrations per host",
+        default=2,
+        validators=[MinValueValidator(1)],
+        help_text="Hyper-V's default is 2.",
+    )
+    performance_option = models.CharField(
+        max_length=20, choices=PerformanceOption, default=PerformanceOption.COMPRESSION
+    )
+    link_bandwidth_mbps = models.PositiveIntegerField(
+        "live-migration link (Mbit/s)",
+        default=1000,
+        validators=[MinValueValidator(1)],
+        help_text="Bandwidth the simulated migration network carries.",
+    )
+    simulation_speed = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.01)],
+        help_text="How much faster than real time demo moves are paced (1 = real "
+        "time).",
+    )
+    description = models.TextField(blank=True)
+
+    team_path = "team"
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_simultaneous_migrations__gte=1),
+                name="cluster_max_migrations_positive",
+                violation_error_message="A cluster allows at least one live "
+                "migration per host.",
+            ),
+            models.CheckConstraint(
+                condition=Q(link_bandwidth_mbps__gt=0),
+                name="cluster_bandwidth_positive",
+                violation_error_message="The link bandwidth must be more than 0.",
+            ),
+            models.CheckConstraint(
+                condition=Q(simulation_speed__gt=0),
+                name="cluster_simulation_speed_positive",
+                violation_error_message="The simulation speed must be more than 0.",
+            ),
+            models.CheckConstraint(
+                condition=Q(storage_kind__in=StorageKind.values),
+                name="cluster_storage_kind_valid",
+                violation_error_message="Unknown storage kind.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("inventory:cluster", args=[self.pk])
+
+    def clean(self) -> None:
+        super().clean()
+        errors: dict[str, list[str]] = {}
+        san = self.storage_kind in (StorageKind.FIBRE_CHANNEL, StorageKind.ISCSI)
+        if self.shared_storage and not san:
+            errors.setdefault("storage_kind", []).append(
+                "Shared storage is enabled, so say which SAN provides it: Fibre "
+                "Channel or iSCSI."
+            )
+        if not self.shared_storage and self.pk and self.csvs.exists():
+            errors.setdefault("shared_storage", []).append(
+                "SHARED_STORAGE: this cluster has Cluster Shared Volumes, which live "
+                "on its shared storage: remove them before disabling shared storage."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class Host(models.Model):
+    """A Hyper-V host, listed in one cluster."""
+
+    name = models.CharField(max_length=100, unique=True)
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="hosts")
+    hyperv_version = models.CharField(
+        "Hyper-V version", max_length=10, choices=HyperVVersion
+    )
+    cpu_vendor = models.CharField("CPU vendor", max_length=10, choices=CpuVendor)
+    cpu_model = models.CharField("CPU model", max_length=100, blank=True)
+    boot_drive = models.CharField(
+        max_length=1, choices=DriveLetter, default=DriveLetter.C
+    )
+    memory_mib = models.PositiveIntegerField(
+        "memory (MiB)", validators=[MinValueValidator(1)]
+    )
+    shared_storage_connected = models.BooleanField(
+        "connected to shared storage",
+        default=True,
+        help_text="Reaches the cluster's SAN (Fibre Channel or iSCSI).",
+    )
+    cluster_node = models.BooleanField(
+        "failover cluster node",
+        default=True,
+        help_text="Joined to the failover cluster (Add-ClusterNode). A host listed "
+        "in a cluster but not joined cannot live-migrate.",
+    )
+    state = models.CharField(max_length=10, choices=HostState, default=HostState.UP)
+
+    team_path = "cluster__team"
+
+    class Meta:
+        ordering = ["cluster__name", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(memory_mib__gt=0),
+                name="host_memory_positive",
+                violation_error_message="A host's memory must be more than 0 MiB.",
+            ),
+            models.CheckConstraint(
+                condition=Q(boot_drive__in=DRIVE_LETTERS),
+                name="host_boot_drive_c_to_z",
+                violation_error_message="The boot drive is a letter from C to Z.",
+            ),
+            models.CheckConstraint(
+                condition=Q(hyperv_version__in=HyperVVersion.values),
+                name="host_hyperv_version_valid",
+                violation_error_message="Unknown Hyper-V version.",
+            ),
+            models.CheckConstraint(
+                condition=Q(cpu_vendor__in=CpuVendor.values),
+                name="host_cpu_vendor_valid",
+                violation_error_message="The CPU vendor is Intel or AMD.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("inventory:host", args=[self.pk])
+
+    def clean(self) -> None:
+        super().clean()
+        if self.cluster_id is None:
+            return
+        from migrator import rules
+
+        from . import snapshots
+
+        errors: dict[str, list[str]] = {}
+        if self.pk:
+            before = Host.objects.filter(pk=self.pk).values_list(
+                "cluster_id", flat=True
+            )
+            if before and before[0] != self.cluster_id:
+                if self.virtual_machines.exists():
+                    errors["cluster"] = [
+                        "This host runs VMs of its cluster: move them to other hosts "
+                        "first, then move the host to another cluster."
+                    ]
+        others = [
+            snapshots.host_snapshot(h)
+            for h in self.cluster.hosts.exclude(pk=self.pk).select_related("cluster")
+        ]
+        failures = rules.host_membership_failures(
+            snapshots.host_snapshot(self, load=False),
+            others,
+            snapshots.cluster_snapshot(self.cluster),
+        )
+        for key, messages in failure_errors(
+            failures, {"boot_drive": "boot_drive"}
+        ).items():
+            errors.setdefault(key, []).extend(messages)
+        if errors:
+            raise ValidationError(errors)
+
+    def memory_in_use_mib(self) -> int:
+        """Memory held by the VMs running (or paused) on this host."""
+        return memory_held_mib(self.virtual_machines.all())
+
+
+def memory_held_mib(vms: Iterable[VirtualMachine]) -> int:
+    """Memory held by those of ``vms`` that are running or paused."""
+    holding = {PowerState.RUNNING, PowerState.PAUSED}
+    return sum(vm.memory_mib for vm in vms if vm.power_state in holding)
+
+
+class ClusterSharedVolume(models.Model):
+    """A Cluster Shared Volume on the cluster's SAN."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="csvs")
+    name = models.CharField(max_length=100)
+    path = models.CharField(
+        max_length=260,
+        validators=[
+            RegexValidator(
+                CSV_PATH_PATTERN,
+                "A CSV's path looks like C:\\ClusterStorage\\Volume1.",
+            )
+        ],
+        help_text="For example C:\\ClusterStorage\\Volume1.",
+    )
+    capacity_gib = models.PositiveIntegerField(
+        "capacity (GiB)", validators=[MinValueValidator(1)]
+    )
+    owner = models.ForeignKey(
+        Host,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_csvs",
+        help_text="The coordinator node.",
+    )
+    state = models.CharField(max_length=20, choices=CsvState, default=CsvState.ONLINE)
+
+    team_path = "cluster__team"
+
+    class Meta:
+        verbose_name = "Cluster Shared Volume"
+        ordering = ["cluster__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "name"],
+                name="csv_name_unique_in_cluster",
+                violation_error_message="This cluster already has a CSV of that name.",
+            ),
+            models.UniqueConstraint(
+                fields=["cluster", "path"],
+                name="csv_path_unique_in_cluster",
+                violation_error_message="This cluster already has a CSV at that path.",
+            ),
+            models.CheckConstraint(
+                condition=Q(capacity_gib__gt=0),
+                name="csv_capacity_positive",
+                violation_error_message="A CSV's capacity must be more than 0 GiB.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster} · {self.name}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.cluster_id is None:
+            return
+        from migrator import rules
+
+        from . import snapshots
+
+        errors = failure_errors(
+            rules.csv_placement_failures(snapshots.cluster_snapshot(self.cluster)),
+            {"cluster": "cluster"},
+        )
+        if self.owner_id is not None and self.owner.cluster_id != self.cluster_id:
+            errors.setdefault("owner", []).append(
+                f"{self.owner} is not a host of {self.cluster}: the owner node is "
+                f"one of the cluster's hosts."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class VirtualMachine(models.Model):
+    """A virtual machine on its current host (the owner)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    host = models.ForeignKey(
+        Host, on_delete=models.PROTECT, related_name="virtual_machines"
+    )
+    memory_mib = models.PositiveIntegerField(
+        "memory (MiB)", validators=[MinValueValidator(1)]
+    )
+    vcpus = models.PositiveSmallIntegerField(
+        "vCPUs", default=1, validators=[MinValueValidator(1)]
+    )
+    power_state = models.CharField(
+        max_length=10, choices=PowerState, default=PowerState.RUNNING
+    )
+    highly_available = models.BooleanField(
+        default=False,
+        help_text="A clustered role: needs every disk on the cluster's CSVs and "
+        "the Automatic Start Action Nothing.",
+    )
+    automatic_start_action = models.CharField(
+        max_length=20,
+        choices=AutomaticStartAction,
+        default=AutomaticStartAction.NOTHING,
+    )
+    workload_profile = models.CharField(
+        max_length=20, choices=WorkloadProfile, default=WorkloadProfile.IDLE
+    )
+    write_rate = models.PositiveIntegerField(
+        "write rate (pages/s)",
+        default=100,
+        help_text="Guest page writes per second in the simulation.",
+    )
+    working_set_pages = models.PositiveIntegerField(
+        default=1024,
+        validators=[MinValueValidator(1)],
+        help_text=f"Pages ({PAGE_SIZE_KIB} KiB) the guest writes to.",
+    )
+
+    team_path = "host__cluster__team"
+
+    class Meta:
+        verbose_name = "virtual machine"
+        ordering = ["name"]
+        permissions = [
+            ("configure_ha", "Can configure virtual machines as highly available"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(memory_mib__gt=0),
+                name="vm_memory_positive",
+                violation_error_message="A VM's memory must be more than 0 MiB.",
+            ),
+            models.CheckConstraint(
+                condition=Q(vcpus__gt=0),
+                name="vm_vcpus_positive",
+                violation_error_message="A VM has at least one vCPU.",
+            ),
+            models.CheckConstraint(
+                condition=Q(working_set_pages__gt=0),
+                name="vm_working_set_positive",
+                violation_error_message="The working set is at least one page.",
+            ),
+            models.CheckConstraint(
+                condition=Q(automatic_start_action__in=AutomaticStartAction.values),
+                name="vm_start_action_valid",
+                violation_error_message="Unknown Automatic Start Action.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("inventory:vm", args=[self.pk])
+
+    @property
+    def cluster(self) -> Cluster:
+        return self.host.cluster
+
+    def clean(self) -> None:
+        super().clean()
+        errors: dict[str, list[str]] = {}
+        if (
+            self.memory_mib
+            and self.working_set_pages
+            and self.working_set_pages > self.memory_mib * 1024 // PAGE_SIZE_KIB
+        ):
+            errors["working_set_pages"] = [
+                f"The working set cannot exceed the VM's "
+                f"{self.memory_mib * 1024 // PAGE_SIZE_KIB} pages of memory."
+            ]
+        if self.highly_available and self.host_id is not None:
+            from migrator import rules
+
+            from . import snapshots
+
+            failures = rules.ha_configuration_failures(
+                snapshots.vm_snapshot(self), snapshots.cluster_snapshot(self.cluster)
+            )
+            mapped = failure_errors(
+                failures,
+                {
+                    "automatic_start_action": "automatic_start_action",
+                    "*": "highly_available",
+                },
+            )
+            for key, messages in mapped.items():
+                errors.setdefault(key, []).extend(messages)
+        if errors:
+            raise ValidationError(errors)
+
+
+class VirtualDisk(models.Model):
+    """A VHD, VHDX or passthrough disk, on a CSV or on the host's local storage."""
+
+    vm = models.ForeignKey(
+        VirtualMachine,
+        on_delete=models.CASCADE,
+        related_name="disks",
+        verbose_name="virtual machine",
+    )
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=DiskKind, default=DiskKind.VHDX)
+    csv = models.ForeignKey(
+        ClusterSharedVolume,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="disks",
+        verbose_name="Cluster Shared Volume",
+        help_text="Empty: the disk is on the host's local storage.",
+    )
+    path = models.CharField(max_length=260, blank=True)
+    size_gib = models.PositiveIntegerField(
+        "size (GiB)", default=40, validators=[MinValueValidator(1)]
+    )
+
+    team_path = "vm__host__cluster__team"
+
+    class Meta:
+        verbose_name = "virtual disk"
+        ordering = ["vm__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vm", "name"],
+                name="disk_name_unique_in_vm",
+                violation_error_message="This VM already has a disk of that name.",
+            ),
+            models.CheckConstraint(
+                condition=Q(size_gib__gt=0),
+                name="disk_size_positive",
+                violation_error_message="A disk's size must be more than 0 GiB.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def on_local_storage(self) -> bool:
+        return self.csv_id is None
+
+    def clean(self) -> None:
+        super().clean()
+        # In the admin's inline the VM may be unsaved, with the form's changes.
+        vm = self.vm if (self.vm_id or VirtualDisk.vm.is_cached(self)) else None
+        if vm is None or vm.host_id is None:
+            return
+        if not vm.highly_available:
+            if self.csv_id and self.csv.cluster_id != vm.host.cluster_id:
+                raise ValidationError(
+                    {
+                        "csv": f"{self.csv} is not a volume of {vm.cluster}, so "
+                        f"{vm.host} cannot reach it: choose a CSV of {vm.cluster} "
+                        f"or local storage."
+                    }
+                )
+            return
+        from migrator import rules
+
+        from . import snapshots
+
+        # This disk alone, on the VM as the form would leave it.
+        alone = snapshots.vm_snapshot(vm, disks=[snapshots.disk_snapshot(self)])
+        failures = [
+            f
+            for f in rules.ha_configuration_failures(
+                alone, snapshots.cluster_snapshot(vm.cluster)
+            )
+            if f.code == "HIGHLY_AVAILABLE"
+        ]
+        if failures:
+            raise ValidationError(failure_errors(failures, {"disks": "csv"}))
+
+
+class NetworkAdapter(models.Model):
+    """A VM's network adapter: its MAC address and the virtual switch it is on."""
+
+    vm = models.ForeignKey(
+        VirtualMachine,
+        on_delete=models.CASCADE,
+        related_name="adapters",
+        verbose_name="virtual machine",
+    )
+    name = models.CharField(max_length=100, default="Network Adapter")
+    mac_address = models.CharField(
+        "MAC address",
+        max_length=17,
+        unique=True,
+        validators=[
+            RegexValidator(MAC_PATTERN, "Write the MAC address as 00-15-5D-01-02-03.")
+        ],
+        error_messages={"unique": "Another adapter already has this MAC address."},
+    )
+    virtual_switch = models.CharField(max_length=100)
+
+    team_path = "vm__host__cluster__team"
+
+    class Meta:
+        ordering = ["vm__name", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(mac_address__regex=MAC_PATTERN),
+                name="adapter_mac_format",
+                violation_error_message="Write the MAC address as 00-15-5D-01-02-03.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.mac_address})"
+
+    def clean_fields(self, exclude: Iterable[str] | None = None) -> None:
+        # Accept 00:15:5d:01:02:03 and store Hyper-V's form.
+        if self.mac_address:
+            self.mac_address = self.mac_address.strip().upper().replace(":", "-")
+        super().clean_fields(exclude=exclude)
