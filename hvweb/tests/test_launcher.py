@@ -1,0 +1,140 @@
+"""The one start command: up on a free port, healthy, and gone without a trace."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``, read from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def launcher_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update(
+        HVWEB_DATA_DIR=str(tmp_path),
+        # Its own queue: on a shared Redis, the suite's worker must not take its tasks.
+        HVWEB_QUEUE=f"launcher-test-{uuid.uuid4().hex[:8]}",
+        HVWEB_WORKER_CONCURRENCY="1",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def start(tmp_path: Path, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hvweb.launcher", "--port", str(port)],
+        cwd=ROOT, env=launcher_env(tmp_path), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def read_until(process: subprocess.Popen[str], needle: str, timeout: float) -> str:
+    seen = []
+    deadline = time.monotonic() + timeout
+    os.set_blocking(process.stdout.fileno(), False)
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line:
+            seen.append(line)
+            if needle in line:
+                return "".join(seen)
+        elif process.poll() is not None:
+            break
+        else:
+            time.sleep(0.05)
+    raise AssertionError(f"never printed {needle!r}; output:\n{''.join(seen)}")
+
+
+def test_start_command_serves_healthz_and_sigterm_leaves_no_child(tmp_path):
+    port = free_port()
+    process = start(tmp_path, port)
+    try:
+        output = read_until(process, "hvweb is running at", timeout=120)
+        assert f"http://127.0.0.1:{port}/" in output
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as response:
+            assert response.status == 200
+            assert json.load(response)["failing"] == []
+        children = descendants(process.pid)
+        assert len(children) >= 3  # worker (with its pool) and daphne, maybe redis
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+        time.sleep(0.5)
+        assert [pid for pid in children if alive(pid)] == []
+        assert not (tmp_path / "redis.sock").exists() or os.environ.get("REDIS_URL")
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_a_port_in_use_is_a_clear_error_not_a_hang(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = start(tmp_path, port)
+        out, _ = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in out
+
+
+def test_a_child_that_dies_stops_the_rest_with_a_non_zero_exit(tmp_path):
+    port = free_port()
+    process = start(tmp_path, port)
+    try:
+        read_until(process, "hvweb is running at", timeout=120)
+        children = descendants(process.pid)
+        daphne = next(
+            pid for pid in children
+            if b"daphne" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )  # fmt: skip
+        os.kill(daphne, signal.SIGKILL)
+        assert process.wait(30) == 1
+        out = process.stdout.read()
+        assert "web exited with code -9; stopping the others" in out
+        time.sleep(0.5)
+        assert [pid for pid in children if alive(pid)] == []
+    finally:
+        if process.poll() is None:
+            process.kill()

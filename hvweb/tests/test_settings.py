@@ -1,0 +1,97 @@
+"""Settings pick the database and Redis from the environment, and nothing else."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import json
+from django.conf import settings
+db = settings.DATABASES["default"]
+print(json.dumps({
+    "engine": db["ENGINE"], "name": str(db["NAME"]), "host": db.get("HOST", ""),
+    "redis_url": settings.REDIS_URL, "embedded": settings.REDIS_EMBEDDED,
+    "broker": settings.CELERY_BROKER_URL,
+    "layer_hosts": settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"],
+    "debug": settings.DEBUG, "secret_len": len(settings.SECRET_KEY),
+    "allowed_hosts": settings.ALLOWED_HOSTS,
+}))
+"""
+
+
+def probe(tmp_path, **env):
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG"}
+    }
+    clean.update(HVWEB_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="hvweb.settings")
+    clean.update(env)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=clean,
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
+def test_without_environment_it_is_sqlite_and_the_embedded_redis(tmp_path):
+    s = probe(tmp_path)
+    assert s["engine"] == "django.db.backends.sqlite3"
+    assert s["name"] == str(tmp_path / "hvweb.sqlite3")
+    assert s["embedded"] is True
+    assert s["redis_url"] == f"unix://{tmp_path}/redis.sock"
+    assert s["broker"] == f"redis+socket://{tmp_path}/redis.sock"
+    assert s["layer_hosts"] == [s["redis_url"]]
+    assert s["debug"] is False
+    assert s["allowed_hosts"] == ["127.0.0.1", "localhost", "[::1]"]
+
+
+def test_database_url_selects_postgresql_and_redis_url_a_real_redis(tmp_path):
+    s = probe(
+        tmp_path,
+        DATABASE_URL="postgresql://app@db.example:5432/hvweb",
+        REDIS_URL="redis://cache.example:6379/3",
+    )
+    assert s["engine"] == "django.db.backends.postgresql"
+    assert (s["name"], s["host"]) == ("hvweb", "db.example")
+    assert s["embedded"] is False
+    assert s["broker"] == "redis://cache.example:6379/3"
+    assert s["layer_hosts"] == ["redis://cache.example:6379/3"]
+
+
+def test_secret_key_is_generated_once_into_the_data_folder(tmp_path):
+    first = probe(tmp_path)
+    key_file = tmp_path / "secret_key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert first["secret_len"] >= 50
+    key = key_file.read_text()
+    probe(tmp_path)
+    assert key_file.read_text() == key
+
+
+def test_secret_key_debug_and_hosts_come_from_the_environment(tmp_path):
+    s = probe(tmp_path, SECRET_KEY="x" * 60, DEBUG="1", ALLOWED_HOSTS="a.example,b")
+    assert s["secret_len"] == 60 and s["debug"] is True
+    assert s["allowed_hosts"] == ["a.example", "b"]
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    env.update(
+        HVWEB_DATA_DIR=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="hvweb.settings",
+        SECRET_KEY="k" * 20 + "-production-secret-" + "z" * 30,
+        ALLOWED_HOSTS="hvweb.example.com",
+        HVWEB_HTTPS="1",
+    )
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "no issues" in out.stdout
