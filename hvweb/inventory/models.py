@@ -11,7 +11,7 @@ Every model names ``team_path``, the lookup from it to its owning Team, which
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -20,7 +20,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from migrator.rules import DRIVE_LETTERS, Failure
+from migrator.rules import DRIVE_LETTERS, Failure, RuleInputError
 
 from .choices import (
     AutomaticStartAction,
@@ -60,6 +60,19 @@ def failure_errors(failures: Iterable[Failure], field_for: dict[str, str]) -> di
         )
         errors.setdefault(key, []).append(f"{failure.code}: {failure.message}")
     return errors
+
+
+def rule_failures(evaluate: Callable[[], Sequence[Failure]]) -> Sequence[Failure]:
+    """``evaluate()``'s failures; none when a row's own field is invalid.
+
+    A field that fails its own validation (memory 0, an unknown version) cannot
+    make a snapshot; its field error already tells the user, so the
+    cross-object rules wait until it is fixed.
+    """
+    try:
+        return evaluate()
+    except (RuleInputError, TypeError):
+        return ()
 
 
 class Team(models.Model):
@@ -281,10 +294,12 @@ class Host(models.Model):
             snapshots.host_snapshot(h)
             for h in self.cluster.hosts.exclude(pk=self.pk).select_related("cluster")
         ]
-        failures = rules.host_membership_failures(
-            snapshots.host_snapshot(self, load=False),
-            others,
-            snapshots.cluster_snapshot(self.cluster),
+        failures = rule_failures(
+            lambda: rules.host_membership_failures(
+                snapshots.host_snapshot(self, load=False),
+                others,
+                snapshots.cluster_snapshot(self.cluster),
+            )
         )
         for key, messages in failure_errors(
             failures, {"boot_drive": "boot_drive"}
@@ -367,7 +382,11 @@ class ClusterSharedVolume(models.Model):
         from . import snapshots
 
         errors = failure_errors(
-            rules.csv_placement_failures(snapshots.cluster_snapshot(self.cluster)),
+            rule_failures(
+                lambda: rules.csv_placement_failures(
+                    snapshots.cluster_snapshot(self.cluster)
+                )
+            ),
             {"cluster": "cluster"},
         )
         if self.owner_id is not None and self.owner.cluster_id != self.cluster_id:
@@ -477,8 +496,11 @@ class VirtualMachine(models.Model):
 
             from . import snapshots
 
-            failures = rules.ha_configuration_failures(
-                snapshots.vm_snapshot(self), snapshots.cluster_snapshot(self.cluster)
+            failures = rule_failures(
+                lambda: rules.ha_configuration_failures(
+                    snapshots.vm_snapshot(self),
+                    snapshots.cluster_snapshot(self.cluster),
+                )
             )
             mapped = failure_errors(
                 failures,
@@ -564,11 +586,13 @@ class VirtualDisk(models.Model):
         from . import snapshots
 
         # This disk alone, on the VM as the form would leave it.
-        alone = snapshots.vm_snapshot(vm, disks=[snapshots.disk_snapshot(self)])
         failures = [
             f
-            for f in rules.ha_configuration_failures(
-                alone, snapshots.cluster_snapshot(vm.cluster)
+            for f in rule_failures(
+                lambda: rules.ha_configuration_failures(
+                    snapshots.vm_snapshot(vm, disks=[snapshots.disk_snapshot(self)]),
+                    snapshots.cluster_snapshot(vm.cluster),
+                )
             )
             if f.code == "HIGHLY_AVAILABLE"
         ]
