@@ -67,7 +67,8 @@ def make_vm(
     """A running VM with one VHDX (on ``csv``, or local storage) and one adapter."""
     vm = _saved(
         VirtualMachine(
-            name=name, host=host, memory_mib=1024, highly_available=False, **changes
+            **({"name": name, "host": host, "memory_mib": 1024} | changes),
+            highly_available=False,
         )
     )
     path = f"{csv.path}\\{name}.vhdx" if csv else f"C:\\VMs\\{name}.vhdx"
