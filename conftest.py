@@ -51,6 +51,7 @@ def database_url_for_children() -> str:
 
 def child_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env.setdefault("DJANGO_SETTINGS_MODULE", "hvweb.settings_test")
     return env
 
@@ -141,24 +142,30 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium driven by Playwright (never `playwright install`)."""
+    """Debian's Chromium driven by Playwright (never `playwright install`).
+
+    Module-scoped: Playwright's sync API keeps an event loop running in this
+    thread while it is open, which other modules' ``asyncio.run`` must not meet.
+    That loop would also make Django refuse the tests' own synchronous ORM calls,
+    so async safety is relaxed for the browser modules only (never for children:
+    see ``child_env``).
+    """
     if not Path(CHROMIUM).exists():
         pytest.skip(
-            f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)"
+            f"browser tests need Chromium at {CHROMIUM}: apt-get install chromium"
         )
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API runs an event loop in this thread; the tests' own ORM
-    # calls are still synchronous, so Django's async guard must not trip on them.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS
+            )
+            yield browser
+            browser.close()
 
 
 @pytest.fixture
