@@ -769,19 +769,21 @@ def host_membership_failures(
     """Cluster-wide rules that forbid ``host`` being a host of ``cluster``.
 
     ``others`` are the cluster's other hosts. BOOT_DRIVE: every host of the
-    cluster boots from the same drive letter.
+    cluster boots from the same drive letter, so a host must boot from the
+    letter its peers use (the prevailing one, should they already differ: a
+    host that agrees with most of them does not make the cluster worse).
     """
-    letters = sorted({h.boot_drive for h in others if h.name != host.name})
-    if not letters or letters == [host.boot_drive]:
+    letters = [h.boot_drive for h in others if h.name != host.name]
+    usual = prevailing(letters)
+    if usual is None or host.boot_drive == usual:
         return ()
-    theirs = " or ".join(f"{letter}:" for letter in letters)
+    peers = "the other hosts" if len(set(letters)) == 1 else "most hosts"
     failure = _failure(
         "BOOT_DRIVE",
         [
-            f"{host.name} boots from {host.boot_drive}: but the hosts of "
-            f"{cluster.name} boot from {theirs}. Set its boot drive to "
-            f"{letters[0]}: (reinstall it to boot from there) or choose another "
-            f"cluster."
+            f"{host.name} boots from {host.boot_drive}: but {peers} of "
+            f"{cluster.name} boot from {usual}:. Set its boot drive to {usual}: "
+            f"(reinstall it to boot from there) or choose another cluster."
         ],
         ["boot_drive"],
         [host.name],

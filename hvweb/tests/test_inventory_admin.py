@@ -87,7 +87,10 @@ def test_adding_a_d_host_to_a_cluster_of_c_hosts_is_refused(admin_client, world)
     )
     assert response.status_code == 200
     (error,) = errors_of(response, "boot_drive")
-    assert error.startswith("BOOT_DRIVE: HV-BLUE-D boots from D: but the hosts of ")
+    assert error.startswith(
+        "BOOT_DRIVE: HV-BLUE-D boots from D: but the other hosts of CLU-BLUE boot "
+        "from C:."
+    )
     assert "Set its boot drive to C:" in error
     assert "Set its boot drive to C:" in response.content.decode()
     assert not Host.objects.filter(name="HV-BLUE-D").exists()
@@ -341,3 +344,34 @@ def test_a_superuser_sees_every_team(client, world, other):
     )
     url = admin_url(VirtualDisk, "change", other.vm.disks.get().pk)
     assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "model",
+    [Cluster, Host, ClusterSharedVolume, VirtualMachine, VirtualDisk],
+)
+def test_a_team_administrator_opens_every_add_and_list_page(admin_client, model):
+    assert admin_client.get(admin_url(model, "add")).status_code == 200
+    assert admin_client.get(admin_url(model, "changelist")).status_code == 200
+
+
+def test_the_admin_index_lists_the_inventory_for_a_team_member(admin_client):
+    body = admin_client.get(reverse("admin:index")).content.decode()
+    assert "Virtual machines" in body and "Cluster Shared Volumes" in body
+
+
+def test_a_healthy_host_stays_editable_in_a_cluster_with_one_odd_host(
+    admin_client, world
+):
+    # Written past the admin, as the demo's lab does, to show the rule.
+    Host.objects.filter(pk=world.hosts[2].pk).update(boot_drive="D")
+    url = admin_url(Host, "change", world.hosts[1].pk)
+    data = form_data(admin_client.get(url))
+    data["memory_mib"] = "32768"
+    assert admin_client.post(url, data).status_code == 302
+    odd = admin_url(Host, "change", world.hosts[2].pk)
+    data = form_data(admin_client.get(odd))
+    data["memory_mib"] = "32768"
+    response = admin_client.post(odd, data)
+    assert response.status_code == 200
+    assert "Set its boot drive to C:" in errors_of(response, "boot_drive")[0]

@@ -362,6 +362,15 @@ def test_a_d_host_cannot_join_a_cluster_of_c_hosts() -> None:
     assert "Set its boot drive to C:" in failure.message
 
 
+def test_a_c_host_stays_welcome_in_a_mostly_c_cluster_with_one_d_host() -> None:
+    others = [host("HV-1"), host("HV-2"), host("HV-D", boot_drive="D")]
+    assert host_membership_failures(host("HV-3"), others, cluster()) == ()
+    (failure,) = host_membership_failures(
+        host("HV-E", boot_drive="E"), others, cluster()
+    )
+    assert "but most hosts of CLU boot from C:" in failure.message
+
+
 def test_a_c_host_may_join_a_cluster_of_c_hosts_or_an_empty_one() -> None:
     assert host_membership_failures(host("HV-3"), [host("HV-1")], cluster()) == ()
     assert host_membership_failures(host("HV-3", boot_drive="E"), [], cluster()) == ()
