@@ -1,8 +1,0 @@
-"""The pages' entry point."""
-
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-
-
-def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/index.html")
