@@ -237,7 +237,9 @@ class Engine:
         if outcome == "cancelled":
             yield from self._emit(Cancelled(t=self._t, stage=stage, reason=reason))
         else:
-            yield from self._emit(Failed(t=self._t, stage=stage, code=code, reason=reason))
+            yield from self._emit(
+                Failed(t=self._t, stage=stage, code=code, reason=reason)
+            )
         return False
 
     def _cancel_now(self) -> Generator[Event, None, bool]:
@@ -587,6 +589,32 @@ class Engine:
                 return len(packed)
         dmv[:] = smv
         return n
+
+    # -- for benchmarks and tests ----------------------------------------
+
+    def allocate_destination(self) -> float:
+        """Allocate and touch the destination's memory; return the seconds taken."""
+        began = self._clock()
+        self.destination = bytearray(len(self.source.data))
+        return self._clock() - began
+
+    def send_marked(self, *, fresh: bool = False) -> tuple[int, int, int]:
+        """Send every marked page once, guest paused: (pages, zero pages, payload).
+
+        One bare pre-copy pass without clock, writes or events, so a benchmark
+        can time the transfer alone. The destination must be allocated;
+        ``fresh`` says it still holds only zeros (as before the first pass).
+        """
+        if self.destination is None:
+            raise MigratorError("allocate the destination first")
+        starts, ends = dirty_runs(bytes(self.source.marks))
+        total = sum(ends) - sum(starts)
+        zero = payload = 0
+        for bs, be in _batches(starts, ends, self._batch, total):
+            z, p = self._send(bs, be, sum(be) - sum(bs), fresh=fresh)
+            zero += z
+            payload += p
+        return total, zero, payload
 
     # -- the outcome ------------------------------------------------------
 

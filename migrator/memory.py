@@ -113,7 +113,9 @@ class SourceMemory:
         if zero_pages:
             zero_page = bytes(page_size)
             chosen = (
-                range(pages) if zero_pages == pages else rng.sample(range(pages), zero_pages)
+                range(pages)
+                if zero_pages == pages
+                else rng.sample(range(pages), zero_pages)
             )
             for page in chosen:
                 start = page * page_size

@@ -66,7 +66,9 @@ class MigrationResult:
         if self.stop_reason is not None and self.stop_reason not in STOP_REASONS:
             raise SpecError("stop_reason", f"unknown stop reason {self.stop_reason!r}")
         if self.outcome != "completed" and not self.failed_stage:
-            raise SpecError("failed_stage", "a failed or cancelled move names its stage")
+            raise SpecError(
+                "failed_stage", "a failed or cancelled move names its stage"
+            )
 
     @property
     def ok(self) -> bool:

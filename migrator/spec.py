@@ -62,7 +62,8 @@ class WorkloadSpec:
     def __post_init__(self) -> None:
         if self.kind not in WORKLOAD_KINDS:
             raise SpecError(
-                "workload", f"must be one of {', '.join(WORKLOAD_KINDS)}, got {self.kind!r}"
+                "workload",
+                f"must be one of {', '.join(WORKLOAD_KINDS)}, got {self.kind!r}",
             )
         _integer("working_set_pages", self.working_set_pages)
         _finite("write_rate", self.write_rate)
