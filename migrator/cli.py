@@ -180,39 +180,42 @@ class _Bar:
 
 def _summary(spec: MigrationSpec, result: MigrationResult) -> str:
     p = result.predicted
+    size = format_size(spec.memory_bytes)
+    rate = format_rate(spec.bandwidth_bps)
+    pages = ", ".join(map(str, result.pages_per_pass))
+    model = ", ".join(map(str, p.pages_per_pass))
+    sent = format_size(result.bytes_sent)
     lines = [
-        f"VM of {format_size(spec.memory_bytes)} over {format_rate(spec.bandwidth_bps)}"
-        f" ({spec.workload.kind} workload)",
+        f"VM of {size} over {rate} ({spec.workload.kind} workload)",
         f"outcome            {result.outcome}; the VM runs on the {result.location}",
     ]
     if result.reason:
         lines.append(f"reason             {result.failed_stage}: {result.reason}")
     lines += [
-        f"passes             {result.passes} (predicted {p.passes}),"
-        f" stopped by {result.stop_reason} (predicted {p.stop_reason})",
-        f"pages per pass     {', '.join(map(str, result.pages_per_pass))}",
-        f"predicted          {', '.join(map(str, p.pages_per_pass))}",
-        f"final dirty pages  {result.final_dirty_pages}"
-        f" (predicted {p.final_dirty_pages})",
-        f"bytes sent         {format_size(result.bytes_sent)}"
-        f" (predicted {format_size(p.bytes_sent)}),"
-        f" {result.zero_pages} zero pages",
-        f"total time         {format_duration(result.total_time_s)}"
-        f" (predicted {format_duration(p.total_time_s)})",
-        f"downtime           {format_duration(result.downtime_s)}"
-        f" (predicted {format_duration(p.downtime_s)})",
+        f"passes             {result.passes} (predicted {p.passes}), stopped by "
+        + f"{result.stop_reason} (predicted {p.stop_reason})",
+        f"pages per pass     {pages}",
+        f"predicted          {model}",
+        f"final dirty pages  {result.final_dirty_pages} "
+        + f"(predicted {p.final_dirty_pages})",
+        f"bytes sent         {sent} (predicted {format_size(p.bytes_sent)}), "
+        + f"{result.zero_pages} zero pages",
+        f"total time         {format_duration(result.total_time_s)} "
+        + f"(predicted {format_duration(p.total_time_s)})",
+        f"downtime           {format_duration(result.downtime_s)} "
+        + f"(predicted {format_duration(p.downtime_s)})",
         f"verified           {'yes' if result.verified else 'no'}",
         f"model              {p.reason}",
-        f"wall time          {format_duration(result.wall_time_s)}"
-        f" (+ allocation {format_duration(result.allocation_time_s)})",
+        f"wall time          {format_duration(result.wall_time_s)} "
+        + f"(+ allocation {format_duration(result.allocation_time_s)})",
     ]
     if result.bytes_saved_by_compression:
         saved = format_size(result.bytes_saved_by_compression)
         lines.append(f"compression saved  {saved}")
     if result.sampled:
         lines.append(
-            f"sampled            {result.sample_fraction:.1%} of the pages held"
-            " in memory; figures scaled up"
+            f"sampled            {result.sample_fraction:.1%} of the pages held "
+            "in memory; figures scaled up"
         )
     return "\n".join(lines)
 

@@ -23,6 +23,8 @@ __all__ = [
 
 #: Bytes of fill pattern generated from the seed, then tiled over memory.
 _PATTERN_BYTES = 1 << 20
+#: byte → byte | 1, so a page's first byte is never zero.
+_SET_LOW_BIT = bytes(b | 1 for b in range(256))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,13 +105,14 @@ class SourceMemory:
         data = mem.data
         total = len(data)
         plen = min(total, max(page_size, _PATTERN_BYTES))
-        pattern = bytearray(rng.randbytes(plen))
-        # A non-zero first byte per page: cheap to tell such pages from zero ones.
-        pattern[::page_size] = bytes(b | 1 for b in pattern[::page_size])
         view = memoryview(data)
-        for start in range(0, total, plen):
+        # The pattern is made in place and tiled from there: no second copy.
+        view[:plen] = rng.randbytes(plen)
+        # A non-zero first byte per page: cheap to tell such pages from zero ones.
+        data[:plen:page_size] = data[:plen:page_size].translate(_SET_LOW_BIT)
+        for start in range(plen, total, plen):
             end = min(total, start + plen)
-            view[start:end] = pattern[: end - start]
+            view[start:end] = view[: end - start]
         if zero_pages:
             zero_page = bytes(page_size)
             chosen = (

@@ -81,10 +81,8 @@ def parse_rate(text: str) -> float:
     if match is None:
         raise ParseError(f"{text!r} is not a rate (try 1Gbit/s, 10Gbps)")
     unit = match.group("unit")
-    if unit.endswith("/s"):
+    if unit.endswith(("/s", "ps")):  # Gbit/s, Gbps, MBps
         unit = unit[:-2]
-    elif unit.endswith("ps"):
-        unit = unit[:-2] + "b"
     factor = 1.0
     if unit.endswith("bit"):
         unit = unit[:-3]

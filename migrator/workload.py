@@ -99,7 +99,7 @@ class Workload:
         if self.rate == 0.0 or dt <= 0.0:
             return 0
         due = self.rate * dt + self._carry
-        k = int(due)
+        k = int(due + 1e-9)  # 0.7 + 0.3 must make one write, not 0.99999…
         self._carry = due - k
         if k == 0:
             return 0
