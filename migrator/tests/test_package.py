@@ -10,13 +10,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_importing_migrator_loads_no_django() -> None:
+    code = "import sys, migrator; from migrator import *; " + (
+        "print('django' in sys.modules, 'numpy' in sys.modules)"
+    )
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, migrator; from migrator import *; "
-            "print('django' in sys.modules, 'numpy' in sys.modules)",
-        ],
+        [sys.executable, "-c", code],
         capture_output=True,
         check=False,
         text=True,
