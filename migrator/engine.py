@@ -42,9 +42,13 @@ from .workload import Workload
 
 __all__ = ["CancelToken", "Engine", "migrate", "run"]
 
-#: Most bytes one batch of the link carries. Copies this large let memcpy use
-#: streaming stores; smaller ones run measurably slower on these machines.
+#: Most bytes one batch carries while the guest writes: small enough that its
+#: writes interleave finely with the link (see ``_BATCHES_PER_PASS``).
 _BATCH_BYTES = 16 << 20
+#: Most bytes one batch carries while the guest is idle. glibc copies blocks
+#: this large with its fastest (4-way interleaved, streaming) loop: on these
+#: machines 1.7× the speed it reaches on 16 MiB blocks.
+_IDLE_BATCH_BYTES = 256 << 20
 #: Fewest batches a pass is cut into, so the guest's writes interleave finely.
 _BATCHES_PER_PASS = 64
 #: Chunk of the byte-for-byte verification (one huge memcmp is slower).
@@ -189,6 +193,7 @@ class Engine:
         self._downtime = 0.0
         self._moving_since = 0.0
         self._blackout_end = 0.0
+        self._ahead = (0, 0)
         self._verified = False
         self._alloc = 0.0
         self._stage = Stage.CONFIGURATION_TRANSFER
@@ -230,6 +235,8 @@ class Engine:
         """Pages per batch for a pass of ``total`` pages."""
         if self.spec.batch_pages:
             return self.spec.batch_pages
+        if self.workload.rate == 0.0:  # nothing to interleave with
+            return max(1, _IDLE_BATCH_BYTES // self.spec.page_size)
         most = max(1, _BATCH_BYTES // self.spec.page_size)
         return max(1, min(most, max(16, total // _BATCHES_PER_PASS)))
 
@@ -239,6 +246,7 @@ class Engine:
     def _abort(self, code: str, reason: str) -> Generator[Event, None, bool]:
         """End the move before "online": drop the destination, keep the source."""
         self.destination = None
+        self.source.settle()  # the VM runs on with all its writes
         stage = self._stage
         outcome = "cancelled" if code == "cancelled" else "failed"
         self.result = self._result(outcome, stage=stage, code=code, reason=reason)
@@ -342,7 +350,6 @@ class Engine:
     def _precopy(self) -> _Run:
         spec = self.spec
         src = self.source
-        marks = src.marks
         scale = self.layout.scale
         ps = spec.page_size
         link_rate = spec.bandwidth_bps / 8 / ps
@@ -350,13 +357,14 @@ class Engine:
         pass_no = 0
         while True:
             pass_no += 1
-            snapshot = bytes(marks)
+            snapshot = src.dirty_snapshot()
             starts, ends = dirty_runs(snapshot)
             del snapshot
             total = sum(ends) - sum(starts)
             began = self._t
             sent = zero = payload = 0
             fresh = pass_no == 1
+            self._ahead = (0, 0)
             fail_after = None
             if self.faults.link_failure_pass == pass_no:
                 fail_after = total // 2
@@ -378,21 +386,30 @@ class Engine:
                 self.workload.advance(dt)
                 if self._cancelled():
                     return (yield from self._cancel_now())
-                if sent >= next_progress:
-                    next_progress = sent + self._progress_every
-                    dirty = src.dirty_count()
-                    elapsed = self._t - began
-                    redirtied = dirty - (total - sent)
+                if sent < next_progress:
+                    continue
+                # One event per progress step the batch crossed, interpolated
+                # inside a large batch, so an idle guest's big batches still
+                # show smooth progress; cancel is honoured between them.
+                dirty = src.dirty_count()
+                elapsed = self._t - began
+                rate = (dirty - (total - sent)) * scale / elapsed if elapsed else 0.0
+                while next_progress <= sent:
+                    behind = sent - next_progress
+                    share = behind / pages
                     yield from self._emit(
                         Progress(
-                            t=self._t,
+                            t=self._t - share * dt,
                             pass_no=pass_no,
-                            bytes_sent=round(self._payload * scale),
-                            remaining_dirty_pages=round(dirty * scale),
-                            dirty_rate=redirtied * scale / elapsed if elapsed else 0.0,
+                            bytes_sent=round((self._payload - share * p) * scale),
+                            remaining_dirty_pages=round((dirty + behind) * scale),
+                            dirty_rate=rate,
                             link_rate=link_rate,
                         )
                     )
+                    next_progress += self._progress_every
+                    if self._cancelled():
+                        return (yield from self._cancel_now())
             remaining = src.dirty_count()
             duration = self._t - began
             self._zero += zero
@@ -424,7 +441,7 @@ class Engine:
         spec = self.spec
         src = self.source
         scale = self.layout.scale
-        snapshot = bytes(src.marks)
+        snapshot = src.dirty_snapshot()
         starts, ends = dirty_runs(snapshot)
         total = sum(ends) - sum(starts)
         payload = 0
@@ -464,6 +481,7 @@ class Engine:
         """Compare the destination with the source byte for byte."""
         dst = self.destination
         assert dst is not None
+        self.source.settle()
         src = self.source.data
         if len(src) != len(dst):
             return False
@@ -502,7 +520,23 @@ class Engine:
         assert dst is not None
         marks = self.source.marks
         singles = pages == len(bs)
-        if self.spec.compression and not fresh:
+        if fresh and len(bs) == 1 and self.workload.rate:
+            self._send_ahead(bs[0], be[0])
+            a, b = bs[0], be[0]
+            marks[a:b] = bytes(b - a)
+            zero = (
+                0 if 0 not in data[a * ps : b * ps : ps] else self._count_zero(bs, be)
+            )
+            return zero, (pages - zero) * ps
+        compress = self.spec.compression and not fresh
+        stamped: list[int] = []
+        if compress or not (singles or len(bs) == 1):
+            self.source.settle(bs[0], be[-1])  # the guest's writes, before reading
+        elif len(bs) == 1:
+            stamped = self.source.stamped_range(bs[0], be[0])
+        else:
+            stamped = self.source.stamped(bs)
+        if compress:
             zero = payload = 0
             for a, b in zip(bs, be):
                 dz, dp = self._send_run(a, b)
@@ -512,6 +546,8 @@ class Engine:
             a, b = bs[0], be[0]
             x, y = a * ps, b * ps
             memoryview(dst)[x:y] = memoryview(data)[x:y]
+            if stamped:  # the guest's writes, applied to both while hot
+                self.source.settle_pages(stamped, dst)
             zero = 0 if 0 not in data[x:y:ps] else self._count_zero(bs, be)
             payload = (pages - zero) * ps
         else:
@@ -521,6 +557,8 @@ class Engine:
             smv = memoryview(data)
             dmv = memoryview(dst)
             deque(map(dmv.__setitem__, sls, map(smv.__getitem__, sls)), 0)
+            if stamped:  # the guest's writes, applied to both while hot
+                self.source.settle_pages(stamped, dst)
             if singles:
                 firsts = bytes(map(data.__getitem__, xs))
             else:
@@ -536,6 +574,33 @@ class Engine:
             zeros = map(_ZEROS.__getitem__, map(slice, repeat(0), lengths))
             deque(map(marks.__setitem__, map(slice, bs, be), zeros), 0)
         return zero, payload
+
+    def _send_ahead(self, a: int, b: int) -> None:
+        """Deliver ``[a, b)`` of a first pass from a window copied ahead.
+
+        Batches of a writing guest are small (its writes interleave with
+        them), but glibc copies small blocks at about half the speed of large
+        ones. So the first pass copies a large window ahead in one go and each
+        batch then only re-copies the pages the guest wrote since: exactly
+        what sending the batch at its own time would have delivered.
+        """
+        src = self.source
+        dst = self.destination
+        assert dst is not None
+        ps = self.spec.page_size
+        lo, hi = self._ahead
+        if lo <= a and b <= hi:
+            changed = src.settle(a, b)
+            if changed:
+                sls = [slice(p * ps, (p + 1) * ps) for p in changed]
+                smv = memoryview(src.data)
+                dmv = memoryview(dst)
+                deque(map(dmv.__setitem__, sls, map(smv.__getitem__, sls)), 0)
+            return
+        hi = min(src.pages, a + max(b - a, _IDLE_BATCH_BYTES // ps))
+        src.settle(a, hi)
+        memoryview(dst)[a * ps : hi * ps] = memoryview(src.data)[a * ps : hi * ps]
+        self._ahead = (a, hi)
 
     def _count_zero(self, bs: Sequence[int], be: Sequence[int]) -> int:
         return sum(
@@ -642,7 +707,7 @@ class Engine:
         """
         if self.destination is None:
             raise MigratorError("allocate the destination first")
-        starts, ends = dirty_runs(bytes(self.source.marks))
+        starts, ends = dirty_runs(self.source.dirty_snapshot())
         total = sum(ends) - sum(starts)
         zero = payload = 0
         for bs, be in _batches(starts, ends, self._batch_pages(total), total):
