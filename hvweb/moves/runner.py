@@ -21,7 +21,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from hvweb.inventory.choices import PerformanceOption, WorkloadProfile
-from hvweb.inventory.models import VirtualMachine
+from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from migrator import (
     Cancelled,
     Completed,
@@ -59,27 +59,50 @@ PROGRESS_PER_SECOND = 20
 CANCEL_POLL_S = 0.2
 
 
-def build_spec(migration: Migration) -> MigrationSpec:
-    """The engine's plain input for ``migration``, from its rows."""
-    vm = migration.vm
+def build_spec(
+    vm: VirtualMachine,
+    source: Host,
+    cluster: Cluster,
+    *,
+    performance_option: str,
+    downtime_limit_ms: int,
+    seed: int = 0,
+) -> MigrationSpec:
+    """The engine's plain input for moving ``vm`` off ``source`` in ``cluster``.
+
+    The one translation from rows to the engine: the runner uses it for a move,
+    the pages for the prediction shown before an operator confirms.
+    """
     pages = vm.memory_mib * 256  # 4 KiB pages
     kind = WORKLOAD_KIND[vm.workload_profile]
     writes = kind != "idle" and vm.write_rate > 0
     return MigrationSpec(
         memory_bytes=vm.memory_mib << 20,
         page_size=4096,
-        bandwidth_bps=migration.cluster.link_bandwidth_mbps * 1e6,
+        bandwidth_bps=cluster.link_bandwidth_mbps * 1e6,
         workload=WorkloadSpec(
             kind=kind if writes else "idle",
             working_set_pages=min(vm.working_set_pages, pages) if writes else 0,
             write_rate=float(vm.write_rate) if writes else 0.0,
         ),
-        seed=migration.pk,
-        downtime_limit_s=migration.downtime_limit_ms / 1000,
-        host_version=migration.source.hyperv_version,
-        compression=migration.performance_option == PerformanceOption.COMPRESSION,
+        seed=seed,
+        downtime_limit_s=downtime_limit_ms / 1000,
+        host_version=source.hyperv_version,
+        compression=performance_option == PerformanceOption.COMPRESSION,
         memory_budget_bytes=int(settings.HVWEB_MIGRATION_MEMORY_MIB) << 20,
         zero_fraction=0.25,
+    )
+
+
+def migration_spec(migration: Migration) -> MigrationSpec:
+    """:func:`build_spec` for a recorded move (its id seeds the guest)."""
+    return build_spec(
+        migration.vm,
+        migration.source,
+        migration.cluster,
+        performance_option=migration.performance_option,
+        downtime_limit_ms=migration.downtime_limit_ms,
+        seed=migration.pk,
     )
 
 
