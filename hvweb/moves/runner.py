@@ -211,7 +211,7 @@ class Runner:
             )
             return
         engine = Engine(
-            build_spec(m), faults=Faults(**m.faults), cancel=self.cancel_requested
+            migration_spec(m), faults=Faults(**m.faults), cancel=self.cancel_requested
         )
         journal.record(self.pk, "started", {"predicted": engine.prediction.to_dict()},
                        predicted=engine.prediction.to_dict())  # fmt: skip
