@@ -1,9 +1,14 @@
-"""The first pages: clusters, a cluster, a host, a VM with its readiness matrix.
+"""The inventory's pages: the clusters overview, a cluster, a host, a VM.
 
 Every lookup goes through ``access.restrict``: another team's object is a 404.
+The overview and the cluster page draw each cluster as a "board" (hosts side by
+side, their VMs, memory against capacity, moves in flight) in the same shape the
+``/ws/clusters/<id>/`` snapshot has, so ``static/js/clusters.js`` can keep it live.
 """
 
 from __future__ import annotations
+
+from collections import defaultdict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,29 +19,86 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from migrator import rules
+from migrator.stages import Stage
 
 from . import access, snapshots
 from .actions import configure_highly_available
 from .models import Cluster, Host, VirtualMachine, memory_held_mib
 
+#: Stage labels by value, for the boards' script.
+STAGE_LABELS = {stage.value: stage.label for stage in Stage}
 
-def _host_rows(hosts):
+
+def _host_rows(hosts, moves=()):
+    """Per host: its VMs, memory held, memory reserved by moves still coming."""
+    rows = []
+    for host in hosts:
+        vms = list(host.virtual_machines.all())
+        used = memory_held_mib(vms)
+        # A move reserves its VM's memory on the destination until the VM is
+        # there; after "online" the VM itself holds it (counted once, not twice).
+        reserved = sum(
+            m.reserved_memory_mib
+            for m in moves
+            if m.destination_id == host.pk and m.vm.host_id != host.pk
+        )
+        held = used + reserved
+        rows.append(
+            {
+                "host": host,
+                "vms": vms,
+                "memory_in_use_mib": used,
+                "memory_reserved_mib": reserved,
+                "memory_percent": round(100 * used / host.memory_mib)
+                if host.memory_mib
+                else 0,
+                "reserved_percent": min(
+                    100 - round(100 * used / host.memory_mib),
+                    round(100 * reserved / host.memory_mib),
+                )
+                if host.memory_mib
+                else 0,
+                "free_mib": host.memory_mib - held,
+                "moving_vm_ids": {m.vm_id for m in moves},
+            }
+        )
+    return rows
+
+
+def _boards(clusters):
+    """Each cluster with its host rows and moves in flight, in few queries."""
+    from hvweb.moves.choices import MigrationState
+    from hvweb.moves.models import Migration
+
+    clusters = list(clusters)
+    hosts_by_cluster = defaultdict(list)
+    for host in (
+        Host.objects.filter(cluster__in=clusters)
+        .prefetch_related("virtual_machines")
+        .order_by("name")
+    ):
+        hosts_by_cluster[host.cluster_id].append(host)
+    moves_by_cluster = defaultdict(list)
+    for move in Migration.objects.filter(
+        cluster__in=clusters, state__in=MigrationState.active()
+    ).select_related("vm", "source", "destination"):
+        moves_by_cluster[move.cluster_id].append(move)
     return [
         {
-            "host": host,
-            "vms": list(host.virtual_machines.all()),
-            "memory_in_use_mib": (used := memory_held_mib(host.virtual_machines.all())),
-            "memory_percent": round(100 * used / host.memory_mib)
-            if host.memory_mib
-            else 0,
+            "cluster": cluster,
+            "host_rows": _host_rows(
+                hosts_by_cluster[cluster.pk], moves_by_cluster[cluster.pk]
+            ),
+            "moves": moves_by_cluster[cluster.pk],
         }
-        for host in hosts
+        for cluster in clusters
     ]
 
 
 @login_required
 def cluster_list(request: HttpRequest) -> HttpResponse:
-    clusters = (
+    """The clusters overview: every visible cluster's hosts side by side, live."""
+    clusters = list(
         access.restrict(Cluster.objects.all(), request.user)
         .select_related("team")
         .annotate(
@@ -44,7 +106,15 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
             vm_count=Count("hosts__virtual_machines", distinct=True),
         )
     )
-    return render(request, "inventory/cluster_list.html", {"clusters": clusters})
+    return render(
+        request,
+        "inventory/cluster_list.html",
+        {
+            "clusters": clusters,
+            "boards": _boards(clusters),
+            "stage_labels": STAGE_LABELS,
+        },
+    )
 
 
 @login_required
@@ -52,13 +122,15 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = access.get_visible_or_404(
         Cluster.objects.select_related("team"), request.user, pk=pk
     )
-    hosts = cluster.hosts.prefetch_related("virtual_machines").order_by("name")
+    (board,) = _boards([cluster])
     return render(
         request,
         "inventory/cluster_detail.html",
         {
             "cluster": cluster,
-            "host_rows": _host_rows(hosts),
+            "board": board,
+            "host_rows": board["host_rows"],
+            "stage_labels": STAGE_LABELS,
             "csvs": cluster.csvs.select_related("owner"),
         },
     )
@@ -79,6 +151,8 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    from hvweb.moves.views import move_form_context
+
     vm = access.get_visible_or_404(
         VirtualMachine.objects.select_related("host__cluster__team"),
         request.user,
@@ -92,19 +166,18 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
         }
         for rule in rules.RULES
     ]
-    return render(
-        request,
-        "inventory/vm_detail.html",
-        {
-            "vm": vm,
-            "results": results,
-            "matrix": matrix,
-            "ready_hosts": sum(r.ok for r in results),
-            "disks": vm.disks.select_related("csv"),
-            "adapters": vm.adapters.all(),
-            "may_operate": access.may(request.user, "operate", vm),
-        },
-    )
+    may_operate = access.may(request.user, "operate", vm)
+    context = {
+        "vm": vm,
+        "results": results,
+        "matrix": matrix,
+        "ready_hosts": sum(r.ok for r in results),
+        "disks": vm.disks.select_related("csv"),
+        "adapters": vm.adapters.all(),
+        "may_operate": may_operate,
+    }
+    context.update(move_form_context(request, vm, may_operate))
+    return render(request, "inventory/vm_detail.html", context)
 
 
 @login_required
@@ -119,5 +192,6 @@ def vm_configure_ha(request: HttpRequest, pk: int) -> HttpResponse:
         )
     (outcome,) = configure_highly_available([vm])
     level = messages.ERROR if outcome.failures else messages.SUCCESS
-    messages.add_message(request, level, str(outcome))
+    # Tagged so the page shows it next to the button, not at the top.
+    messages.add_message(request, level, str(outcome), extra_tags="at-configure-ha")
     return redirect(vm)

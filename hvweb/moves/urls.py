@@ -8,7 +8,9 @@ app_name = "moves"
 
 urlpatterns = [
     path("vms/<int:pk>/migrate/", views.migrate_vm, name="migrate-vm"),
+    path("vms/<int:pk>/prediction/", views.vm_prediction, name="vm-prediction"),
     path("migrations/", views.migration_list, name="migration-list"),
+    path("migrations.csv", views.migration_export, name="migration-export"),
     path("migrations/<int:pk>/", views.migration_detail, name="migration"),
     path("migrations/<int:pk>/cancel/", views.migration_cancel, name="cancel"),
 ]

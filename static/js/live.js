@@ -1,0 +1,89 @@
+/* A websocket that says whether it is live and reconnects when it drops.
+ *
+ * hvweb.live(path, {snapshot(msg, again), event(frame), error(msg)}, badge)
+ * opens ws(s)://<this host><path>. Every (re)connection starts with the
+ * server's snapshot: `again` is false the first time and true after a
+ * reconnect, when the page resumes from the last sequence number it applied.
+ * The badge element shows the connection state (data-state and its text).
+ */
+"use strict";
+window.hvweb = window.hvweb || {};
+
+hvweb.live = function (path, handlers, badge) {
+  let socket = null;
+  let attempts = 0;
+  let connectedOnce = false;
+  let stopped = false;
+
+  function show(state, text) {
+    if (!badge) return;
+    badge.dataset.state = state;
+    badge.textContent = text;
+  }
+
+  function open() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    show("connecting", connectedOnce ? "Reconnecting…" : "Connecting…");
+    const ws = new WebSocket(scheme + location.host + path);
+    socket = ws;
+    ws.onmessage = function (e) {
+      let msg;
+      try { msg = JSON.parse(e.data); } catch (err) { return; }
+      if (msg.type === "snapshot") {
+        const again = connectedOnce;
+        connectedOnce = true;
+        attempts = 0;
+        show("live", "Live");
+        handlers.snapshot(msg, again);
+      } else if (msg.type === "event") {
+        handlers.event(msg);
+      } else if (msg.type === "error" && handlers.error) {
+        handlers.error(msg);
+      }
+    };
+    ws.onclose = function () {
+      if (socket !== ws || stopped) return;
+      attempts += 1;
+      const delay = Math.min(5000, 250 * 2 ** Math.min(attempts, 5));
+      show("offline", "Disconnected: reconnecting in " + (delay / 1000).toFixed(1) + " s");
+      setTimeout(open, delay);
+    };
+  }
+
+  open();
+  return {
+    send(obj) {
+      if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(obj));
+    },
+    socket() { return socket; },
+    stop() { stopped = true; if (socket) socket.close(); show("offline", "Not live"); },
+  };
+};
+
+hvweb.urlFor = function (template, id) {
+  // Django reversed the URL with id 0 (".../0/"); put the real id in its place.
+  return template.replace(/\/0\/$/, "/" + id + "/");
+};
+
+hvweb.bytes = function (n) {
+  if (n === null || n === undefined) return "—";
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+  return (i ? n.toFixed(1) : String(Math.round(n))) + " " + units[i];
+};
+
+hvweb.el = function (tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) {
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+  }
+  return node;
+};
