@@ -223,6 +223,7 @@ def migration_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     snapshot = migration_snapshot(migration.pk)
+    progress = migration.progress or {}
     stages_done = {s["stage"]: s for s in snapshot["stages"]}
     timeline = [
         {
@@ -243,6 +244,10 @@ def migration_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "passes": snapshot["passes"],
             "log": snapshot["log"][-200:],
             "predicted": migration.predicted or None,
+            "bytes_shown": max(
+                migration.bytes_sent or 0, progress.get("bytes_sent") or 0
+            ),
+            "pass_shown": migration.passes or progress.get("pass_no"),
             "stages_json": [
                 {
                     "stage": t["stage"],
