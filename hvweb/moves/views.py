@@ -23,18 +23,19 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from hvweb.inventory import access
+from hvweb.inventory import access, snapshots
 from hvweb.inventory.choices import PerformanceOption
 from hvweb.inventory.models import Cluster, Host, VirtualMachine, memory_held_mib
+from migrator import rules
 from migrator.predict import Prediction, predict
 from migrator.rules import Failure
 from migrator.stages import Stage
 
+from . import services
 from .choices import MigrationState
 from .models import Migration
 from .runner import build_spec
@@ -43,7 +44,6 @@ from .services import (
     MigrationRefused,
     MoveOptions,
     cancel_migration,
-    current_failures,
     start_migration,
 )
 from .snapshot import migration_snapshot
@@ -74,29 +74,46 @@ class Destination:
 
 def ranked_destinations(vm: VirtualMachine) -> list[Destination]:
     """Every other host of the VM's cluster: ready first, then those where the
-    move would wait in the queue, then blocked ones; each by free memory."""
+    move would wait in the queue, then blocked ones; each by free memory.
+
+    The failures are what ``services.current_failures`` reports for each host
+    (the rules and the operational checks with the current load), evaluated from
+    snapshots built once for the whole cluster instead of once per host.
+    """
+    cluster = vm.host.cluster
     hosts = list(
-        Host.objects.filter(cluster_id=vm.host.cluster_id)
-        .exclude(pk=vm.host_id)
+        Host.objects.filter(cluster=cluster)
         .select_related("cluster")
         .prefetch_related("virtual_machines")
+        .order_by("name")
     )
-    reserved = dict(
-        Migration.objects.filter(
-            destination__in=hosts, state__in=MigrationState.active()
+    reserved, running = services._load()
+    snaps = {
+        h.pk: snapshots.host_snapshot(
+            h,
+            vm_memory_mib=memory_held_mib(h.virtual_machines.all()),
+            reserved_memory_mib=reserved.get(h.pk, 0),
+            active_migrations=running.get(h.pk, 0),
         )
-        .values_list("destination")
-        .annotate(mib=Sum("reserved_memory_mib"))
+        for h in hosts
+    }
+    vm_snap = snapshots.vm_snapshot(
+        vm,
+        migration_active=Migration.objects.filter(
+            vm=vm, state__in=MigrationState.active()
+        ).exists(),
     )
+    cluster_snap = snapshots.cluster_snapshot(cluster, hosts)
     found = [
         Destination(
             host=host,
-            free_mib=host.memory_mib
-            - memory_held_mib(host.virtual_machines.all())
-            - reserved.get(host.pk, 0),
-            failures=current_failures(vm, host),
+            free_mib=snaps[host.pk].free_memory_mib,
+            failures=rules.migration_failures(
+                vm_snap, snaps[vm.host_id], snaps[host.pk], cluster_snap
+            ),
         )
         for host in hosts
+        if host.pk != vm.host_id
     ]
     order = {"ready": 0, "queues": 1, "blocked": 2}
     return sorted(found, key=lambda d: (order[d.status], -d.free_mib, d.host.name))

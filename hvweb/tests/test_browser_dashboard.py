@@ -99,6 +99,10 @@ def test_an_operator_moves_a_prod_vm_and_watches_it_live(
 
     # The move is in flight on the overview, at once.
     overview.wait_for_selector(f'[data-moves] [data-move="{move.pk}"]')
+    page.wait_for_function(
+        "Number(document.querySelector('#chart-bytes').dataset.points) > 5"
+    )
+    shot(page, "migration-live")  # during the first pass
 
     # At least two passes drawn while the move still runs.
     page.wait_for_function(
@@ -108,8 +112,6 @@ def test_an_operator_moves_a_prod_vm_and_watches_it_live(
     assert page.get_attribute("#migration", "data-state") == "running"
     bars = page.locator("#chart-passes g.trace.bars").first.locator("g.point")
     assert bars.count() >= 2
-    assert int(page.get_attribute("#chart-bytes", "data-points")) > 5
-    shot(page, "migration-live")
 
     # Bytes sent never run backwards while it runs.
     shown = []
@@ -277,6 +279,6 @@ def test_the_pages_fit_the_screen_and_every_control_has_a_name(
             assert overflow <= 0, f"{path} scrolls sideways at {width} px"
             assert page.evaluate(NAMELESS) == [], path
             if width < 500:
-                shot(page, "phone-" + (path.strip("/").split("/")[0] or "clusters"))
+                shot(page, "phone-" + ("-".join(path.strip("/").split("/")) or "home"))
     finally:
         context.close()

@@ -19,7 +19,8 @@ from django.utils import timezone
 from hvweb.inventory.testing import make_host, make_member, make_vm, make_world
 from hvweb.moves.models import Migration
 from hvweb.moves.runner import build_spec
-from hvweb.moves.services import start_migration
+from hvweb.moves.services import current_failures, start_migration
+from hvweb.moves.views import ranked_destinations
 from migrator.predict import predict
 
 pytestmark = pytest.mark.django_db
@@ -131,6 +132,24 @@ def test_destinations_are_ranked_ready_first_then_by_free_memory_blocked_say_why
     amd = between(listing, 'data-host="HV-BLUE-AMD"', "</ul>")
     assert "disabled" in amd and "CPU_VENDOR" in amd and "AMD" in amd
     assert "16384 MiB free" in listing and "8192 MiB free" in listing
+
+
+def test_the_ranking_reports_what_starting_the_move_would_check(world):
+    """The page evaluates the cluster once; it must agree with the service that
+    decides, host by host, under load (reservations, moves under way, memory)."""
+    operator = make_member(world.team, "operator")
+    other_vm = make_vm(world.hosts[1], "blue-db-1", csv=world.csv, memory_mib=2048)
+    start_migration(other_vm, world.hosts[2], operator, speed=0)  # load on 2 and 3
+    make_host(world.cluster, "HV-BLUE-SMALL", memory_mib=512)  # no room for 1 GiB
+    make_host(world.cluster, "HV-BLUE-AMD", cpu_vendor="amd")
+    ranked = ranked_destinations(world.vm)
+    assert len(ranked) == 4
+    for destination in ranked:
+        expected = current_failures(world.vm, destination.host)
+        assert destination.failures == expected, destination.host.name
+    by_name = {d.host.name: d for d in ranked}
+    assert by_name["HV-BLUE-3"].free_mib == 16384 - 2048  # reserved by the move
+    assert by_name["HV-BLUE-SMALL"].status == "blocked"
 
 
 def test_the_vm_page_shows_the_predicted_passes_time_and_downtime(client, world):

@@ -28,7 +28,7 @@
     lastSeq: 0, early: new Map(), bytes: 0, remaining: null, rates: null, passNo: null,
     lastY: -1, newX: [], newY: [], points: 0,
     dirty: new Set(), timer: null, gapTimer: null,
-    applied: 0, maxLagMs: 0, lastLagMs: 0, renders: 0, lastAt: null,
+    applied: 0, maxLagMs: 0, lastLagMs: 0, lags: [], renders: 0, lastAt: null,
   };
   let conn = null;
 
@@ -98,6 +98,8 @@
     state.lastAt = f.at;
     state.lastLagMs = Date.now() - Date.parse(f.at);
     state.maxLagMs = Math.max(state.maxLagMs, state.lastLagMs);
+    state.lags.push(state.lastLagMs); // for benchmarks/pages.py
+    if (state.lags.length > 5000) state.lags.splice(0, 1000);
     switch (f.kind) {
       case "started":
         state.predicted = m.predicted = d.predicted;
@@ -264,13 +266,17 @@
       x.push("actual"); y.push(m.downtime_s * 1000);
       colors.push(m.downtime_limit_ms && m.downtime_s * 1000 > m.downtime_limit_ms ? "#cf222e" : "#1a7f37");
     }
+    // On a log axis, shapes and annotations take the value's log10.
+    const limit = Math.log10(m.downtime_limit_ms);
     const shapes = m.downtime_limit_ms ? [{ type: "line", xref: "paper", x0: 0, x1: 1,
-      y0: m.downtime_limit_ms, y1: m.downtime_limit_ms, line: { color: "#cf222e", dash: "dash" } }] : [];
-    const annotations = m.downtime_limit_ms ? [{ xref: "paper", x: 1, y: m.downtime_limit_ms,
+      y0: limit, y1: limit, line: { color: "#cf222e", dash: "dash" } }] : [];
+    const annotations = m.downtime_limit_ms ? [{ xref: "paper", x: 1, y: limit,
       text: "limit " + m.downtime_limit_ms + " ms", showarrow: false, yanchor: "bottom", xanchor: "right",
       font: { color: "#cf222e" } }] : [];
     Plotly.react("chart-blackout", [{ type: "bar", x, y, marker: { color: colors }, name: "blackout" }],
-      { ...LAYOUT, showlegend: false, shapes, annotations, yaxis: { title: { text: "ms" }, rangemode: "tozero" } }, PLOT);
+      // Log scale: the first pass's figure is often 1000× the final blackout.
+      { ...LAYOUT, showlegend: false, shapes, annotations, yaxis: { title: { text: "ms (log)" }, type: "log" } },
+      PLOT);
   }
 
   function drawVersus() {
