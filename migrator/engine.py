@@ -282,9 +282,6 @@ class Engine:
     def _run(self) -> Generator[Event, None, bool]:
         spec = self.spec
         bps = spec.bandwidth_bps
-        if self._cancel is not None and self._cancel():
-            yield from self._begin(Stage.CONFIGURATION_TRANSFER)
-            return (yield from self._cancel_now())
 
         # 1. The configuration goes to the destination.
         yield from self._begin(Stage.CONFIGURATION_TRANSFER)
@@ -468,7 +465,6 @@ class Engine:
         self._verified = self._verify()
         if not self._verified:
             page = self._first_difference()
-            self._verified = False
             return (
                 yield from self._abort(
                     "verification_failed",
