@@ -52,7 +52,7 @@ _IDLE_BATCH_BYTES = 256 << 20
 #: Fewest batches a pass is cut into, so the guest's writes interleave finely.
 _BATCHES_PER_PASS = 64
 #: Chunk of the byte-for-byte verification (one huge memcmp is slower).
-_VERIFY_BYTES = 16 << 20
+_VERIFY_BYTES = 64 << 20
 #: Zero bytes compared against / copied from at C speed.
 _ZEROS = memoryview(bytes(1 << 20))
 _ZERO_RUN = re.compile(b"\x00+")
@@ -505,10 +505,13 @@ class Engine:
     ) -> tuple[int, int]:
         """Send runs ``[bs[i], be[i])``; clear their marks; (zero pages, payload).
 
-        Without compression every run is copied with one slice assignment and
-        zero pages are found afterwards (while the pages are still in cache)
-        for the link's accounting: a zero page carries no payload, and copying
-        its zeros is the same work as the destination filling them in.
+        A contiguous run is checked for zero pages first (one strided read of
+        each page's first byte) and, when it has none, copied with one slice
+        assignment; zero pages are read but not copied (see ``_send_run``).
+        Scattered single pages are copied with one C-level ``map`` and counted
+        afterwards: a zero page still carries no payload, and copying its
+        zeros is the same work as the destination filling them in. The
+        guest's unapplied writes are settled before the pages are read.
         """
         ps = self.spec.page_size
         data = self.source.data
