@@ -126,7 +126,7 @@ def measure(
     del ref
     t_copy = _median(copies)
     ceiling = size / t_copy
-    floor = _median([(c + m) / c for c, m in zip(copies, compares)])
+    floor = _median([(c + m) / c for c, m in zip(copies, compares, strict=True)])
     rows.append(
         Row(name="plain bytearray copy (ceiling)", value=ceiling / 1e9, unit="GB/s")
     )

@@ -112,7 +112,7 @@ def _batches(
     bs: list[int] = []
     be: list[int] = []
     room = limit
-    for a, b in zip(starts, ends):
+    for a, b in zip(starts, ends, strict=True):
         while b - a >= room:
             bs.append(a)
             be.append(a + room)
@@ -535,7 +535,7 @@ class Engine:
             self.source.settle(bs[0], be[-1])  # the guest's writes, before reading
         if compress or len(bs) == 1:
             zero = payload = 0
-            for a, b in zip(bs, be):
+            for a, b in zip(bs, be, strict=True):
                 x, y = a * ps, b * ps
                 if not compress and 0 not in data[x:y:ps]:
                     memoryview(dst)[x:y] = memoryview(data)[x:y]
@@ -601,7 +601,7 @@ class Engine:
         ps = self.spec.page_size
         data = self.source.data
         total = 0
-        for a, b in zip(bs, be):
+        for a, b in zip(bs, be, strict=True):
             x = a * ps
             for match in _ZERO_RUN.finditer(data[x : b * ps : ps]):
                 lo, hi = match.span()

@@ -58,7 +58,9 @@ def test_converging_workload_agrees_with_the_model(seed: int) -> None:
     assert predicted.converges
     assert result.stop_reason == predicted.stop_reason == "threshold"
     assert result.passes == predicted.passes
-    for actual, model in zip(result.pages_per_pass, predicted.pages_per_pass):
+    for actual, model in zip(
+        result.pages_per_pass, predicted.pages_per_pass, strict=True
+    ):
         assert _close(actual, model), (result.pages_per_pass, predicted.pages_per_pass)
     assert result.total_time_s == pytest.approx(predicted.total_time_s, rel=0.05)
 
@@ -72,7 +74,9 @@ def test_saturated_hot_set_agrees_with_the_model() -> None:
     # The hot set (1024 pages) stays dirty pass after pass.
     assert result.final_dirty_pages >= 1000
     assert _close(result.final_dirty_pages, predicted.final_dirty_pages)
-    for actual, model in zip(result.pages_per_pass, predicted.pages_per_pass):
+    for actual, model in zip(
+        result.pages_per_pass, predicted.pages_per_pass, strict=True
+    ):
         assert _close(actual, model)
 
 
