@@ -114,17 +114,16 @@ class MigrationConsumer(_Stream):
         for frame in frames:
             if upto is not None and frame["seq"] > upto:
                 break
-            await self.send_json({"type": "event", **frame})
+            await self.send(text_data=realtime.frame_text(frame))
             self.sent = frame["seq"]
 
     async def hvweb_event(self, message: dict[str, Any]) -> None:
-        frame = message["event"]
-        seq = frame["seq"]
+        seq = message["seq"]
         if seq <= self.sent:
             return  # already in the snapshot or a replay
         if seq > self.sent + 1:
             await self._catch_up(seq - 1)  # fill a gap from the journal
-        await self.send_json({"type": "event", **frame})
+        await self.send(text_data=message["text"])
         self.sent = seq
 
 
@@ -140,4 +139,4 @@ class ClusterConsumer(_Stream):
         return await database_sync_to_async(cluster_snapshot)(self.pk)
 
     async def hvweb_event(self, message: dict[str, Any]) -> None:
-        await self.send_json({"type": "event", **message["event"]})
+        await self.send(text_data=message["text"])

@@ -146,20 +146,28 @@ class Heartbeat(threading.Thread):
         self.join(timeout=5)
 
 
+class CancelledWhilePaced(Exception):
+    """A cancel arrived while pacing held the move inside a cancellable stage."""
+
+
 class Runner:
     """Runs one claimed move to its end."""
 
     def __init__(self, migration: Migration) -> None:
         self.migration = migration
         self.pk = migration.pk
+        self.stage: Stage | None = None
         self._cancel_checked = 0.0
         self._cancelled = False
+        self._too_late = False
         self._last_progress = 0.0
         self._stage_rows: dict[str, MigrationStage] = {}
 
     # -- cancellation, polled from the engine and from the pacing sleeps ---------
 
     def cancel_requested(self) -> bool:
+        if self._too_late:
+            return False
         now = time.monotonic()
         if not self._cancelled and now - self._cancel_checked >= CANCEL_POLL_S:
             self._cancel_checked = now
@@ -169,11 +177,19 @@ class Runner:
         return self._cancelled
 
     def sleep(self, seconds: float) -> None:
-        """Pacing's sleep, cut short by a cancel so the engine sees it at once."""
+        """Pacing's sleep, polling for a cancel.
+
+        Paced, the engine has simulated the current stage to its end while the
+        wall clock is still inside it: a cancel that arrives now ends the move in
+        the stage the operator sees. A request that raced past stage 3 is too late
+        and is ignored (the service refuses such requests itself).
+        """
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
             if self.cancel_requested():
-                return
+                if self.stage is None or self.stage.cancellable:
+                    raise CancelledWhilePaced
+                self._too_late = True
             time.sleep(min(left, 0.1))
 
     # -- the run -----------------------------------------------------------------
@@ -218,13 +234,31 @@ class Runner:
         events = engine.events()
         if m.speed > 0:
             events = paced(events, speed=m.speed, sleep=self.sleep)
-        for event in events:
-            self.handle(event)
+        try:
+            for event in events:
+                self.handle(event)
+        except CancelledWhilePaced:
+            events.close()  # the engine's generator: the destination is discarded
+            self._cancel_in_stage()
+
+    def _cancel_in_stage(self) -> None:
+        stage = self.stage or Stage.CONFIGURATION_TRANSFER
+        message = f"Cancelled by the operator during {stage.label.lower()}."
+        with transaction.atomic():
+            self._close_stage(stage.value, StageOutcome.CANCELLED, None)
+            journal.record(
+                self.pk, "cancelled",
+                {"stage": stage.value, "reason": message},
+                state=MigrationState.CANCELLED, failed_stage=stage.value,
+                error_code="CANCELLED", error_message=message,
+                finished_at=timezone.now(),
+            )  # fmt: skip
 
     def handle(self, event: Event) -> None:
         data = event.to_dict()
         now = timezone.now()
         if isinstance(event, StageStarted):
+            self.stage = event.stage
             stage = event.stage.value
             with transaction.atomic():
                 self._stage_rows[stage] = MigrationStage.objects.create(
