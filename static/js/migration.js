@@ -266,10 +266,10 @@
       x.push("actual"); y.push(m.downtime_s * 1000);
       colors.push(m.downtime_limit_ms && m.downtime_s * 1000 > m.downtime_limit_ms ? "#cf222e" : "#1a7f37");
     }
-    // On a log axis, shapes and annotations take the value's log10.
+    // On a log axis a shape takes the value itself, an annotation its log10.
     const limit = Math.log10(m.downtime_limit_ms);
     const shapes = m.downtime_limit_ms ? [{ type: "line", xref: "paper", x0: 0, x1: 1,
-      y0: limit, y1: limit, line: { color: "#cf222e", dash: "dash" } }] : [];
+      y0: m.downtime_limit_ms, y1: m.downtime_limit_ms, line: { color: "#cf222e", dash: "dash" } }] : [];
     const annotations = m.downtime_limit_ms ? [{ xref: "paper", x: 1, y: limit,
       text: "limit " + m.downtime_limit_ms + " ms", showarrow: false, yanchor: "bottom", xanchor: "right",
       font: { color: "#cf222e" } }] : [];
