@@ -162,10 +162,19 @@ def _celery_url(url: str) -> str:
     return url
 
 
+#: Longer than channels-redis's 5 s blocking read for the next message.
+LAYER_READ_TIMEOUT_S = 15
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "hvweb"},
+        # redis-py 8 reads with a 5 s socket timeout by default: exactly as long
+        # as channels-redis blocks waiting for a message, so an idle consumer's
+        # read timed out and daphne dropped its websocket every few seconds.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": LAYER_READ_TIMEOUT_S}],
+            "prefix": "hvweb",
+        },
     }
 }
 

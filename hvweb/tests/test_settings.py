@@ -45,7 +45,7 @@ def test_without_environment_it_is_sqlite_and_the_embedded_redis(tmp_path):
     assert s["embedded"] is True
     assert s["redis_url"] == f"unix://{tmp_path}/redis.sock"
     assert s["broker"] == f"redis+socket://{tmp_path}/redis.sock"
-    assert s["layer_hosts"] == [s["redis_url"]]
+    assert s["layer_hosts"] == [{"address": s["redis_url"], "socket_timeout": 15}]
     assert s["debug"] is False
     assert s["allowed_hosts"] == ["127.0.0.1", "localhost", "[::1]"]
 
@@ -60,7 +60,9 @@ def test_database_url_selects_postgresql_and_redis_url_a_real_redis(tmp_path):
     assert (s["name"], s["host"]) == ("hvweb", "db.example")
     assert s["embedded"] is False
     assert s["broker"] == "redis://cache.example:6379/3"
-    assert s["layer_hosts"] == ["redis://cache.example:6379/3"]
+    assert s["layer_hosts"] == [
+        {"address": "redis://cache.example:6379/3", "socket_timeout": 15}
+    ]
 
 
 def test_secret_key_is_generated_once_into_the_data_folder(tmp_path):
@@ -95,3 +97,25 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     assert "no issues" in out.stdout
+
+
+def test_an_idle_consumer_outlives_the_channel_layers_blocking_read(redis_url):
+    """A websocket nobody sends to for a while must stay open: the layer's read
+    outlasts the 5 s that channels-redis blocks for the next message."""
+    import asyncio
+
+    from channels_redis.core import RedisChannelLayer
+    from django.conf import settings
+
+    async def idle() -> str:
+        layer = RedisChannelLayer(**settings.CHANNEL_LAYERS["default"]["CONFIG"])
+        channel = await layer.new_channel()
+        try:
+            await asyncio.wait_for(layer.receive(channel), 7)
+        except TimeoutError:
+            return "still waiting"
+        finally:
+            await layer.close_pools()
+        return "received"
+
+    assert asyncio.run(idle()) == "still waiting"
