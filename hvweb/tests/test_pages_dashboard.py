@@ -225,9 +225,12 @@ def test_a_refused_move_shows_the_rule_and_the_fix_next_to_the_control(client, w
         {"destination": amd.pk},
         follow=True,
     )
-    form = between(body_of(response), 'id="migrate-form"', "</form>")
+    body = body_of(response)
+    form = between(body, 'id="migrate-form"', "</form>")
     message = between(form, 'data-for="migrate"', "</p>")
     assert "CPU_VENDOR" in message and "HV-BLUE-1 has an Intel processor" in message
+    top = between(body, "<main>", "<h1>")
+    assert "CPU_VENDOR" not in top  # beside the control, not at the top as well
     assert not Migration.objects.exists()
 
 
