@@ -102,28 +102,32 @@ def bench_pages(requests: int) -> float:
         "history CSV": "/migrations.csv",
     }
     print(f"\nPage render times, {requests} requests each, server side (ms)")
-    print(f"{'page':<24}{'p50':>8}{'p95':>8}{'max':>8}")
-    every = []
+    print("wall = elapsed; cpu = this process's CPU time (steadier on a shared box)")
+    print(f"{'page':<24}{'wall p50':>9}{'p95':>7}{'max':>7}{'cpu p50':>9}{'p95':>7}")
+    every, every_cpu = [], []
     for name, url in pages.items():
         for _ in range(3):  # warm caches and connections
             client.get(url)
-        times = []
+        times, cpu = [], []
         for _ in range(requests):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             response = client.get(url)
             if hasattr(response, "streaming_content"):
                 b"".join(response.streaming_content)
             times.append((time.perf_counter() - start) * 1000)
+            cpu.append((time.process_time() - start_cpu) * 1000)
             assert response.status_code == 200, (url, response.status_code)
         every += times
+        every_cpu += cpu
         print(
-            f"{name:<24}{statistics.median(times):>8.1f}{p95(times):>8.1f}"
-            f"{max(times):>8.1f}"
+            f"{name:<24}{statistics.median(times):>9.1f}{p95(times):>7.1f}"
+            f"{max(times):>7.1f}{statistics.median(cpu):>9.1f}{p95(cpu):>7.1f}"
         )
     overall = p95(every)
     verdict = "within" if overall <= 100 else "OVER"
-    print(f"{'all pages':<24}{statistics.median(every):>8.1f}{overall:>8.1f}"
-          f"{max(every):>8.1f}   p95 {verdict} the 100 ms target")  # fmt: skip
+    print(f"{'all pages':<24}{statistics.median(every):>9.1f}{overall:>7.1f}"
+          f"{max(every):>7.1f}{statistics.median(every_cpu):>9.1f}"
+          f"{p95(every_cpu):>7.1f}   wall p95 {verdict} the 100 ms target")  # fmt: skip
     return overall
 
 
@@ -233,11 +237,15 @@ def bench_events(rates: list[int], seconds: float, data_dir: Path) -> list[dict]
                 args=["--headless", "--no-sandbox", "--disable-gpu"],
             )
             context = browser.new_context(viewport={"width": 1280, "height": 800})
-            context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
-                                  "value": session, "url": f"http://127.0.0.1:{port}"}])  # fmt: skip
+            base = f"http://127.0.0.1:{port}"
+            context.add_cookies(
+                [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": base}]
+            )
             print(f"\nLive events on the migration page, {seconds:g} s per rate")
-            print(f"{'asked/s':>8}{'sent/s':>8}{'frames':>8}{'applied':>8}"
-                  f"{'lag p50':>9}{'p95':>7}{'max':>7}{'last ms':>8}  verdict")  # fmt: skip
+            print(
+                f"{'asked/s':>8}{'sent/s':>8}{'frames':>8}{'applied':>8}"
+                f"{'lag p50':>9}{'p95':>7}{'max':>7}{'last ms':>8}  verdict"
+            )
             for rate in rates:
                 vm = VirtualMachine.objects.select_related("host__cluster").get(
                     name="prod-db-2"
@@ -250,7 +258,7 @@ def bench_events(rates: list[int], seconds: float, data_dir: Path) -> list[dict]
                     stage="memory_transfer",
                 )  # fmt: skip
                 page = context.new_page()
-                page.goto(f"http://127.0.0.1:{port}/migrations/{move.pk}/")
+                page.goto(f"{base}/migrations/{move.pk}/")
                 page.wait_for_selector('#connection[data-state="live"]')
                 sent, took = run_in_thread(publish, move.pk, rate, seconds)
                 last = Migration.objects.get(pk=move.pk).last_seq
@@ -263,13 +271,12 @@ def bench_events(rates: list[int], seconds: float, data_dir: Path) -> list[dict]
                 except Exception:
                     tail_ms = float("inf")
                 stats = page.evaluate(
-                    "({lags: hvwebMigration.state.lags, applied: hvwebMigration.state.applied,"
-                    " seq: hvwebMigration.state.lastSeq,"
-                    " log: document.querySelectorAll('#log li[data-seq]').length})"
-                )  # fmt: skip
+                    "(s => ({lags: s.lags, applied: s.applied, seq: s.lastSeq}))"
+                    "(hvwebMigration.state)"
+                )
                 lags = stats["lags"] or [0]
-                ok = stats["seq"] == last and stats["applied"] == last and tail_ms < 1000
-                ok = ok and p95(lags) < 1000
+                ok = stats["seq"] == stats["applied"] == last
+                ok = ok and tail_ms < 1000 and p95(lags) < 1000
                 row = {
                     "rate": rate, "sent_per_s": sent / took, "frames": last,
                     "applied": stats["applied"], "lag_p50": statistics.median(lags),
@@ -277,9 +284,12 @@ def bench_events(rates: list[int], seconds: float, data_dir: Path) -> list[dict]
                     "ok": ok,
                 }  # fmt: skip
                 results.append(row)
-                print(f"{rate:>8}{row['sent_per_s']:>8.1f}{last:>8}{stats['applied']:>8}"
-                      f"{row['lag_p50']:>9.0f}{row['lag_p95']:>7.0f}{row['lag_max']:>7.0f}"
-                      f"{tail_ms:>8.0f}  {'keeps up' if ok else 'FALLS BEHIND'}")  # fmt: skip
+                verdict = "keeps up" if ok else "FALLS BEHIND"
+                print(
+                    f"{rate:>8}{row['sent_per_s']:>8.1f}{last:>8}{stats['applied']:>8}"
+                    f"{row['lag_p50']:>9.0f}{row['lag_p95']:>7.0f}"
+                    f"{row['lag_max']:>7.0f}{tail_ms:>8.0f}  {verdict}"
+                )
                 Migration.objects.filter(pk=move.pk).update(state="succeeded")
                 page.close()
             browser.close()
