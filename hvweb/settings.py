@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -84,9 +85,16 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "auditlog",
+    "axes",
     "hvweb.core",
     "hvweb.inventory",
+    "hvweb.audit",
+    "hvweb.api",
 ]
 
 MIDDLEWARE = [
@@ -96,8 +104,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: it reads request.user as the actor of every change.
+    "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it turns a login refused for too many failures into a 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "hvweb.urls"
@@ -192,6 +204,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The rate-limiting backend first: it refuses a locked-out login before any
+# password is checked, then ModelBackend authenticates.
+AUTHENTICATION_BACKENDS = [
+    "hvweb.audit.backends.RateLimitedLoginBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
@@ -232,6 +250,57 @@ if _flag("HVWEB_HTTPS"):
     SECURE_HSTS_SECONDS = 31536000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# --- Login rate limiting and the audit trail --------------------------------------
+
+# django-axes: five failures for one user name from one address lock that pair
+# out for 15 minutes (a locked-out login answers 429); every failure is kept.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# django-auditlog: the models it records are registered in hvweb.audit.
+AUDITLOG_STORE_JSON_CHANGES = True
+
+# --- REST API ----------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    # Token first, so that an anonymous request is answered 401 with a
+    # WWW-Authenticate header; sessions (with CSRF) serve the browser.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "hvweb.api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "hvweb.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "hvweb.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "hvweb API",
+    "DESCRIPTION": "Clusters, hosts, CSVs and VMs of Hyper-V failover clusters, "
+    "their live-migration readiness, and live migrations.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Request bodies without read-only fields, so generated clients (and the
+    # fuzzer) send only what the server reads.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs pages load Swagger UI and Redoc from the sidecar wheel: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # --- Logging ---------------------------------------------------------------------
 

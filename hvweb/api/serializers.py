@@ -1,0 +1,220 @@
+"""Serializers: the models' fields, validated by the models themselves.
+
+``ValidatedModelSerializer`` (after NetBox's) runs ``full_clean()`` on the
+object as the request would leave it, so the API refuses exactly what the
+admin refuses, with the same field-keyed messages that name the rule.
+"""
+
+from __future__ import annotations
+
+from copy import copy
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+
+from hvweb.inventory import access
+from hvweb.inventory.models import (
+    Cluster,
+    ClusterSharedVolume,
+    Host,
+    NetworkAdapter,
+    Team,
+    VirtualDisk,
+    VirtualMachine,
+)
+
+from .errors import validation_detail
+
+
+def _request_user(serializer):
+    request = serializer.context.get("request")
+    return getattr(request, "user", None)
+
+
+class ValidatedModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer whose validation is the model's ``full_clean()``.
+
+    Related objects are looked up among those the user may see (another
+    team's id "does not exist"). ``parent_field`` names the relation through
+    which a row reaches its team: the user must administer the new parent.
+    """
+
+    parent_field: str | None = None
+
+    def get_fields(self):
+        fields = super().get_fields()
+        user = _request_user(self)
+        for field in fields.values():
+            queryset = getattr(field, "queryset", None)
+            if queryset is not None and hasattr(queryset.model, "team_path"):
+                field.queryset = access.restrict(queryset, user, "view")
+        return fields
+
+    def validate(self, data):
+        data = super().validate(data)
+        parent = data.get(self.parent_field) if self.parent_field else None
+        if parent is not None and not access.may(
+            _request_user(self), "administer", parent
+        ):
+            raise PermissionDenied(
+                f"Putting an object in {parent} needs the administrator role in "
+                f"its team."
+            )
+        if self.instance is None:
+            instance = self.Meta.model(**data)
+        else:
+            instance = copy(self.instance)
+            for name, value in data.items():
+                setattr(instance, name, value)
+        try:
+            instance.full_clean()
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(validation_detail(error)) from None
+        return data
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField(
+        help_text="Your role in this team (administrator for superusers)."
+    )
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "description", "role"]
+
+    def get_role(self, team) -> str | None:
+        user = _request_user(self)
+        if user is not None and user.is_superuser:
+            return "administrator"
+        membership = team.memberships.filter(user_id=getattr(user, "pk", None))
+        return membership.values_list("role", flat=True).first()
+
+
+class ClusterSerializer(ValidatedModelSerializer):
+    parent_field = "team"
+
+    class Meta:
+        model = Cluster
+        fields = [
+            "id",
+            "name",
+            "team",
+            "shared_storage",
+            "storage_kind",
+            "max_simultaneous_migrations",
+            "performance_option",
+            "link_bandwidth_mbps",
+            "simulation_speed",
+            "description",
+        ]
+
+
+class HostSerializer(ValidatedModelSerializer):
+    parent_field = "cluster"
+
+    class Meta:
+        model = Host
+        fields = [
+            "id",
+            "name",
+            "cluster",
+            "hyperv_version",
+            "cpu_vendor",
+            "cpu_model",
+            "boot_drive",
+            "memory_mib",
+            "shared_storage_connected",
+            "cluster_node",
+            "state",
+        ]
+
+
+class ClusterSharedVolumeSerializer(ValidatedModelSerializer):
+    parent_field = "cluster"
+
+    class Meta:
+        model = ClusterSharedVolume
+        fields = ["id", "name", "cluster", "path", "capacity_gib", "owner", "state"]
+
+
+class VirtualDiskSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = VirtualDisk
+        fields = ["id", "name", "kind", "csv", "path", "size_gib"]
+        read_only_fields = fields
+
+
+class NetworkAdapterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = NetworkAdapter
+        fields = ["id", "name", "mac_address", "virtual_switch"]
+        read_only_fields = fields
+
+
+class VirtualMachineSerializer(ValidatedModelSerializer):
+    parent_field = "host"
+    cluster = serializers.PrimaryKeyRelatedField(source="host.cluster", read_only=True)
+    disks = VirtualDiskSerializer(many=True, read_only=True)
+    adapters = NetworkAdapterSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = VirtualMachine
+        fields = [
+            "id",
+            "name",
+            "host",
+            "cluster",
+            "memory_mib",
+            "vcpus",
+            "power_state",
+            "highly_available",
+            "automatic_start_action",
+            "workload_profile",
+            "write_rate",
+            "working_set_pages",
+            "disks",
+            "adapters",
+        ]
+
+
+class HostRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class FailureSerializer(serializers.Serializer):
+    """A rule (or operational check) that does not hold, and how to fix it."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    seed = serializers.CharField(help_text="The seed sentence the rule enforces.")
+    fields = serializers.ListField(child=serializers.CharField())
+    subjects = serializers.ListField(child=serializers.CharField())
+    queueable = serializers.BooleanField()
+
+
+class DestinationReadinessSerializer(serializers.Serializer):
+    host = HostRefSerializer()
+    ready = serializers.BooleanField()
+    failures = FailureSerializer(many=True)
+
+
+class ReadinessSerializer(serializers.Serializer):
+    vm = serializers.IntegerField()
+    source = HostRefSerializer()
+    operational = serializers.BooleanField(
+        help_text="Whether the operational checks (host up, free memory, ...) "
+        "were evaluated too."
+    )
+    ready_hosts = serializers.IntegerField()
+    candidates = serializers.IntegerField()
+    destinations = DestinationReadinessSerializer(many=True)
+
+
+class HAOutcomeSerializer(serializers.Serializer):
+    vm = serializers.IntegerField()
+    configured = serializers.BooleanField()
+    already = serializers.BooleanField()
+    highly_available = serializers.BooleanField()
+    failures = FailureSerializer(many=True)

@@ -1,0 +1,28 @@
+"""``/api/``: the router's viewsets, the token endpoint, the schema and its docs."""
+
+from django.urls import include, path
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
+from rest_framework.routers import DefaultRouter
+
+from . import tokens, views
+
+app_name = "api"
+
+router = DefaultRouter()
+router.register("teams", views.TeamViewSet, basename="team")
+router.register("clusters", views.ClusterViewSet, basename="cluster")
+router.register("hosts", views.HostViewSet, basename="host")
+router.register("csvs", views.ClusterSharedVolumeViewSet, basename="csv")
+router.register("vms", views.VirtualMachineViewSet, basename="vm")
+
+urlpatterns = [
+    path("token/", tokens.TokenView.as_view(), name="token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("", include(router.urls)),
+]
