@@ -2,4 +2,83 @@
 
 Standard library only: nothing here may import Django, numpy or any part of
 ``hvweb``. The web shell turns its rows into this package's plain snapshots.
+
+The engine's public names, for the shell::
+
+    spec = MigrationSpec(memory_bytes=parse_size("1GiB"), workload=WorkloadSpec(...))
+    engine = Engine(spec, faults=Faults(...), cancel=token)
+    for event in engine.events():   # StageStarted, PassFinished, Progress, ...
+        persist(event.to_dict())
+    engine.result                   # MigrationResult, also in Completed.result
 """
+
+from __future__ import annotations
+
+from .engine import CancelToken, Engine, migrate, run
+from .errors import EventError, MigratorError, ParseError, SpecError
+from .events import (
+    EVENT_TYPES,
+    Cancelled,
+    Completed,
+    Event,
+    Failed,
+    PassFinished,
+    Progress,
+    StageFinished,
+    StageStarted,
+    event_from_dict,
+)
+from .pacing import paced
+from .predict import STOP_REASONS, Prediction, predict
+from .result import OUTCOMES, MigrationResult
+from .spec import WORKLOAD_KINDS, Faults, MigrationSpec, WorkloadSpec
+from .stages import STAGE_LABELS, Stage
+from .units import (
+    format_duration,
+    format_rate,
+    format_size,
+    parse_count,
+    parse_duration,
+    parse_rate,
+    parse_size,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "OUTCOMES",
+    "STAGE_LABELS",
+    "STOP_REASONS",
+    "WORKLOAD_KINDS",
+    "CancelToken",
+    "Cancelled",
+    "Completed",
+    "Engine",
+    "Event",
+    "EventError",
+    "Failed",
+    "Faults",
+    "MigrationResult",
+    "MigrationSpec",
+    "MigratorError",
+    "ParseError",
+    "PassFinished",
+    "Prediction",
+    "Progress",
+    "SpecError",
+    "Stage",
+    "StageFinished",
+    "StageStarted",
+    "WorkloadSpec",
+    "event_from_dict",
+    "format_duration",
+    "format_rate",
+    "format_size",
+    "migrate",
+    "paced",
+    "parse_count",
+    "parse_duration",
+    "parse_rate",
+    "parse_size",
+    "predict",
+    "run",
+]

@@ -1,0 +1,240 @@
+"""Plain, validated inputs of one migration: the spec, the guest workload, faults."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import hyperv
+from .errors import SpecError
+
+__all__ = [
+    "GIB",
+    "KIB",
+    "MIB",
+    "WORKLOAD_KINDS",
+    "Faults",
+    "MigrationSpec",
+    "WorkloadSpec",
+]
+
+KIB = 1 << 10
+MIB = 1 << 20
+GIB = 1 << 30
+
+#: Guest workload kinds, in the order the CLI lists them.
+WORKLOAD_KINDS: tuple[str, ...] = ("idle", "uniform", "hotcold", "sweep")
+
+
+def _finite(name: str, value: float, *, minimum: float = 0.0) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise SpecError(name, f"must be a number, got {value!r}")
+    if not math.isfinite(value) or value < minimum:
+        raise SpecError(name, f"must be a finite number ≥ {minimum:g}, got {value!r}")
+
+
+def _integer(name: str, value: int, *, minimum: int = 0) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise SpecError(name, f"must be an integer, got {value!r}")
+    if value < minimum:
+        raise SpecError(name, f"must be ≥ {minimum}, got {value}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkloadSpec:
+    """What the guest does to its memory while it is being moved.
+
+    ``idle`` writes nothing. ``uniform`` spreads ``write_rate`` page writes per
+    simulated second evenly over ``working_set_pages`` pages chosen uniformly
+    across memory. ``hotcold`` sends ``hot_write_share`` of the writes to the
+    first ``hot_fraction`` of that working set and the rest to the remainder.
+    ``sweep`` is a memory hammer: it writes page after page through a contiguous
+    region of ``working_set_pages`` pages, wrapping at its end.
+    """
+
+    kind: str = "idle"
+    working_set_pages: int = 0
+    write_rate: float = 0.0
+    hot_fraction: float = 0.1
+    hot_write_share: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.kind not in WORKLOAD_KINDS:
+            raise SpecError(
+                "workload",
+                f"must be one of {', '.join(WORKLOAD_KINDS)}, got {self.kind!r}",
+            )
+        _integer("working_set_pages", self.working_set_pages)
+        _finite("write_rate", self.write_rate)
+        _finite("hot_fraction", self.hot_fraction)
+        _finite("hot_write_share", self.hot_write_share)
+        if not 0.0 < self.hot_fraction <= 1.0:
+            raise SpecError("hot_fraction", "must be in (0, 1]")
+        if self.hot_write_share > 1.0:
+            raise SpecError("hot_write_share", "must be in [0, 1]")
+        if self.writes and self.working_set_pages == 0:
+            raise SpecError(
+                "working_set_pages", f"a {self.kind} workload writing needs pages"
+            )
+
+    @property
+    def writes(self) -> bool:
+        """True when the guest writes at all."""
+        return self.kind != "idle" and self.write_rate > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            "kind": self.kind,
+            "working_set_pages": self.working_set_pages,
+            "write_rate": self.write_rate,
+            "hot_fraction": self.hot_fraction,
+            "hot_write_share": self.hot_write_share,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MigrationSpec:
+    """Everything that decides one simulated live migration.
+
+    Sizes are bytes, ``bandwidth_bps`` is bits per second, times are simulated
+    seconds. ``max_passes`` defaults to the pass cap of ``host_version``.
+    ``downtime_limit_s`` of 0 disables the downtime stop rule. The stage costs
+    (configuration size over the link, VM creation, storage hand-off, online,
+    network redirection) are small constants of simulated time.
+    """
+
+    memory_bytes: int = GIB
+    page_size: int = 4 * KIB
+    bandwidth_bps: float = 1e9
+    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+    seed: int = 0
+    downtime_limit_s: float = 0.3
+    min_dirty_pages: int = 50
+    host_version: str = "2008 R2"
+    max_passes: int | None = None
+    state_size: int = 64 * KIB
+    zero_fraction: float = 0.0
+    compression: bool = False
+    memory_budget_bytes: int = GIB
+    config_bytes: int = 16 * KIB
+    creation_s: float = 0.05
+    storage_handoff_s: float = 0.01
+    online_s: float = 0.002
+    redirection_s: float = 0.005
+    batch_pages: int = 0
+    progress_pages: int = 0
+
+    def __post_init__(self) -> None:
+        ps = self.page_size
+        _integer("page_size", ps, minimum=512)
+        if ps & (ps - 1) or ps > 2 * MIB:
+            raise SpecError("page_size", f"must be a power of two ≤ 2MiB, got {ps}")
+        _integer("memory_bytes", self.memory_bytes, minimum=ps)
+        if self.memory_bytes % ps:
+            raise SpecError("memory_bytes", "must be a whole number of pages")
+        _finite("bandwidth_bps", self.bandwidth_bps)
+        if self.bandwidth_bps <= 0:
+            raise SpecError("bandwidth_bps", "must be positive")
+        if not isinstance(self.workload, WorkloadSpec):
+            raise SpecError("workload", "must be a WorkloadSpec")
+        if self.workload.working_set_pages > self.pages:
+            raise SpecError(
+                "working_set_pages",
+                f"{self.workload.working_set_pages} pages exceed the VM's "
+                f"{self.pages} pages",
+            )
+        _integer("seed", self.seed, minimum=-(1 << 63))
+        _finite("downtime_limit_s", self.downtime_limit_s)
+        _integer("min_dirty_pages", self.min_dirty_pages)
+        try:
+            if not hyperv.supports_live_migration(self.host_version):
+                raise SpecError(
+                    "host_version",
+                    f"Hyper-V {self.host_version} cannot live-migrate; "
+                    f"deploy {hyperv.FIRST_LIVE_MIGRATION_VERSION} or later",
+                )
+        except ValueError as exc:
+            if isinstance(exc, SpecError):
+                raise
+            raise SpecError("host_version", str(exc)) from None
+        if self.max_passes is not None:
+            _integer("max_passes", self.max_passes, minimum=1)
+        _integer("state_size", self.state_size)
+        _finite("zero_fraction", self.zero_fraction)
+        if self.zero_fraction > 1.0:
+            raise SpecError("zero_fraction", "must be in [0, 1]")
+        if not isinstance(self.compression, bool):
+            raise SpecError("compression", "must be a bool")
+        _integer("memory_budget_bytes", self.memory_budget_bytes)
+        if self.memory_budget_bytes < 16 * (2 * ps + 2):
+            raise SpecError(
+                "memory_budget_bytes", "must hold at least 16 pages twice over"
+            )
+        _integer("config_bytes", self.config_bytes)
+        for name in (
+            "creation_s",
+            "storage_handoff_s",
+            "online_s",
+            "redirection_s",
+        ):
+            _finite(name, getattr(self, name))
+        _integer("batch_pages", self.batch_pages)
+        _integer("progress_pages", self.progress_pages)
+
+    @property
+    def pages(self) -> int:
+        """Pages of guest memory."""
+        return self.memory_bytes // self.page_size
+
+    @property
+    def pass_cap(self) -> int:
+        """Most live pre-copy passes: ``max_passes`` or the host version's cap."""
+        if self.max_passes is not None:
+            return self.max_passes
+        return hyperv.pass_cap(self.host_version)
+
+    @property
+    def zero_pages(self) -> int:
+        """Pages that start zero: exactly ``round(zero_fraction · pages)``."""
+        return round(self.zero_fraction * self.pages)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (the workload nested)."""
+        out: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in self.__dataclass_fields__
+            if name != "workload"
+        }
+        out["workload"] = self.workload.to_dict()
+        out["pass_cap"] = self.pass_cap
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Faults:
+    """Faults to inject into one migration (drills and tests).
+
+    ``link_failure_pass``: the link drops halfway through that pre-copy pass (a
+    pass that never happens never fails). ``link_failure_byte``: the link drops
+    once that many bytes have crossed it (configuration, pages, state).
+    ``refuse_destination``: the destination host refuses to create the VM.
+    ``corrupt_page``: the destination's copy of that page is damaged in transit
+    during the state transfer, which verification must catch.
+    """
+
+    link_failure_pass: int | None = None
+    link_failure_byte: int | None = None
+    refuse_destination: bool = False
+    corrupt_page: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.link_failure_pass is not None:
+            _integer("link_failure_pass", self.link_failure_pass, minimum=1)
+        if self.link_failure_byte is not None:
+            _integer("link_failure_byte", self.link_failure_byte)
+        if not isinstance(self.refuse_destination, bool):
+            raise SpecError("refuse_destination", "must be a bool")
+        if self.corrupt_page is not None:
+            _integer("corrupt_page", self.corrupt_page)

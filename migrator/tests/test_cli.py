@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from migrator.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+JSON_KEYS = {
+    "passes",
+    "stop_reason",
+    "pages_per_pass",
+    "final_dirty_pages",
+    "bytes_sent",
+    "zero_pages",
+    "total_time_s",
+    "downtime_s",
+    "verified",
+    "sampled",
+    "wall_time_s",
+    "allocation_time_s",
+    "predicted",
+}
+
+
+def _json(*flags: str) -> dict[str, object]:
+    out = io.StringIO()
+    assert main(["simulate", *flags, "--json"], out=out) == 0
+    data: dict[str, object] = json.loads(out.getvalue())
+    return data
+
+
+def test_simulate_json_has_every_field() -> None:
+    data = _json(
+        "--memory",
+        "4MiB",
+        "--workload",
+        "uniform",
+        "--working-set-pages",
+        "256",
+        "--write-rate",
+        "20000",
+        "--seed",
+        "3",
+    )
+    assert JSON_KEYS <= set(data)
+    assert data["verified"] is True and data["sampled"] is False
+    assert data["stop_reason"] in ("downtime", "threshold", "pass_cap")
+    assert data["passes"] == len(data["pages_per_pass"])  # type: ignore[arg-type]
+    predicted = data["predicted"]
+    assert isinstance(predicted, dict) and "converges" in predicted
+
+
+def test_zero_fraction_gives_exactly_rounded_zero_pages() -> None:
+    data = _json("--memory", "4MiB", "--zero-fraction", "0.3", "--state-size", "0")
+    assert data["zero_pages"] == round(0.3 * 1024)
+    assert data["bytes_sent"] == (1024 - 307) * 4096
+
+
+def test_flags_set_the_stop_rules() -> None:
+    data = _json(
+        "--memory",
+        "4MiB",
+        "--workload",
+        "uniform",
+        "--working-set-pages",
+        "512",
+        "--write-rate",
+        "1M",
+        "--downtime-limit",
+        "0",
+        "--max-passes",
+        "3",
+    )
+    assert data["stop_reason"] == "pass_cap" and data["passes"] == 3
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--memory", "lots"], "--memory"),
+        (["--bandwidth", "fast"], "--bandwidth"),
+        (["--downtime-limit", "soon"], "--downtime-limit"),
+        (["--zero-fraction", "2"], "--zero-fraction"),
+        (["--workload", "chaos"], "--workload"),
+        (["--page-size", "3000"], "--page-size"),
+        (["--workload", "uniform", "--write-rate", "10"], "--working-set-pages"),
+        (
+            [
+                "--memory",
+                "4MiB",
+                "--working-set-pages",
+                "5000",
+                "--workload",
+                "uniform",
+                "--write-rate",
+                "5",
+            ],
+            "--working-set-pages",
+        ),
+    ],
+)
+def test_bad_flags_are_usage_errors_naming_the_flag(
+    flags: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["simulate", *flags])
+    assert info.value.code == 2
+    assert named in capsys.readouterr().err
+
+
+def test_readable_summary_without_json() -> None:
+    out = io.StringIO()
+    assert main(["simulate", "--memory", "4MiB"], out=out) == 0
+    text = out.getvalue()
+    assert "completed; the VM runs on the destination" in text
+    assert "verified           yes" in text
+
+
+def test_module_runs_and_loads_no_django() -> None:
+    code = (
+        "import sys, runpy\n"
+        "import migrator, migrator.cli, migrator.bench, migrator.pacing\n"
+        "assert 'django' not in sys.modules, 'django imported'\n"
+        "sys.argv = ['migrator', 'simulate', '--memory', '2MiB', '--json']\n"
+        "runpy.run_module('migrator', run_name='__main__')\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        check=False,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["verified"] is True
