@@ -13,6 +13,7 @@ from . import tokens, views
 app_name = "api"
 
 router = DefaultRouter()
+router.include_format_suffixes = False  # JSON only: no ".json" twin of each route
 router.register("teams", views.TeamViewSet, basename="team")
 router.register("clusters", views.ClusterViewSet, basename="cluster")
 router.register("hosts", views.HostViewSet, basename="host")
