@@ -296,10 +296,9 @@ SPECTACULAR_SETTINGS = {
     # Request bodies without read-only fields, so generated clients (and the
     # fuzzer) send only what the server reads.
     "COMPONENT_SPLIT_REQUEST": True,
-    # The docs pages load Swagger UI and Redoc from the sidecar wheel: no CDN.
+    # The docs page loads Swagger UI from the sidecar wheel: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Logging ---------------------------------------------------------------------
