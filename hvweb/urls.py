@@ -17,3 +17,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("hvweb.api.urls")),
 ]
+
+handler404 = "hvweb.api.errors.not_found"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -42,3 +44,10 @@ def exception_handler(exc, context):
             f"It is still used by: {', '.join(blocking)}. Remove or move those first."
         )
     return drf_exception_handler(exc, context)
+
+
+def not_found(request, exception):
+    """The site's 404: JSON under ``/api/`` (a client reads it), else the page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from copy import copy
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
@@ -24,6 +25,7 @@ from hvweb.inventory.models import (
     VirtualMachine,
 )
 
+from . import fields as strict
 from .errors import validation_detail
 
 
@@ -41,6 +43,19 @@ class ValidatedModelSerializer(serializers.ModelSerializer):
     """
 
     parent_field: str | None = None
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: strict.StrictCharField,
+        models.TextField: strict.StrictCharField,
+        models.IntegerField: strict.StrictIntegerField,
+        models.PositiveIntegerField: strict.StrictIntegerField,
+        models.PositiveSmallIntegerField: strict.StrictIntegerField,
+        models.FloatField: strict.StrictFloatField,
+        models.BooleanField: strict.StrictBooleanField,
+    }
+    serializer_choice_field = strict.StrictChoiceField
+    serializer_related_field = strict.StrictPrimaryKeyRelatedField
 
     def get_fields(self):
         fields = super().get_fields()

@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from hvweb.inventory import access, snapshots
@@ -33,6 +34,16 @@ def failure_data(failure) -> dict:
         "subjects": list(failure.subjects),
         "queueable": failure.queueable,
     }
+
+
+def boolean_parameter(request, name: str) -> bool:
+    """A ``true``/``false`` query parameter, false when absent; else a 400."""
+    values = request.query_params.getlist(name)
+    if not values:
+        return False
+    if values in (["true"], ["false"]):
+        return values == ["true"]
+    raise ValidationError({name: ["Give true or false, once."]})
 
 
 class TeamScopedMixin:
@@ -146,10 +157,7 @@ class VirtualMachineViewSet(InventoryViewSet):
     def readiness(self, request, pk=None):
         """The VM against every other host of its cluster: each failing rule."""
         vm = self.get_object()
-        flag = serializers.serializers.BooleanField(required=False, default=False)
-        operational = flag.run_validation(
-            request.query_params.get("operational", False)
-        )
+        operational = boolean_parameter(request, "operational")
         results = snapshots.readiness([vm], operational=operational)
         body = {
             "vm": vm.pk,

@@ -238,10 +238,23 @@ def test_the_schema_describes_every_route_and_its_errors(client):
         ("patch", "/api/vms/{vm}/", '{"memory_mib": 1e400}', "application/json", 400),
         ("patch", "/api/vms/{vm}/", '{"host": [1]}', "application/json", 400),
         ("patch", "/api/vms/{vm}/", '{"name": "\\u0000"}', "application/json", 400),
+        ("patch", "/api/vms/{vm}/", '{"memory_mib": "2048"}', "application/json", 400),
+        ("patch", "/api/vms/{vm}/", '{"highly_available": 0}', "application/json", 400),
+        ("patch", "/api/vms/{vm}/", '{"host": "1"}', "application/json", 400),
+        ("patch", "/api/vms/{vm}/", '{"name": 5}', "application/json", 400),
+        ("patch", "/api/vms/{vm}/", '{"power_state": 1}', "application/json", 400),
         ("get", "/api/vms/abc/", None, None, 404),
         ("get", "/api/vms/99999999999999999999999/", None, None, 404),
         ("get", "/api/vms/?page=-1", None, None, 404),
-        ("get", "/api/vms/?page_size=abc", None, None, 200),
+        ("get", "/api/vms/?page_size=abc", None, None, 400),
+        ("get", "/api/vms/?page_size=10&page_size=20", None, None, 400),
+        ("get", "/api/vms/?host=-2.3788587423689e%2B212", None, None, 400),
+        ("get", "/api/vms/?host=99999999999999999999", None, None, 400),
+        ("get", "/api/vms/?highly_available=null", None, None, 400),
+        ("get", "/api/hosts/?hyperv_version=", None, None, 400),
+        ("get", "/api/vms/{vm}/readiness/?operational=", None, None, 400),
+        ("get", "/api/vms/0.5/", None, None, 404),
+        ("get", "/api/no-such-thing/", None, None, 404),
         ("get", "/api/vms/?ordering=password", None, None, 200),
         ("get", "/api/vms/?cluster=1e999", None, None, 400),
         ("post", "/api/token/", '{"username": 5}', "application/json", 400),
@@ -258,6 +271,8 @@ def test_malformed_requests_are_refused_without_a_server_error(
     response = getattr(client, method)(path.format(vm=world.vm.pk), **kwargs)
     assert response.status_code == status, response.content
     assert response["Content-Type"] == "application/json"
+    if status == 400:  # an object naming what is wrong, as the schema says
+        assert isinstance(response.json(), dict)
 
 
 def test_a_superuser_reaches_every_team_through_the_api(world):
