@@ -90,6 +90,8 @@ class ValidatedModelSerializer(serializers.ModelSerializer):
 
 
 class TeamSerializer(serializers.ModelSerializer):
+    """A team you belong to."""
+
     role = serializers.SerializerMethodField(
         help_text="Your role in this team (administrator for superusers)."
     )
@@ -107,6 +109,8 @@ class TeamSerializer(serializers.ModelSerializer):
 
 
 class ClusterSerializer(ValidatedModelSerializer):
+    """A failover cluster and its live-migration settings."""
+
     parent_field = "team"
 
     class Meta:
@@ -126,6 +130,8 @@ class ClusterSerializer(ValidatedModelSerializer):
 
 
 class HostSerializer(ValidatedModelSerializer):
+    """A Hyper-V host, listed in one cluster."""
+
     parent_field = "cluster"
 
     class Meta:
@@ -146,6 +152,8 @@ class HostSerializer(ValidatedModelSerializer):
 
 
 class ClusterSharedVolumeSerializer(ValidatedModelSerializer):
+    """A Cluster Shared Volume on the cluster's SAN."""
+
     parent_field = "cluster"
 
     class Meta:
@@ -154,6 +162,8 @@ class ClusterSharedVolumeSerializer(ValidatedModelSerializer):
 
 
 class VirtualDiskSerializer(serializers.ModelSerializer):
+    """A VHD, VHDX or passthrough disk; no CSV means local storage."""
+
     class Meta:
         model = VirtualDisk
         fields = ["id", "name", "kind", "csv", "path", "size_gib"]
@@ -161,6 +171,8 @@ class VirtualDiskSerializer(serializers.ModelSerializer):
 
 
 class NetworkAdapterSerializer(serializers.ModelSerializer):
+    """A network adapter: MAC address and virtual switch."""
+
     class Meta:
         model = NetworkAdapter
         fields = ["id", "name", "mac_address", "virtual_switch"]
@@ -168,6 +180,8 @@ class NetworkAdapterSerializer(serializers.ModelSerializer):
 
 
 class VirtualMachineSerializer(ValidatedModelSerializer):
+    """A virtual machine on its current host, with its disks and adapters."""
+
     parent_field = "host"
     cluster = serializers.PrimaryKeyRelatedField(source="host.cluster", read_only=True)
     disks = VirtualDiskSerializer(many=True, read_only=True)
@@ -194,6 +208,8 @@ class VirtualMachineSerializer(ValidatedModelSerializer):
 
 
 class HostRefSerializer(serializers.Serializer):
+    """A host's id and name."""
+
     id = serializers.IntegerField()
     name = serializers.CharField()
 
@@ -210,12 +226,16 @@ class FailureSerializer(serializers.Serializer):
 
 
 class DestinationReadinessSerializer(serializers.Serializer):
+    """Whether the VM may move to this host, and what fails."""
+
     host = HostRefSerializer()
     ready = serializers.BooleanField()
     failures = FailureSerializer(many=True)
 
 
 class ReadinessSerializer(serializers.Serializer):
+    """A VM's readiness against every other host of its cluster."""
+
     vm = serializers.IntegerField()
     source = HostRefSerializer()
     operational = serializers.BooleanField(
@@ -228,6 +248,8 @@ class ReadinessSerializer(serializers.Serializer):
 
 
 class HAOutcomeSerializer(serializers.Serializer):
+    """What 'Configure as highly available' did."""
+
     vm = serializers.IntegerField()
     configured = serializers.BooleanField()
     already = serializers.BooleanField()
