@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parent
+#: How old a running move's heartbeat gets before the test worker's reaper acts.
+REAPER_TIMEOUT_S = 6
 
 
 @pytest.fixture(scope="session")
@@ -56,41 +58,92 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, redis_url) -> Iterator[str]:
-    """A real ``celery worker`` process on the test database; yields its name."""
-    from hvweb.celery import app
+class Worker:
+    """A ``celery worker`` process started by the suite, on the test database."""
 
+    def __init__(
+        self,
+        name: str,
+        database_url: str,
+        *,
+        queue: str | None = None,
+        beat: bool = False,
+        concurrency: int = 2,
+        **env: str,
+    ) -> None:
+        from hvweb.celery import app
+
+        self.name = f"{name}@{socket.gethostname()}"
+        self.log_path = ROOT / "var" / "test" / f"{name}.log"
+        command = [
+            sys.executable, "-m", "celery", "-A", "hvweb", "worker",
+            "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+            "--concurrency", str(concurrency), "--hostname", self.name,
+        ]  # fmt: skip
+        if queue:
+            command += ["--queues", queue]
+        if beat:
+            schedule = ROOT / "var" / "test" / f"{name}-beat-schedule"
+            command += ["--beat", "--schedule", str(schedule)]
+        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=child_env(DATABASE_URL=database_url, **env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while not app.control.ping(destination=[self.name], timeout=0.5):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the worker did not start: see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool: a machine that died mid-move."""
+        os.killpg(self.process.pid, 9)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def start_worker(django_db_setup, django_db_blocker, redis_url):
+    """Start extra workers (stopped at the end of the session)."""
     with django_db_blocker.unblock():
         database_url = database_url_for_children()
-    name = f"hvweb-test-{os.getpid()}@{socket.gethostname()}"
-    log = open(ROOT / "var" / "test" / "celery-worker.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "hvweb", "worker", "--loglevel",
-         "INFO", "--without-mingle", "--without-gossip", "--concurrency", "2",
-         "--hostname", name],
-        cwd=ROOT,
-        env=child_env(DATABASE_URL=database_url),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not app.control.ping(destination=[name], timeout=0.5):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    "the Celery worker did not start: see var/test/celery-worker.log"
-                )
-        yield name
-    finally:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait()
-        log.close()
+    workers: list[Worker] = []
+
+    def start(name: str, **kwargs) -> Worker:
+        worker = Worker(f"{name}-{os.getpid()}", database_url, **kwargs)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(start_worker) -> str:
+    """The suite's real worker; its beat runs the reaper every second, so a move
+    whose worker was killed fails within REAPER_TIMEOUT_S. Yields its name."""
+    worker = start_worker(
+        "hvweb-test",
+        beat=True,
+        HVWEB_REAPER_INTERVAL_S="1",
+        HVWEB_HEARTBEAT_TIMEOUT_S=str(REAPER_TIMEOUT_S),
+    )
+    return worker.name
 
 
 def _free_port() -> int:

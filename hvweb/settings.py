@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "axes",
     "hvweb.core",
     "hvweb.inventory",
+    "hvweb.moves",
     "hvweb.audit",
     "hvweb.api",
 ]
@@ -192,6 +193,22 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Live migrations ---------------------------------------------------------------
+
+#: A running move stamps its heartbeat this often (seconds) ...
+HVWEB_HEARTBEAT_S = float(os.environ.get("HVWEB_HEARTBEAT_S") or 2)
+#: ... and the reaper fails it as "worker lost" once the stamp is this old.
+HVWEB_HEARTBEAT_TIMEOUT_S = float(os.environ.get("HVWEB_HEARTBEAT_TIMEOUT_S") or 20)
+#: Resident memory one simulated move may use on a worker (MiB); larger VMs are
+#: simulated on a uniform sample of their pages.
+HVWEB_MIGRATION_MEMORY_MIB = int(os.environ.get("HVWEB_MIGRATION_MEMORY_MIB") or 512)
+CELERY_BEAT_SCHEDULE = {
+    "reap-lost-migrations": {
+        "task": "hvweb.reap_lost_migrations",
+        "schedule": float(os.environ.get("HVWEB_REAPER_INTERVAL_S") or 10),
+    },
+}
 
 # --- Authentication, i18n --------------------------------------------------------
 

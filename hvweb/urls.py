@@ -11,6 +11,7 @@ urlpatterns = [
     # "/" is the cluster list; "index" stays the name the base template links to.
     path("", inventory_views.cluster_list, name="index"),
     path("", include("hvweb.inventory.urls")),
+    path("", include("hvweb.moves.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),

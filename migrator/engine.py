@@ -52,7 +52,7 @@ _IDLE_BATCH_BYTES = 256 << 20
 #: Fewest batches a pass is cut into, so the guest's writes interleave finely.
 _BATCHES_PER_PASS = 64
 #: Chunk of the byte-for-byte verification (one huge memcmp is slower).
-_VERIFY_BYTES = 16 << 20
+_VERIFY_BYTES = 64 << 20
 #: Zero bytes compared against / copied from at C speed.
 _ZEROS = memoryview(bytes(1 << 20))
 _ZERO_RUN = re.compile(b"\x00+")
@@ -112,7 +112,7 @@ def _batches(
     bs: list[int] = []
     be: list[int] = []
     room = limit
-    for a, b in zip(starts, ends):
+    for a, b in zip(starts, ends, strict=True):
         while b - a >= room:
             bs.append(a)
             be.append(a + room)
@@ -282,9 +282,6 @@ class Engine:
     def _run(self) -> Generator[Event, None, bool]:
         spec = self.spec
         bps = spec.bandwidth_bps
-        if self._cancel is not None and self._cancel():
-            yield from self._begin(Stage.CONFIGURATION_TRANSFER)
-            return (yield from self._cancel_now())
 
         # 1. The configuration goes to the destination.
         yield from self._begin(Stage.CONFIGURATION_TRANSFER)
@@ -468,7 +465,6 @@ class Engine:
         self._verified = self._verify()
         if not self._verified:
             page = self._first_difference()
-            self._verified = False
             return (
                 yield from self._abort(
                     "verification_failed",
@@ -509,10 +505,13 @@ class Engine:
     ) -> tuple[int, int]:
         """Send runs ``[bs[i], be[i])``; clear their marks; (zero pages, payload).
 
-        Without compression every run is copied with one slice assignment and
-        zero pages are found afterwards (while the pages are still in cache)
-        for the link's accounting: a zero page carries no payload, and copying
-        its zeros is the same work as the destination filling them in.
+        A contiguous run is checked for zero pages first (one strided read of
+        each page's first byte) and, when it has none, copied with one slice
+        assignment; zero pages are read but not copied (see ``_send_run``).
+        Scattered single pages are copied with one C-level ``map`` and counted
+        afterwards: a zero page still carries no payload, and copying its
+        zeros is the same work as the destination filling them in. The
+        guest's unapplied writes are settled before the pages are read.
         """
         ps = self.spec.page_size
         data = self.source.data
@@ -530,26 +529,21 @@ class Engine:
             return zero, (pages - zero) * ps
         compress = self.spec.compression and not fresh
         stamped: list[int] = []
-        if compress or not (singles or len(bs) == 1):
-            self.source.settle(bs[0], be[-1])  # the guest's writes, before reading
-        elif len(bs) == 1:
-            stamped = self.source.stamped_range(bs[0], be[0])
+        if singles and len(bs) > 1 and not compress:
+            stamped = self.source.stamped(bs)  # applied after the copy, below
         else:
-            stamped = self.source.stamped(bs)
-        if compress:
+            self.source.settle(bs[0], be[-1])  # the guest's writes, before reading
+        if compress or len(bs) == 1:
             zero = payload = 0
-            for a, b in zip(bs, be):
-                dz, dp = self._send_run(a, b)
-                zero += dz
-                payload += dp
-        elif len(bs) == 1:
-            a, b = bs[0], be[0]
-            x, y = a * ps, b * ps
-            memoryview(dst)[x:y] = memoryview(data)[x:y]
-            if stamped:  # the guest's writes, applied to both while hot
-                self.source.settle_pages(stamped, dst)
-            zero = 0 if 0 not in data[x:y:ps] else self._count_zero(bs, be)
-            payload = (pages - zero) * ps
+            for a, b in zip(bs, be, strict=True):
+                x, y = a * ps, b * ps
+                if not compress and 0 not in data[x:y:ps]:
+                    memoryview(dst)[x:y] = memoryview(data)[x:y]
+                    payload += y - x
+                else:  # zero pages among them, or compression
+                    dz, dp = self._send_run(a, b, fresh=fresh, compress=compress)
+                    zero += dz
+                    payload += dp
         else:
             xs = list(map(mul, bs, repeat(ps)))
             ys = list(map(mul, be, repeat(ps)))
@@ -603,51 +597,71 @@ class Engine:
         self._ahead = (a, hi)
 
     def _count_zero(self, bs: Sequence[int], be: Sequence[int]) -> int:
-        return sum(
-            hi - lo for a, b in zip(bs, be) for lo, hi in self._zero_ranges(a, b)
-        )
+        """Zero pages among the runs (for the link's accounting)."""
+        ps = self.spec.page_size
+        data = self.source.data
+        total = 0
+        for a, b in zip(bs, be, strict=True):
+            x = a * ps
+            for match in _ZERO_RUN.finditer(data[x : b * ps : ps]):
+                lo, hi = match.span()
+                total += sum(j - i for i, j in self._zeros_among(x, lo, hi))
+        return total
 
-    def _zero_ranges(self, a: int, b: int) -> list[tuple[int, int]]:
-        """Zero pages of ``[a, b)`` as ranges relative to ``a``.
+    def _zeros_among(self, x: int, lo: int, hi: int) -> list[tuple[int, int]]:
+        """Zero pages among candidate pages ``[lo, hi)`` of the run at byte ``x``.
 
-        Only pages whose first byte is zero are candidates; a run of candidates
-        is checked with one C-level comparison, page by page only if mixed.
+        Candidates are pages whose first byte is zero; a run of them is checked
+        with one C-level comparison, page by page only if it is mixed.
+        """
+        ps = self.spec.page_size
+        if self._is_zero(x + lo * ps, x + hi * ps):
+            return [(lo, hi)]
+        ranges: list[tuple[int, int]] = []
+        k = lo
+        while k < hi:
+            if self._is_zero(x + k * ps, x + (k + 1) * ps):
+                j = k + 1
+                while j < hi and self._is_zero(x + j * ps, x + (j + 1) * ps):
+                    j += 1
+                ranges.append((k, j))
+                k = j
+            else:
+                k += 1
+        return ranges
+
+    def _send_run(
+        self, a: int, b: int, *, fresh: bool, compress: bool
+    ) -> tuple[int, int]:
+        """Send pages ``[a, b)`` with zero markers: only non-zero pages travel.
+
+        A zero page is read in full (to know it is zero) but not copied: fresh
+        destination memory is zero already, older pages are zero-filled. With
+        ``compress`` the non-zero pages go as deltas.
         """
         ps = self.spec.page_size
         data = self.source.data
         x = a * ps
-        ranges: list[tuple[int, int]] = []
-        for match in _ZERO_RUN.finditer(data[x : b * ps : ps]):
-            lo, hi = match.span()
-            if self._is_zero(x + lo * ps, x + hi * ps):
-                ranges.append((lo, hi))
-                continue
-            k = lo
-            while k < hi:
-                if self._is_zero(x + k * ps, x + (k + 1) * ps):
-                    j = k + 1
-                    while j < hi and self._is_zero(x + j * ps, x + (j + 1) * ps):
-                        j += 1
-                    ranges.append((k, j))
-                    k = j
-                else:
-                    k += 1
-        return ranges
-
-    def _send_run(self, a: int, b: int) -> tuple[int, int]:
-        """Re-send pages ``[a, b)`` compressed: zero markers, deltas for the rest."""
-        ps = self.spec.page_size
-        x = a * ps
         zero = payload = 0
         prev = 0
-        for lo, hi in self._zero_ranges(a, b):
-            if lo > prev:
-                payload += self._put(x + prev * ps, x + lo * ps)
-            self._fill_zero(x + lo * ps, x + hi * ps)
-            zero += hi - lo
-            prev = hi
+        zeros = _ZEROS
+        room = len(zeros)
+        for match in _ZERO_RUN.finditer(data[x : b * ps : ps]):
+            lo, hi = match.span()
+            n = (hi - lo) * ps
+            if n <= room and data.startswith(zeros[:n], x + lo * ps):
+                ranges = [(lo, hi)]  # the usual case: the candidates are zero
+            else:
+                ranges = self._zeros_among(x, lo, hi)
+            for zlo, zhi in ranges:
+                if zlo > prev:
+                    payload += self._put(x + prev * ps, x + zlo * ps, compress=compress)
+                if not fresh:
+                    self._fill_zero(x + zlo * ps, x + zhi * ps)
+                zero += zhi - zlo
+                prev = zhi
         if prev < b - a:
-            payload += self._put(x + prev * ps, b * ps)
+            payload += self._put(x + prev * ps, b * ps, compress=compress)
         return zero, payload
 
     def _is_zero(self, x: int, y: int) -> bool:
@@ -670,14 +684,20 @@ class Engine:
             dmv[x : x + n] = _ZEROS[:n]
             x += n
 
-    def _put(self, x: int, y: int) -> int:
-        """Deliver source bytes ``[x, y)`` as a compressed delta against the
-        destination's copy (raw if that is no smaller); return the payload."""
+    def _put(self, x: int, y: int, *, compress: bool) -> int:
+        """Deliver source bytes ``[x, y)``; return the payload the link carried.
+
+        With ``compress``, as a zlib-packed XOR delta against the copy the
+        destination already has (raw if that is no smaller).
+        """
         dst = self.destination
         assert dst is not None
         smv = memoryview(self.source.data)[x:y]
         dmv = memoryview(dst)[x:y]
         n = y - x
+        if not compress:
+            dmv[:] = smv
+            return n
         old = int.from_bytes(dmv, "little")
         delta = (int.from_bytes(smv, "little") ^ old).to_bytes(n, "little")
         packed = zlib.compress(delta, 1)

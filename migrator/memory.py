@@ -157,7 +157,7 @@ class SourceMemory:
 
     def dirty_snapshot(self) -> bytes:
         """The marks as 0/1 bytes, as :func:`dirty_runs` takes them."""
-        return self.marks.translate(_NONZERO)
+        return bytes(self.marks.translate(_NONZERO))
 
     def settle(self, first: int = 0, end: int | None = None) -> list[int]:
         """Apply the unapplied writes of pages ``[first, end)`` to ``data``.
@@ -200,7 +200,7 @@ class SourceMemory:
         deque(map(marks.__setitem__, pages, repeat(1)), 0)
 
 
-def _ones(flags: bytes, first: int) -> list[int]:
+def _ones(flags: bytes | bytearray, first: int) -> list[int]:
     """Positions (plus ``first``) of the 1-bytes in a 0/1 ``flags``, at C speed."""
     if flags.count(0) == len(flags):
         return []

@@ -147,7 +147,7 @@ def predict(spec: MigrationSpec) -> Prediction:
         pages_per_pass.append(round(sent))
         dirty = [
             _redirtied(kind, size, rate, s, seconds)
-            for (size, rate), s in zip(classes, in_set)
+            for (size, rate), s in zip(classes, in_set, strict=True)
         ]
         remaining = sum(dirty)
         dirty_rate = remaining / seconds if seconds > 0 else 0.0

@@ -93,6 +93,11 @@ class WorkloadSpec:
             "hot_write_share": self.hot_write_share,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkloadSpec:
+        """Inverse of :meth:`to_dict`; unknown keys are refused by name."""
+        return cls(**_known(cls, data))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MigrationSpec:
@@ -210,6 +215,24 @@ class MigrationSpec:
         out["workload"] = self.workload.to_dict()
         out["pass_cap"] = self.pass_cap
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MigrationSpec:
+        """Inverse of :meth:`to_dict` (``pass_cap`` is derived and ignored)."""
+        values = {k: v for k, v in data.items() if k != "pass_cap"}
+        if isinstance(values.get("workload"), dict):
+            values["workload"] = WorkloadSpec.from_dict(values["workload"])
+        return cls(**_known(cls, values))
+
+
+def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise SpecError(cls.__name__, f"expected a dict, got {type(data).__name__}")
+    unknown = set(data) - set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    if unknown:
+        name = min(unknown)
+        raise SpecError(name, f"is not a field of {cls.__name__}")
+    return data
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,7 +7,7 @@ import enum
 __all__ = ["STAGE_LABELS", "Stage"]
 
 
-class Stage(str, enum.Enum):
+class Stage(enum.StrEnum):
     """A stage of the live migration; its value is a stable machine name."""
 
     CONFIGURATION_TRANSFER = "configuration_transfer"

@@ -102,7 +102,7 @@ def parse_rate(text: str) -> float:
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in ``text``: ``"300ms"``, ``"0.3s"``, ``"2min"``; a bare number is seconds."""
+    """Seconds in ``text`` ("300ms", "0.3s", "2min"); a bare number is seconds."""
     match = _DURATION_RE.match(text)
     if match is None:
         raise ParseError(f"{text!r} is not a duration (try 300ms, 0.3s, 0)")

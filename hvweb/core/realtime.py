@@ -1,21 +1,34 @@
 """Realtime delivery: the one place that names groups and sends events to them.
 
 Every message that crosses the channel layer is one envelope,
-``{"type": "hvweb.event", "event": {...}}``; a consumer's ``hvweb_event`` handler
-turns it into a websocket frame. Emitting after the database commit means a
-viewer never sees a state the database does not have yet.
+``{"type": "hvweb.event", "seq": n, "text": "<the frame as JSON>"}``: the frame
+is serialised once here, and each consumer's ``hvweb_event`` handler sends the
+text as it is, however many viewers there are. Emitting after the database
+commit means a viewer never sees a state the database does not have yet.
+
+Synchronous callers (Celery tasks, views) share one event loop per process,
+kept in a daemon thread, so the channel layer's Redis connections are reused
+instead of opened for every event.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import threading
 from collections.abc import Iterable
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 ENVELOPE_TYPE = "hvweb.event"
+EMIT_TIMEOUT_S = 10.0
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid = 0
+_loop_lock = threading.Lock()
 
 
 def migration_group(migration_id: int) -> str:
@@ -26,16 +39,40 @@ def cluster_group(cluster_id: int) -> str:
     return f"cluster.{cluster_id}"
 
 
+def frame_text(event: dict[str, Any]) -> str:
+    """The websocket frame of ``event``: ``{"type": "event", ...}`` as JSON."""
+    return json.dumps({"type": "event", **event}, separators=(",", ":"))
+
+
 def envelope(event: dict[str, Any]) -> dict[str, Any]:
-    return {"type": ENVELOPE_TYPE, "event": event}
+    return {"type": ENVELOPE_TYPE, "seq": event.get("seq"), "text": frame_text(event)}
+
+
+def _emitter_loop() -> asyncio.AbstractEventLoop:
+    """This process's emitting loop (a forked Celery child starts its own)."""
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=loop.run_forever, name="hvweb-realtime", daemon=True
+            ).start()
+            _loop, _loop_pid = loop, os.getpid()
+        return _loop
 
 
 def emit(groups: Iterable[str], event: dict[str, Any]) -> None:
     """Send ``event`` to every group now (from synchronous code)."""
     layer = get_channel_layer()
     message = envelope(event)
-    for group in groups:
-        async_to_sync(layer.group_send)(group, message)
+    groups = list(groups)
+
+    async def send() -> None:
+        for group in groups:
+            await layer.group_send(group, message)
+
+    future = asyncio.run_coroutine_threadsafe(send(), _emitter_loop())
+    future.result(timeout=EMIT_TIMEOUT_S)
 
 
 def emit_on_commit(groups: Iterable[str], event: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ class ColouredChoices(models.TextChoices):
         return cls.colour_map.get(value, "grey")  # type: ignore[attr-defined]
 
 
-def _colours(**by_value: str):
+def colours(**by_value: str):
     """Attach ``colour_map`` to a choices class, insisting every value has one."""
 
     def decorate(cls):
@@ -37,14 +37,14 @@ def _colours(**by_value: str):
     return decorate
 
 
-@_colours(fibre_channel="blue", iscsi="teal", none="grey")
+@colours(fibre_channel="blue", iscsi="teal", none="grey")
 class StorageKind(ColouredChoices):
     FIBRE_CHANNEL = "fibre_channel", "Fibre Channel SAN"
     ISCSI = "iscsi", "iSCSI SAN"
     NONE = "none", "None"
 
 
-@_colours(tcpip="grey", compression="blue", smb="purple")
+@colours(tcpip="grey", compression="blue", smb="purple")
 class PerformanceOption(ColouredChoices):
     TCPIP = "tcpip", "TCP/IP"
     COMPRESSION = "compression", "Compression"
@@ -52,7 +52,7 @@ class PerformanceOption(ColouredChoices):
 
 
 # Built from migrator.hyperv.VERSIONS so that the list lives in one place.
-HyperVVersion = _colours(
+HyperVVersion = colours(
     **{v: ("green" if supports_live_migration(v) else "red") for v in VERSIONS}
 )(
     ColouredChoices(
@@ -62,13 +62,13 @@ HyperVVersion = _colours(
 )
 
 
-@_colours(intel="blue", amd="red")
+@colours(intel="blue", amd="red")
 class CpuVendor(ColouredChoices):
     INTEL = "intel", "Intel"
     AMD = "amd", "AMD"
 
 
-DriveLetter = _colours(
+DriveLetter = colours(
     **{letter: ("green" if letter == "C" else "orange") for letter in DRIVE_LETTERS}
 )(
     ColouredChoices(
@@ -77,21 +77,21 @@ DriveLetter = _colours(
 )
 
 
-@_colours(up="green", paused="orange", down="red")
+@colours(up="green", paused="orange", down="red")
 class HostState(ColouredChoices):
     UP = "up", "Up"
     PAUSED = "paused", "Paused (drained)"
     DOWN = "down", "Down"
 
 
-@_colours(online="green", redirected="orange", offline="red")
+@colours(online="green", redirected="orange", offline="red")
 class CsvState(ColouredChoices):
     ONLINE = "online", "Online"
     REDIRECTED = "redirected", "Redirected access"
     OFFLINE = "offline", "Offline"
 
 
-@_colours(running="green", paused="orange", saved="blue", off="grey")
+@colours(running="green", paused="orange", saved="blue", off="grey")
 class PowerState(ColouredChoices):
     RUNNING = "running", "Running"
     PAUSED = "paused", "Paused"
@@ -99,21 +99,21 @@ class PowerState(ColouredChoices):
     OFF = "off", "Off"
 
 
-@_colours(nothing="green", start_if_running="orange", always_start="orange")
+@colours(nothing="green", start_if_running="orange", always_start="orange")
 class AutomaticStartAction(ColouredChoices):
     NOTHING = "nothing", "Nothing"
     START_IF_RUNNING = "start_if_running", "Start if it was running"
     ALWAYS_START = "always_start", "Always start"
 
 
-@_colours(vhd="grey", vhdx="blue", passthrough="purple")
+@colours(vhd="grey", vhdx="blue", passthrough="purple")
 class DiskKind(ColouredChoices):
     VHD = "vhd", "VHD"
     VHDX = "vhdx", "VHDX"
     PASSTHROUGH = "passthrough", "Passthrough disk"
 
 
-@_colours(idle="grey", web="blue", database="purple", memory_hammer="red")
+@colours(idle="grey", web="blue", database="purple", memory_hammer="red")
 class WorkloadProfile(ColouredChoices):
     IDLE = "idle", "Idle"
     WEB = "web", "Web server"
@@ -121,7 +121,7 @@ class WorkloadProfile(ColouredChoices):
     MEMORY_HAMMER = "memory_hammer", "Memory hammer"
 
 
-@_colours(viewer="grey", operator="blue", administrator="purple")
+@colours(viewer="grey", operator="blue", administrator="purple")
 class Role(ColouredChoices):
     VIEWER = "viewer", "Viewer"
     OPERATOR = "operator", "Operator"

@@ -31,7 +31,7 @@ class GroupListener(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def hvweb_event(self, message):
-        await self.send_json(message["event"])
+        await self.send(text_data=message["text"])
 
 
 @pytest.mark.django_db(transaction=True)
@@ -49,5 +49,5 @@ def test_an_event_sent_by_a_worker_reaches_a_websocket_consumer(celery_worker):
         return frame
 
     frame = asyncio.run(scenario())
-    assert frame["kind"] == "pong"
+    assert (frame["type"], frame["kind"]) == ("event", "pong")
     assert frame["worker"] == celery_worker.split("@")[1]

@@ -143,3 +143,20 @@ def test_module_runs_and_loads_no_django() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["verified"] is True
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_but_not_with_json() -> None:
+    out = _Terminal()
+    assert main(["simulate", "--memory", "8MiB"], out=out) == 0
+    text = out.getvalue()
+    assert "\r[" in text and "100.0%" in text
+    assert "completed; the VM runs on the destination" in text
+    quiet = _Terminal()
+    assert main(["simulate", "--memory", "8MiB", "--json"], out=quiet) == 0
+    assert "\r[" not in quiet.getvalue()
+    assert json.loads(quiet.getvalue())["verified"] is True

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from migrator.engine import CancelToken, Engine, migrate
+from migrator.engine import CancelToken, Engine, migrate, run
 from migrator.events import (
     Cancelled,
     Completed,
@@ -58,7 +58,9 @@ def test_converging_workload_agrees_with_the_model(seed: int) -> None:
     assert predicted.converges
     assert result.stop_reason == predicted.stop_reason == "threshold"
     assert result.passes == predicted.passes
-    for actual, model in zip(result.pages_per_pass, predicted.pages_per_pass):
+    for actual, model in zip(
+        result.pages_per_pass, predicted.pages_per_pass, strict=True
+    ):
         assert _close(actual, model), (result.pages_per_pass, predicted.pages_per_pass)
     assert result.total_time_s == pytest.approx(predicted.total_time_s, rel=0.05)
 
@@ -72,7 +74,9 @@ def test_saturated_hot_set_agrees_with_the_model() -> None:
     # The hot set (1024 pages) stays dirty pass after pass.
     assert result.final_dirty_pages >= 1000
     assert _close(result.final_dirty_pages, predicted.final_dirty_pages)
-    for actual, model in zip(result.pages_per_pass, predicted.pages_per_pass):
+    for actual, model in zip(
+        result.pages_per_pass, predicted.pages_per_pass, strict=True
+    ):
         assert _close(actual, model)
 
 
@@ -408,3 +412,30 @@ def test_wall_time_excludes_time_the_caller_holds_events() -> None:
 
 def test_idle_spec_defaults_to_idle_workload() -> None:
     assert MigrationSpec().workload == WorkloadSpec()
+
+
+@pytest.mark.parametrize(
+    "workload",
+    [
+        {"kind": "sweep", "working_set_pages": 700, "write_rate": 3e4},
+        {"kind": "hotcold", "working_set_pages": 1500, "write_rate": 4e4},
+    ],
+)
+def test_compression_zero_pages_and_writes_together_still_verify(
+    workload: dict[str, object],
+) -> None:
+    spec = small_spec(
+        workload=workload, zero_fraction=0.4, compression=True, downtime_limit_s=0.0
+    )
+    result = migrate(spec)
+    assert result.verified and result.ok
+    assert result.passes > 1
+    assert result.zero_pages >= round(0.4 * spec.pages) - 1500
+    assert sum(result.bytes_per_pass[1:]) < sum(result.pages_per_pass[1:]) * PS
+
+
+def test_run_yields_the_same_events_as_an_engine() -> None:
+    spec = small_spec(workload=CONVERGING)
+    kinds = [e.kind for e in run(spec)]
+    assert kinds[0] == "stage_started" and kinds[-1] == "completed"
+    assert kinds == [e.kind for e in Engine(spec).events()]

@@ -14,7 +14,7 @@ def _naive_runs(marks: bytes) -> tuple[list[int], list[int]]:
 
 
 def _expand(starts: list[int], ends: list[int]) -> list[int]:
-    return [p for a, b in zip(starts, ends) for p in range(a, b)]
+    return [p for a, b in zip(starts, ends, strict=True) for p in range(a, b)]
 
 
 @pytest.mark.parametrize("density", [0.0, 0.01, 0.1, 0.5, 0.97, 1.0])
@@ -23,7 +23,7 @@ def test_dirty_runs_find_exactly_the_marked_pages(density: float) -> None:
     marks = bytes(1 if rng.random() < density else 0 for _ in range(5000))
     starts, ends = dirty_runs(marks)
     assert _expand(starts, ends) == _naive_runs(marks)[0]
-    assert all(a < b for a, b in zip(starts, ends))
+    assert all(a < b for a, b in zip(starts, ends, strict=True))
 
 
 def test_dirty_runs_merge_dense_neighbours() -> None:

@@ -70,3 +70,20 @@ def test_spec_to_dict_is_plain() -> None:
     out = MigrationSpec().to_dict()
     assert out["workload"]["kind"] == "idle"
     assert out["pass_cap"] == 10
+
+
+def test_spec_round_trips_through_json() -> None:
+    import json
+
+    spec = MigrationSpec(
+        memory_bytes=8 * MIB,
+        workload=WorkloadSpec(kind="hotcold", working_set_pages=300, write_rate=5e3),
+        compression=True,
+        max_passes=4,
+        downtime_limit_s=0.0,
+    )
+    again = MigrationSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert again == spec
+    with pytest.raises(SpecError) as info:
+        MigrationSpec.from_dict({"memory_bytes": 8 * MIB, "colour": "blue"})
+    assert info.value.field == "colour"

@@ -1,0 +1,34 @@
+"""Choices of the live-migration records, each with a display colour."""
+
+from hvweb.inventory.choices import ColouredChoices, colours
+from migrator.stages import Stage
+
+__all__ = ["STAGE_CHOICES", "MigrationState", "StageOutcome"]
+
+
+@colours(
+    queued="gray", running="blue", succeeded="green", failed="red", cancelled="orange"
+)
+class MigrationState(ColouredChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+    @classmethod
+    def active(cls) -> tuple[str, ...]:
+        """States in which a move holds its VM and its destination's memory."""
+        return (cls.QUEUED, cls.RUNNING)
+
+
+#: The engine's seven stages, as stored values with the seed's labels.
+STAGE_CHOICES = [(stage.value, stage.label) for stage in Stage]
+
+
+@colours(running="blue", finished="green", failed="red", cancelled="orange")
+class StageOutcome(ColouredChoices):
+    RUNNING = "running", "Running"
+    FINISHED = "finished", "Finished"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"

@@ -1,0 +1,70 @@
+"""The journal of a move: every event numbered, stored, then sent to viewers.
+
+``record`` is the one way an event of a move comes into being. In one
+transaction it takes the move's next sequence number, applies the changes that
+go with the event to the move's row, and stores the event; once that commits,
+``hvweb.core.realtime`` sends it to the groups ``migration.<id>`` and
+``cluster.<id>``. A viewer therefore never sees a state the database lacks, and
+a viewer that reconnects can replay from the stored rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from hvweb.core import realtime
+
+from .models import Migration, MigrationEvent
+
+
+def envelope(migration: Migration, seq: int, kind: str, data: dict[str, Any]) -> dict:
+    """The frame viewers get: the event with where the move stands after it."""
+    return {
+        "migration": migration.pk,
+        "seq": seq,
+        "kind": kind,
+        "state": migration.state,
+        "stage": migration.stage,
+        "vm": migration.vm_id,
+        "source": migration.source_id,
+        "destination": migration.destination_id,
+        "at": timezone.now().isoformat(),
+        "data": data,
+    }
+
+
+def record(
+    migration_id: int, kind: str, data: dict[str, Any], **changes: Any
+) -> Migration:
+    """Store event ``kind`` of the move with ``changes`` to its row; send after commit.
+
+    Returns the move as it stands after the event.
+    """
+    with transaction.atomic():
+        migration = Migration.objects.select_for_update().get(pk=migration_id)
+        for field, value in changes.items():
+            setattr(migration, field, value)
+        migration.last_seq += 1
+        migration.save(update_fields=["last_seq", *changes])
+        frame = envelope(migration, migration.last_seq, kind, data)
+        MigrationEvent.objects.create(
+            migration=migration, seq=migration.last_seq, kind=kind, data=frame
+        )
+        groups = [
+            realtime.migration_group(migration.pk),
+            realtime.cluster_group(migration.cluster_id),
+        ]
+        realtime.emit_on_commit(groups, frame)
+    return migration
+
+
+def replay(migration_id: int, after: int) -> list[dict[str, Any]]:
+    """The stored frames of the move with a sequence number above ``after``."""
+    return list(
+        MigrationEvent.objects.filter(migration_id=migration_id, seq__gt=after)
+        .order_by("seq")
+        .values_list("data", flat=True)
+    )

@@ -1,0 +1,157 @@
+"""``manage.py live_migrate VM DEST``: start a live migration, optionally watch it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from hvweb.inventory.access import restrict
+from hvweb.inventory.models import Host, VirtualMachine
+from hvweb.moves.choices import MigrationState
+from hvweb.moves.models import Migration
+from hvweb.moves.services import MigrationRefused, start_migration
+from migrator import Stage, format_size
+
+from ._common import record, user_named
+
+#: Exit codes: 0 moved (or accepted without --wait), 1 the move failed or was
+#: cancelled, 2 bad arguments, 3 refused by the rules.
+EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 1, 2, 3
+WORKER_HINT_AFTER_S = 10
+
+
+class Command(BaseCommand):
+    help = "Live-migrate a VM to another host of its cluster."
+
+    def add_arguments(self, parser):
+        parser.add_argument("vm", help="the virtual machine's name")
+        parser.add_argument("destination", help="the destination host's name")
+        parser.add_argument("--wait", action="store_true", help="watch until it ends")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+        parser.add_argument("--user", help="act as this user (their teams and role)")
+        parser.add_argument(
+            "--speed", type=float,
+            help="simulated seconds per wall second (0: unpaced; default: the "
+            "cluster's simulation speed)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--downtime-limit", type=int, dest="downtime_limit_ms", metavar="MS",
+            help="stop pre-copy once the rest fits this blackout (ms; 0: no limit)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--performance-option", choices=["tcpip", "compression", "smb"],
+            help="default: the cluster's",
+        )  # fmt: skip
+        parser.add_argument(
+            "--fail-link-at-pass", type=int, metavar="N",
+            help="drill: the migration link drops during pre-copy pass N",
+        )  # fmt: skip
+        parser.add_argument("--timeout", type=float, help="give up waiting after S")
+
+    def handle(self, *args, **o):
+        user = user_named(o["user"])
+        vms = VirtualMachine.objects.select_related("host__cluster")
+        hosts = Host.objects.all()
+        if user is not None:
+            vms, hosts = restrict(vms, user), restrict(hosts, user)
+        vm = vms.filter(name=o["vm"]).first()
+        if vm is None:
+            raise CommandError(f"vm: no virtual machine named {o['vm']!r}")
+        destination = hosts.filter(name=o["destination"]).first()
+        if destination is None:
+            raise CommandError(f"destination: no host named {o['destination']!r}")
+        options = {
+            k: o[k]
+            for k in ("speed", "downtime_limit_ms", "performance_option")
+            if o[k] is not None
+        }
+        if o["fail_link_at_pass"] is not None:
+            options["faults"] = {"link_failure_pass": o["fail_link_at_pass"]}
+        try:
+            migration = start_migration(vm, destination, user, **options)
+        except PermissionDenied as exc:
+            raise CommandError(str(exc)) from None
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                self.stderr.write(f"{field}: {' '.join(messages)}")
+            sys.exit(EXIT_USAGE)
+        except MigrationRefused as exc:
+            if o["json"]:
+                failures = [
+                    {"code": f.code, "message": f.message} for f in exc.failures
+                ]
+                self.stdout.write(json.dumps({"refused": True, "failures": failures}))
+            else:
+                self.stderr.write(f"refused: {', '.join(exc.codes)}")
+                for f in exc.failures:
+                    self.stderr.write(f"  {f.code}: {f.message}")
+            sys.exit(EXIT_REFUSED)
+        if not o["json"]:
+            self.stdout.write(
+                f"move #{migration.pk}: {vm.name} {vm.host.name} -> {destination.name} "
+                f"{migration.get_state_display().lower()}"
+            )
+        if o["wait"]:
+            migration = self._watch(migration, o["timeout"], quiet=o["json"])
+        if o["json"]:
+            self.stdout.write(json.dumps(record(migration), indent=2))
+        elif migration.state == MigrationState.SUCCEEDED:
+            self.stdout.write(
+                f"done: {migration.passes} passes, "
+                f"{format_size(migration.bytes_sent or 0)} sent, "
+                f"downtime {1000 * (migration.downtime_s or 0):.1f} ms, "
+                f"total {migration.total_time_s or 0:.2f} s (simulated)"
+            )
+        elif not migration.active:
+            self.stderr.write(
+                f"{migration.state}: {migration.error_code} {migration.error_message}"
+            )
+        if o["wait"] and migration.state != MigrationState.SUCCEEDED:
+            sys.exit(EXIT_FAILED)
+
+    def _watch(self, migration: Migration, timeout: float | None, quiet: bool):
+        began = time.monotonic()
+        tty = self.stdout.isatty() and not quiet
+        hinted = False
+        while True:
+            migration.refresh_from_db()
+            if not migration.active:
+                if tty:
+                    self.stdout.write("")
+                return migration
+            waited = time.monotonic() - began
+            if timeout is not None and waited > timeout:
+                raise CommandError(
+                    f"--timeout: move #{migration.pk} still {migration.state} "
+                    f"after {timeout:g} s"
+                )
+            if not migration.started_at and waited > WORKER_HINT_AFTER_S and not hinted:
+                hinted = True
+                self.stderr.write(
+                    "still waiting for a Celery worker to take the move: is one "
+                    "running (celery -A hvweb worker)?"
+                )
+            if tty:
+                self.stdout.write(f"\r{self._line(migration)}\033[K", ending="")
+                self.stdout.flush()
+            time.sleep(0.2)
+
+    @staticmethod
+    def _line(m: Migration) -> str:
+        if m.state == MigrationState.QUEUED:
+            return "queued: waiting for a migration slot on a host"
+        if not m.stage:
+            return "starting"
+        stage = Stage(m.stage)
+        line = f"[{stage.number}/7] {stage.label}"
+        p = m.progress or {}
+        if stage is Stage.MEMORY_TRANSFER and p:
+            line += (
+                f"  pass {p['pass_no']}  sent {format_size(p['bytes_sent'])}"
+                f"  dirty {p['remaining_dirty_pages']} pages"
+            )
+        return line

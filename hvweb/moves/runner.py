@@ -1,0 +1,360 @@
+"""Running one move in a worker: the engine's events become rows and frames.
+
+The Celery task hands a claimed move to :class:`Runner`. It re-checks the rules
+(the inventory may have changed while the move waited), builds the engine's
+spec from the rows, runs the engine (paced in real time with the move's speed
+factor, unpaced when it is 0), and journals every stage, pass and throttled
+progress event. The VM's owner changes only when the "online" stage starts, in
+one transaction with that event. Anything that ends the move before then leaves
+the VM on its source; the reservation ends with the move's active state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from hvweb.inventory.choices import PerformanceOption, WorkloadProfile
+from hvweb.inventory.models import Cluster, Host, VirtualMachine
+from migrator import (
+    Cancelled,
+    Completed,
+    Engine,
+    Event,
+    Failed,
+    Faults,
+    MigrationResult,
+    MigrationSpec,
+    PassFinished,
+    Progress,
+    Stage,
+    StageFinished,
+    StageStarted,
+    WorkloadSpec,
+    paced,
+)
+
+from . import journal
+from .choices import MigrationState, StageOutcome
+from .models import Migration, MigrationPass, MigrationStage
+from .services import current_failures, dispatch_queued
+
+log = logging.getLogger(__name__)
+
+#: How a VM's workload profile drives the simulated guest.
+WORKLOAD_KIND = {
+    WorkloadProfile.IDLE: "idle",
+    WorkloadProfile.WEB: "hotcold",
+    WorkloadProfile.DATABASE: "uniform",
+    WorkloadProfile.MEMORY_HAMMER: "sweep",
+}
+#: At most this many progress frames a second per move (stages and passes all go).
+PROGRESS_PER_SECOND = 20
+CANCEL_POLL_S = 0.2
+
+
+def build_spec(
+    vm: VirtualMachine,
+    source: Host,
+    cluster: Cluster,
+    *,
+    performance_option: str,
+    downtime_limit_ms: int,
+    seed: int = 0,
+) -> MigrationSpec:
+    """The engine's plain input for moving ``vm`` off ``source`` in ``cluster``.
+
+    The one translation from rows to the engine: the runner uses it for a move,
+    the pages for the prediction shown before an operator confirms.
+    """
+    pages = vm.memory_mib * 256  # 4 KiB pages
+    kind = WORKLOAD_KIND[vm.workload_profile]
+    writes = kind != "idle" and vm.write_rate > 0
+    return MigrationSpec(
+        memory_bytes=vm.memory_mib << 20,
+        page_size=4096,
+        bandwidth_bps=cluster.link_bandwidth_mbps * 1e6,
+        workload=WorkloadSpec(
+            kind=kind if writes else "idle",
+            working_set_pages=min(vm.working_set_pages, pages) if writes else 0,
+            write_rate=float(vm.write_rate) if writes else 0.0,
+        ),
+        seed=seed,
+        downtime_limit_s=downtime_limit_ms / 1000,
+        host_version=source.hyperv_version,
+        compression=performance_option == PerformanceOption.COMPRESSION,
+        memory_budget_bytes=int(settings.HVWEB_MIGRATION_MEMORY_MIB) << 20,
+        zero_fraction=0.25,
+    )
+
+
+def migration_spec(migration: Migration) -> MigrationSpec:
+    """:func:`build_spec` for a recorded move (its id seeds the guest)."""
+    return build_spec(
+        migration.vm,
+        migration.source,
+        migration.cluster,
+        performance_option=migration.performance_option,
+        downtime_limit_ms=migration.downtime_limit_ms,
+        seed=migration.pk,
+    )
+
+
+def result_fields(result: MigrationResult) -> dict[str, Any]:
+    """The move's columns that a finished engine run fills."""
+    return {
+        "passes": result.passes,
+        "stop_reason": result.stop_reason or "",
+        "bytes_sent": result.bytes_sent,
+        "final_dirty_pages": result.final_dirty_pages,
+        "total_time_s": result.total_time_s,
+        "downtime_s": result.downtime_s,
+        "sampled": result.sampled,
+        "verified": result.verified,
+        "result": result.to_dict(),
+    }
+
+
+class Heartbeat(threading.Thread):
+    """Stamps ``heartbeat_at`` every few seconds while the move runs.
+
+    The reaper fails a running move whose stamp grows old: its worker died.
+    """
+
+    def __init__(self, migration_id: int) -> None:
+        super().__init__(name=f"heartbeat-{migration_id}", daemon=True)
+        self.migration_id = migration_id
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(settings.HVWEB_HEARTBEAT_S):
+                Migration.objects.filter(pk=self.migration_id).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)
+
+
+class CancelledWhilePaced(Exception):
+    """A cancel arrived while pacing held the move inside a cancellable stage."""
+
+
+class Runner:
+    """Runs one claimed move to its end."""
+
+    def __init__(self, migration: Migration) -> None:
+        self.migration = migration
+        self.pk = migration.pk
+        self.stage: Stage | None = None
+        self._cancel_checked = 0.0
+        self._cancelled = False
+        self._too_late = False
+        self._last_progress = 0.0
+        self._stage_rows: dict[str, MigrationStage] = {}
+
+    # -- cancellation, polled from the engine and from the pacing sleeps ---------
+
+    def cancel_requested(self) -> bool:
+        if self._too_late:
+            return False
+        now = time.monotonic()
+        if not self._cancelled and now - self._cancel_checked >= CANCEL_POLL_S:
+            self._cancel_checked = now
+            self._cancelled = Migration.objects.filter(
+                pk=self.pk, cancel_requested=True
+            ).exists()
+        return self._cancelled
+
+    def sleep(self, seconds: float) -> None:
+        """Pacing's sleep, polling for a cancel.
+
+        Paced, the engine has simulated the current stage to its end while the
+        wall clock is still inside it: a cancel that arrives now ends the move in
+        the stage the operator sees. A request that raced past stage 3 is too late
+        and is ignored (the service refuses such requests itself).
+        """
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self.cancel_requested():
+                if self.stage is None or self.stage.cancellable:
+                    raise CancelledWhilePaced
+                self._too_late = True
+            time.sleep(min(left, 0.1))
+
+    # -- the run -----------------------------------------------------------------
+
+    def run(self) -> None:
+        heartbeat = Heartbeat(self.pk)
+        heartbeat.start()
+        try:
+            self._run()
+        except Exception as exc:  # recorded on the move; the VM stays where it is
+            log.exception("move %s failed unexpectedly", self.pk)
+            self._fail_unexpectedly(exc)
+        finally:
+            heartbeat.stop()
+            dispatch_queued(self.migration.cluster_id)
+
+    def _run(self) -> None:
+        m = self.migration
+        blocking = [
+            f
+            for f in current_failures(m.vm, m.destination, exclude=m)
+            if not f.queueable
+        ]
+        if blocking:
+            self._end_before_start(
+                MigrationState.FAILED,
+                blocking[0].code,
+                "The rules no longer allow this move: "
+                + "; ".join(f"{f.code}: {f.message}" for f in blocking),
+            )
+            return
+        if self.cancel_requested():
+            self._end_before_start(
+                MigrationState.CANCELLED, "CANCELLED", "Cancelled before it started."
+            )
+            return
+        engine = Engine(
+            migration_spec(m), faults=Faults(**m.faults), cancel=self.cancel_requested
+        )
+        journal.record(self.pk, "started", {"predicted": engine.prediction.to_dict()},
+                       predicted=engine.prediction.to_dict())  # fmt: skip
+        events = engine.events()
+        if m.speed > 0:
+            events = paced(events, speed=m.speed, sleep=self.sleep)
+        try:
+            for event in events:
+                self.handle(event)
+        except CancelledWhilePaced:
+            events.close()  # the engine's generator: the destination is discarded
+            self._cancel_in_stage()
+
+    def _cancel_in_stage(self) -> None:
+        stage = self.stage or Stage.CONFIGURATION_TRANSFER
+        message = f"Cancelled by the operator during {stage.label.lower()}."
+        with transaction.atomic():
+            self._close_stage(stage.value, StageOutcome.CANCELLED, None)
+            journal.record(
+                self.pk, "cancelled",
+                {"stage": stage.value, "reason": message},
+                state=MigrationState.CANCELLED, failed_stage=stage.value,
+                error_code="CANCELLED", error_message=message,
+                finished_at=timezone.now(),
+            )  # fmt: skip
+
+    def handle(self, event: Event) -> None:
+        data = event.to_dict()
+        now = timezone.now()
+        if isinstance(event, StageStarted):
+            self.stage = event.stage
+            stage = event.stage.value
+            with transaction.atomic():
+                self._stage_rows[stage] = MigrationStage.objects.create(
+                    migration_id=self.pk,
+                    stage=stage,
+                    number=event.stage.number,
+                    started_t=event.t,
+                    started_at=now,
+                )
+                changes: dict[str, Any] = {"stage": stage}
+                if event.stage is Stage.ONLINE:
+                    # The one place the inventory's owner changes.
+                    VirtualMachine.objects.filter(pk=self.migration.vm_id).update(
+                        host_id=self.migration.destination_id
+                    )
+                    changes["switched_over"] = True
+                journal.record(self.pk, event.kind, data, **changes)
+        elif isinstance(event, StageFinished):
+            with transaction.atomic():
+                self._close_stage(
+                    event.stage.value, StageOutcome.FINISHED, event.duration_s
+                )
+                journal.record(self.pk, event.kind, data)
+        elif isinstance(event, PassFinished):
+            with transaction.atomic():
+                MigrationPass.objects.create(
+                    migration_id=self.pk,
+                    **{k: v for k, v in data.items() if k != "kind"},
+                )
+                journal.record(self.pk, event.kind, data)
+        elif isinstance(event, Progress):
+            wall = time.monotonic()
+            if wall - self._last_progress >= 1 / PROGRESS_PER_SECOND:
+                self._last_progress = wall
+                journal.record(self.pk, event.kind, data, progress=data)
+        elif isinstance(event, Completed):
+            journal.record(
+                self.pk, event.kind, data,
+                state=MigrationState.SUCCEEDED, finished_at=now,
+                **result_fields(event.result),
+            )  # fmt: skip
+        elif isinstance(event, (Failed, Cancelled)):
+            failed = isinstance(event, Failed)
+            with transaction.atomic():
+                self._close_stage(
+                    event.stage.value,
+                    StageOutcome.FAILED if failed else StageOutcome.CANCELLED,
+                    None,
+                )
+                journal.record(
+                    self.pk, event.kind, data,
+                    state=MigrationState.FAILED if failed else MigrationState.CANCELLED,
+                    failed_stage=event.stage.value,
+                    error_code=event.code if failed else "CANCELLED",
+                    error_message=event.reason,
+                    finished_at=now,
+                )  # fmt: skip
+
+    def _close_stage(self, stage: str, outcome: str, duration_s: float | None) -> None:
+        row = self._stage_rows.get(stage)
+        if row is None:
+            return
+        row.outcome = outcome
+        row.duration_s = duration_s
+        row.finished_at = timezone.now()
+        row.save(update_fields=["outcome", "duration_s", "finished_at"])
+
+    def _end_before_start(self, state: str, code: str, message: str) -> None:
+        kind = "cancelled" if state == MigrationState.CANCELLED else "failed"
+        stage = Stage.CONFIGURATION_TRANSFER.value
+        journal.record(
+            self.pk, kind, {"stage": stage, "code": code, "reason": message},
+            state=state, failed_stage=stage, error_code=code, error_message=message,
+            finished_at=timezone.now(),
+        )  # fmt: skip
+
+    def _fail_unexpectedly(self, exc: Exception) -> None:
+        close_old_connections()
+        m = Migration.objects.get(pk=self.pk)
+        if not m.active:
+            return
+        where = (
+            "the VM runs on the destination (switched over)"
+            if m.switched_over
+            else "the VM keeps running on the source"
+        )
+        for stage, row in self._stage_rows.items():
+            if row.outcome == StageOutcome.RUNNING:
+                self._close_stage(stage, StageOutcome.FAILED, None)
+        journal.record(
+            self.pk, "failed",
+            {"stage": m.stage or None, "code": "INTERNAL_ERROR",
+             "reason": f"{type(exc).__name__}: {exc}"},
+            state=MigrationState.FAILED, failed_stage=m.stage,
+            error_code="INTERNAL_ERROR",
+            error_message=f"The worker hit an error ({type(exc).__name__}: {exc}); "
+            f"{where}.",
+            finished_at=timezone.now(),
+        )  # fmt: skip

@@ -1,0 +1,334 @@
+"""Starting and cancelling moves: the one service the pages, admin, API and CLI call.
+
+``start_migration`` evaluates the rules (``migrator.rules`` through
+``hvweb.inventory.snapshots``) with the load the database knows, refuses with
+every failing rule, reserves the destination's memory and either dispatches the
+move to a Celery worker or queues it when a host has reached its cluster's
+simultaneous-migration limit. ``dispatch_queued`` starts queued moves as slots
+free up. ``cancel_migration`` applies Hyper-V's rule: a move can be cancelled
+while queued or during stages 1–3.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from hvweb.inventory.access import may
+from hvweb.inventory.choices import PerformanceOption
+from hvweb.inventory.models import Host, VirtualMachine
+from hvweb.inventory.snapshots import pair_failures
+from migrator.errors import SpecError
+from migrator.rules import Failure
+from migrator.spec import Faults
+from migrator.stages import Stage
+
+from . import journal
+from .choices import MigrationState
+from .models import Migration
+
+__all__ = [
+    "CancelRefused",
+    "MigrationRefused",
+    "MoveOptions",
+    "cancel_migration",
+    "current_failures",
+    "dispatch_queued",
+    "start_migration",
+]
+
+MAX_DOWNTIME_LIMIT_MS = 60_000
+MAX_SPEED = 1000.0
+
+
+class MigrationRefused(Exception):
+    """The rules forbid the move now; ``failures`` lists every failing rule."""
+
+    def __init__(self, failures: tuple[Failure, ...] | list[Failure]) -> None:
+        self.failures = tuple(failures)
+        super().__init__(
+            "; ".join(f"{f.code}: {f.message}" for f in self.failures)
+            or "the move is not allowed"
+        )
+
+    @property
+    def codes(self) -> list[str]:
+        return [f.code for f in self.failures]
+
+
+class CancelRefused(Exception):
+    """The move can no longer be cancelled (or never could)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MoveOptions:
+    """A move's options, checked where they enter (field-keyed errors)."""
+
+    performance_option: str
+    downtime_limit_ms: int
+    speed: float
+    faults: Mapping[str, Any]
+
+    @classmethod
+    def parse(
+        cls,
+        vm: VirtualMachine,
+        *,
+        performance_option: str | None = None,
+        downtime_limit_ms: Any = None,
+        speed: Any = None,
+        faults: Mapping[str, Any] | None = None,
+    ) -> MoveOptions:
+        """Options with the cluster's defaults; ValidationError names bad fields."""
+        cluster = vm.host.cluster
+        errors: dict[str, str] = {}
+        option = performance_option or cluster.performance_option
+        if option not in PerformanceOption.values:
+            errors["performance_option"] = (
+                f"{option!r} is not a performance option; choose one of "
+                f"{', '.join(PerformanceOption.values)}."
+            )
+        limit = 300 if downtime_limit_ms is None else downtime_limit_ms
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            try:
+                limit = int(str(limit))
+            except ValueError:
+                limit = -1
+        if not 0 <= limit <= MAX_DOWNTIME_LIMIT_MS:
+            errors["downtime_limit_ms"] = (
+                f"must be a whole number of milliseconds from 0 (no limit) to "
+                f"{MAX_DOWNTIME_LIMIT_MS}."
+            )
+        pace = cluster.simulation_speed if speed is None else speed
+        try:
+            pace = float(pace)
+        except (TypeError, ValueError):
+            pace = math.nan
+        if not (pace == 0 or 0.0001 <= pace <= MAX_SPEED):
+            errors["speed"] = (
+                f"must be 0 (unpaced) or a factor from 0.0001 to {MAX_SPEED:g} "
+                "(simulated seconds per wall second)."
+            )
+        fault_fields = dict(faults or {})
+        try:
+            Faults(**fault_fields)
+        except SpecError as exc:
+            errors["faults"] = str(exc)
+        except TypeError as exc:
+            errors["faults"] = f"unknown fault: {exc}"
+        if errors:
+            raise ValidationError(errors)
+        return cls(
+            performance_option=option,
+            downtime_limit_ms=limit,
+            speed=pace,
+            faults=fault_fields,
+        )
+
+
+def _load(exclude: Migration | None = None) -> tuple[dict[int, int], dict[int, int]]:
+    """Per host id: memory reserved by active moves to it, running moves it is in."""
+    active = Migration.objects.filter(state__in=MigrationState.active())
+    if exclude is not None:
+        active = active.exclude(pk=exclude.pk)
+    reserved = {
+        row["destination"]: row["mib"]
+        for row in active.values("destination").annotate(mib=Sum("reserved_memory_mib"))
+    }
+    running = Counter[int]()
+    for source, destination in active.filter(state=MigrationState.RUNNING).values_list(
+        "source", "destination"
+    ):
+        running[source] += 1
+        running[destination] += 1
+    return reserved, dict(running)
+
+
+def current_failures(
+    vm: VirtualMachine, destination: Host, *, exclude: Migration | None = None
+) -> tuple[Failure, ...]:
+    """Every rule and operational check failing for moving ``vm`` now.
+
+    ``exclude`` leaves a move out of the load (its own reservation and slot),
+    for the task that re-checks a move it is about to run.
+    """
+    others = Migration.objects.filter(vm=vm, state__in=MigrationState.active())
+    if exclude is not None:
+        others = others.exclude(pk=exclude.pk)
+    reserved, running = _load(exclude)
+    return pair_failures(
+        vm,
+        destination,
+        operational=True,
+        migration_active=others.exists(),
+        reserved_memory_mib=reserved,
+        active_migrations=running,
+    )
+
+
+def _enqueue(migration_id: int) -> None:
+    from .tasks import run_migration  # the task module imports this one
+
+    transaction.on_commit(lambda: run_migration.delay(migration_id))
+
+
+def start_migration(
+    vm: VirtualMachine,
+    destination: Host,
+    user=None,
+    **options: Any,
+) -> Migration:
+    """Request a move of ``vm`` to ``destination`` on behalf of ``user``.
+
+    ``user`` None is the server itself (``manage.py`` without ``--user``).
+    Raises PermissionDenied for a user who may not operate the VM, ValidationError
+    for bad options and MigrationRefused with every failing rule. Nothing is
+    stored unless the move is accepted.
+    """
+    if user is not None and not (
+        may(user, "operate", vm) and may(user, "view", destination)
+    ):
+        raise PermissionDenied("You may not start moves of this VM.")
+    opts = MoveOptions.parse(vm, **options)
+    try:
+        with transaction.atomic():
+            vm = (
+                VirtualMachine.objects.select_for_update()
+                .select_related("host__cluster")
+                .get(pk=vm.pk)
+            )
+            destination = Host.objects.select_related("cluster").get(pk=destination.pk)
+            failures = current_failures(vm, destination)
+            if any(not f.queueable for f in failures):
+                raise MigrationRefused(failures)
+            migration = Migration.objects.create(
+                vm=vm,
+                cluster=vm.host.cluster,
+                source=vm.host,
+                destination=destination,
+                requested_by=user,
+                performance_option=opts.performance_option,
+                downtime_limit_ms=opts.downtime_limit_ms,
+                speed=opts.speed,
+                faults=dict(opts.faults),
+                reserved_memory_mib=vm.memory_mib,
+                state=MigrationState.RUNNING if not failures else MigrationState.QUEUED,
+            )
+            if failures:
+                journal.record(
+                    migration.pk, "queued", {"waiting_for": [f.code for f in failures],
+                                             "reason": failures[0].message},
+                )  # fmt: skip
+            else:
+                journal.record(migration.pk, "dispatched", {})
+                _enqueue(migration.pk)
+    except IntegrityError:
+        # Another request won the race for this VM: the constraint let one through.
+        raise MigrationRefused(current_failures(vm, destination)) from None
+    return migration
+
+
+def dispatch_queued(cluster_id: int) -> list[Migration]:
+    """Start the cluster's queued moves that have a slot now, oldest first.
+
+    A queued move that the rules now forbid (say its destination went down)
+    fails with those rules; the VM has not left its host.
+    """
+    started = []
+    for pk in (
+        Migration.objects.filter(cluster_id=cluster_id, state=MigrationState.QUEUED)
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    ):
+        with transaction.atomic():
+            migration = (
+                Migration.objects.select_for_update()
+                .select_related("vm__host__cluster", "destination")
+                .get(pk=pk)
+            )
+            if migration.state != MigrationState.QUEUED:
+                continue
+            failures = current_failures(
+                migration.vm, migration.destination, exclude=migration
+            )
+            blocking = [f for f in failures if not f.queueable]
+            if blocking:
+                journal.record(
+                    pk,
+                    "failed",
+                    {"stage": None, "code": blocking[0].code,
+                     "reason": "; ".join(f.message for f in blocking)},
+                    state=MigrationState.FAILED,
+                    error_code=blocking[0].code,
+                    error_message="; ".join(f"{f.code}: {f.message}" for f in blocking),
+                    finished_at=timezone.now(),
+                )  # fmt: skip
+            elif not failures:
+                started.append(
+                    journal.record(pk, "dispatched", {}, state=MigrationState.RUNNING)
+                )
+                _enqueue(pk)
+    return started
+
+
+def cancel_migration(migration: Migration, user=None) -> Migration:
+    """Cancel a queued move at once, or ask the worker to stop a running one.
+
+    Raises PermissionDenied or CancelRefused; Hyper-V accepts a cancel only
+    while the move is queued or in stages 1–3.
+    """
+    if user is not None and not may(user, "operate", migration):
+        raise PermissionDenied("You may not cancel moves in this cluster.")
+    with transaction.atomic():
+        migration = Migration.objects.select_for_update().get(pk=migration.pk)
+        who = user.get_username() if user is not None else "the server"
+        if migration.state == MigrationState.QUEUED:
+            migration = journal.record(
+                migration.pk,
+                "cancelled",
+                {"stage": None, "reason": f"cancelled by {who} while queued"},
+                state=MigrationState.CANCELLED,
+                cancel_requested=True,
+                error_code="CANCELLED",
+                error_message=f"Cancelled by {who} while queued.",
+                finished_at=timezone.now(),
+            )
+        elif not migration.active:
+            raise CancelRefused(
+                "MIGRATION_FINISHED",
+                f"The move already ended ({migration.get_state_display().lower()}).",
+            )
+        elif not migration.cancellable:
+            stage = Stage(migration.stage)
+            raise CancelRefused(
+                "CANCEL_TOO_LATE",
+                f"The move is in stage {stage.number}, {stage.label.lower()}: the VM "
+                "is paused for the switchover and Hyper-V accepts a cancel only "
+                "during stages 1–3 (setup and memory transfer). Let it finish.",
+            )
+        elif not migration.cancel_requested:
+            migration = journal.record(
+                migration.pk, "cancel_requested", {"by": who}, cancel_requested=True
+            )
+    if migration.state == MigrationState.CANCELLED:
+        dispatch_queued(migration.cluster_id)
+    return migration
+
+
+def memory_budget_bytes() -> int:
+    """Resident memory one simulated move may use on a worker."""
+    return int(settings.HVWEB_MIGRATION_MEMORY_MIB) << 20

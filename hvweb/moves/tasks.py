@@ -1,0 +1,81 @@
+"""Celery tasks: run a move, and reap moves whose worker died."""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from . import journal
+from .choices import MigrationState, StageOutcome
+from .models import Migration
+from .runner import Runner
+from .services import dispatch_queued
+
+
+@shared_task(name="hvweb.run_migration", acks_late=True)
+def run_migration(migration_id: int) -> str:
+    """Run move ``migration_id``; a second delivery of the same move does nothing."""
+    with transaction.atomic():
+        migration = (
+            Migration.objects.select_for_update()
+            .select_related("vm", "cluster", "source", "destination")
+            .filter(pk=migration_id)
+            .first()
+        )
+        if migration is None:
+            return "gone"
+        if migration.state != MigrationState.RUNNING or migration.started_at:
+            return f"not run: {migration.state}, started {migration.started_at}"
+        migration.started_at = migration.heartbeat_at = timezone.now()
+        migration.worker = socket.gethostname()
+        migration.save(update_fields=["started_at", "heartbeat_at", "worker"])
+    Runner(migration).run()
+    return Migration.objects.values_list("state", flat=True).get(pk=migration_id)
+
+
+@shared_task(name="hvweb.reap_lost_migrations")
+def reap_lost_migrations() -> list[int]:
+    """Fail running moves whose heartbeat stopped: their worker was lost.
+
+    The VM's owner changes only with the "online" stage, so a move lost before
+    it is still on its source; one lost after it is on the destination, and the
+    record says which.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.HVWEB_HEARTBEAT_TIMEOUT_S)
+    reaped = []
+    for pk in Migration.objects.filter(
+        state=MigrationState.RUNNING, heartbeat_at__lt=cutoff
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            migration = Migration.objects.select_for_update().get(pk=pk)
+            if migration.state != MigrationState.RUNNING or (
+                migration.heartbeat_at and migration.heartbeat_at >= cutoff
+            ):
+                continue
+            host = (
+                migration.destination if migration.switched_over else migration.source
+            )
+            message = (
+                f"The worker running this move ({migration.worker or 'unknown'}) "
+                f"stopped answering for over {settings.HVWEB_HEARTBEAT_TIMEOUT_S} s; "
+                f"the VM runs on {host.name}."
+            )
+            migration.stages.filter(outcome=StageOutcome.RUNNING).update(
+                outcome=StageOutcome.FAILED, finished_at=timezone.now()
+            )
+            journal.record(
+                pk, "failed",
+                {"stage": migration.stage or None, "code": "WORKER_LOST",
+                 "reason": message},
+                state=MigrationState.FAILED, failed_stage=migration.stage,
+                error_code="WORKER_LOST", error_message=message,
+                finished_at=timezone.now(),
+            )  # fmt: skip
+        reaped.append(pk)
+        dispatch_queued(migration.cluster_id)
+    return reaped

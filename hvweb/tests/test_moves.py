@@ -1,0 +1,353 @@
+"""Live migrations run by a real Celery worker on a real Redis."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+
+import pytest
+import redis
+from django.db import connection
+
+from conftest import REAPER_TIMEOUT_S
+from hvweb.celery import app
+from hvweb.inventory.testing import make_member, make_vm, make_world
+from hvweb.moves.choices import MigrationState
+from hvweb.moves.models import Migration, MigrationEvent
+from hvweb.moves.services import (
+    CancelRefused,
+    MigrationRefused,
+    cancel_migration,
+    start_migration,
+)
+from migrator import Stage
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_for(predicate, timeout=60.0, every=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s")
+
+
+def finished(migration: Migration, timeout=60.0) -> Migration:
+    def done():
+        migration.refresh_from_db()
+        return migration if not migration.active else None
+
+    return wait_for(done, timeout)
+
+
+def in_stage(migration: Migration, stage: Stage, timeout=30.0) -> Migration:
+    def there():
+        migration.refresh_from_db()
+        assert migration.active, (migration.state, migration.error_message)
+        return migration if migration.stage == stage.value else None
+
+    return wait_for(there, timeout, every=0.02)
+
+
+@contextlib.contextmanager
+def routed_to(queue: str):
+    """Send the moves started inside to ``queue`` instead of the suite's worker."""
+    default_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        yield
+    finally:
+        app.conf.task_default_queue = default_queue
+
+
+@pytest.fixture
+def unworked(redis_url):
+    """A queue no worker listens to: moves started inside stay as recorded."""
+    queue = f"unworked-{uuid.uuid4().hex[:8]}"
+    with routed_to(queue):
+        yield
+    redis.Redis.from_url(redis_url).delete(queue)
+
+
+@pytest.fixture
+def world():
+    w = make_world()
+    w.operator = make_member(w.team, "operator")
+    vm = w.vm
+    vm.memory_mib = 64
+    vm.workload_profile = "database"
+    vm.write_rate = 50_000
+    vm.working_set_pages = 4_000
+    vm.save()
+    return w
+
+
+def test_a_move_relocates_the_vm_and_persists_every_stage_and_pass(
+    celery_worker, world
+):
+    vm = world.vm
+    migration = start_migration(
+        vm, world.hosts[1], world.operator, speed=0, downtime_limit_ms=1
+    )
+    finished(migration)
+    assert migration.state == MigrationState.SUCCEEDED, migration.error_message
+    vm.refresh_from_db()
+    assert vm.host == world.hosts[1]
+    assert migration.passes >= 2
+    assert list(migration.passes_done.values_list("pass_no", flat=True)) == list(
+        range(1, migration.passes + 1)
+    )
+    stages = list(migration.stages.values_list("stage", "outcome"))
+    assert stages == [(s.value, "finished") for s in Stage]
+    events = MigrationEvent.objects.filter(migration=migration)
+    assert list(events.values_list("seq", flat=True)) == list(
+        range(1, migration.last_seq + 1)
+    )
+    kinds = list(events.values_list("kind", flat=True))
+    assert kinds.count("pass_finished") == migration.passes
+    assert kinds[-1] == "completed"
+    assert migration.verified
+    # Every page crossed at least once: as payload, or as a zero-page marker.
+    zero_bytes = migration.result["zero_pages"] * 4096
+    assert migration.bytes_sent + zero_bytes >= 64 << 20
+    assert migration.predicted["passes"] >= 1
+
+
+def test_progress_is_throttled_to_twenty_a_second(celery_worker, world):
+    world.cluster.link_bandwidth_mbps = 200
+    world.cluster.save()
+    migration = start_migration(world.vm, world.hosts[1], world.operator, speed=4)
+    finished(migration)
+    assert migration.state == MigrationState.SUCCEEDED, migration.error_message
+    stamps = list(
+        MigrationEvent.objects.filter(migration=migration, kind="progress")
+        .order_by("seq")
+        .values_list("created_at", flat=True)
+    )
+    assert len(stamps) > 5
+    for i in range(len(stamps) - 20):
+        assert (stamps[i + 20] - stamps[i]).total_seconds() >= 0.95
+
+
+def test_two_simultaneous_starts_create_one_move(celery_worker, world):
+    outcomes: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def request(destination):
+        barrier.wait()
+        try:
+            outcomes.append(start_migration(world.vm, destination, world.operator))
+        except MigrationRefused as exc:
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=request, args=(host,)) for host in world.hosts[1:3]
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    moves = [o for o in outcomes if isinstance(o, Migration)]
+    refusals = [o for o in outcomes if isinstance(o, MigrationRefused)]
+    assert len(moves) == 1 and len(refusals) == 1
+    assert "MIGRATION_ACTIVE" in refusals[0].codes
+    assert Migration.objects.filter(vm=world.vm).count() == 1
+    finished(moves[0])
+
+
+def test_a_move_waits_in_the_queue_at_the_host_limit_and_starts_when_a_slot_frees(
+    celery_worker, world
+):
+    world.cluster.max_simultaneous_migrations = 1
+    world.cluster.link_bandwidth_mbps = 400
+    world.cluster.save()
+    source, target, third = world.hosts
+    other = make_vm(source, "blue-web-2", csv=world.csv, memory_mib=64)
+    first = start_migration(world.vm, target, world.operator, speed=1)
+    second = start_migration(other, third, world.operator, speed=0)
+    assert first.state == MigrationState.RUNNING
+    assert second.state == MigrationState.QUEUED  # HV-BLUE-1 is busy with `first`
+    assert MigrationEvent.objects.get(migration=second, seq=1).data["data"][
+        "waiting_for"
+    ] == ["HOST_MIGRATION_LIMIT"]
+    finished(first)
+    assert first.state == MigrationState.SUCCEEDED
+    finished(second)
+    assert second.state == MigrationState.SUCCEEDED, second.error_message
+    assert second.started_at >= first.finished_at
+    other.refresh_from_db()
+    assert other.host == third
+
+
+def test_a_queued_move_can_be_cancelled_at_once(celery_worker, world):
+    world.cluster.max_simultaneous_migrations = 1
+    world.cluster.save()
+    blocker = start_migration(world.vm, world.hosts[1], world.operator, speed=0.05)
+    other = make_vm(world.hosts[0], "blue-web-2", csv=world.csv, memory_mib=64)
+    queued = start_migration(other, world.hosts[2], world.operator)
+    assert queued.state == MigrationState.QUEUED
+    cancelled = cancel_migration(queued, world.operator)
+    assert cancelled.state == MigrationState.CANCELLED
+    cancel_migration(blocker, world.operator)
+    finished(blocker)
+    other.refresh_from_db()
+    assert other.host == world.hosts[0]
+
+
+# Each stage made long enough (in wall time) to be caught: (link Mbit/s, speed).
+SLOW_STAGE = {
+    Stage.CONFIGURATION_TRANSFER: (1, 0.05),  # 16 KiB at 1 Mbit/s: 2.6 s wall
+    Stage.DESTINATION_CREATION: (1000, 0.02),  # 0.05 s simulated: 2.5 s wall
+    Stage.MEMORY_TRANSFER: (100, 1.0),  # 64 MiB at 100 Mbit/s: 5 s wall
+}
+
+
+@pytest.mark.parametrize("stage", list(SLOW_STAGE), ids=lambda s: s.value)
+def test_cancel_in_each_allowed_stage_keeps_the_vm_on_its_source(
+    celery_worker, world, stage
+):
+    world.cluster.link_bandwidth_mbps, speed = SLOW_STAGE[stage]
+    world.cluster.save()
+    migration = start_migration(world.vm, world.hosts[1], world.operator, speed=speed)
+    in_stage(migration, stage)
+    asked = time.monotonic()
+    cancel_migration(migration, world.operator)
+    finished(migration, timeout=10)
+    stopped_after = time.monotonic() - asked
+    assert migration.state == MigrationState.CANCELLED
+    assert migration.failed_stage == stage.value
+    assert stopped_after < 1.5  # the engine stops within a second (plus polling)
+    world.vm.refresh_from_db()
+    assert world.vm.host == world.hosts[0]
+    assert migration.stages.get(stage=stage.value).outcome == "cancelled"
+    assert not migration.stages.filter(stage=Stage.ONLINE.value).exists()
+
+
+def test_cancel_is_refused_once_the_vm_is_paused_for_the_switchover(world, unworked):
+    migration = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    # As the worker records it when stage 5 begins (no worker runs this move).
+    Migration.objects.filter(pk=migration.pk).update(stage=Stage.STORAGE_TRANSFER.value)
+    with pytest.raises(CancelRefused) as refused:
+        cancel_migration(migration, world.operator)
+    assert refused.value.code == "CANCEL_TOO_LATE"
+    assert "stage 5" in refused.value.message
+    migration.refresh_from_db()
+    assert not migration.cancel_requested
+
+
+def test_cancel_is_refused_after_the_move_ended(celery_worker, world):
+    migration = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    finished(migration)
+    with pytest.raises(CancelRefused) as refused:
+        cancel_migration(migration, world.operator)
+    assert refused.value.code == "MIGRATION_FINISHED"
+
+
+def test_an_injected_link_fault_fails_the_move_in_memory_transfer(celery_worker, world):
+    migration = start_migration(
+        world.vm, world.hosts[1], world.operator, speed=0, downtime_limit_ms=1,
+        faults={"link_failure_pass": 2},
+    )  # fmt: skip
+    finished(migration)
+    assert migration.state == MigrationState.FAILED
+    assert migration.failed_stage == Stage.MEMORY_TRANSFER.value
+    assert migration.error_code == "link_failed"
+    assert "link failed" in migration.error_message
+    world.vm.refresh_from_db()
+    assert world.vm.host == world.hosts[0]
+    assert migration.stages.get(stage="memory_transfer").outcome == "failed"
+    # The reservation ended with the move: the same move may start again.
+    again = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    finished(again)
+    assert again.state == MigrationState.SUCCEEDED
+
+
+def test_a_killed_worker_fails_its_move_within_a_minute_and_the_next_move_succeeds(
+    celery_worker, start_worker, world
+):
+    queue = f"victim-{uuid.uuid4().hex[:8]}"
+    victim = start_worker("victim", queue=queue, concurrency=1, HVWEB_HEARTBEAT_S="1")
+    world.cluster.link_bandwidth_mbps = 50
+    world.cluster.save()
+    with routed_to(queue):  # this move goes to the victim only
+        migration = start_migration(world.vm, world.hosts[1], world.operator, speed=1)
+    in_stage(migration, Stage.MEMORY_TRANSFER)
+    wait_for(lambda: migration.passes_done.exists() or migration.progress)
+    victim.kill()
+    killed = time.monotonic()
+    finished(migration, timeout=60)
+    assert time.monotonic() - killed < 60
+    assert migration.state == MigrationState.FAILED
+    assert migration.error_code == "WORKER_LOST"
+    assert migration.failed_stage == Stage.MEMORY_TRANSFER.value
+    assert f"the VM runs on {world.hosts[0].name}" in migration.error_message
+    world.vm.refresh_from_db()
+    assert world.vm.host == world.hosts[0]
+    assert REAPER_TIMEOUT_S < 60
+    again = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    finished(again)
+    assert again.state == MigrationState.SUCCEEDED
+    world.vm.refresh_from_db()
+    assert world.vm.host == world.hosts[1]
+
+
+def test_rules_are_checked_again_when_the_worker_takes_the_move(celery_worker, world):
+    world.cluster.max_simultaneous_migrations = 1
+    world.cluster.save()
+    blocker = start_migration(world.vm, world.hosts[1], world.operator, speed=0.5)
+    other = make_vm(world.hosts[0], "blue-web-2", csv=world.csv, memory_mib=64)
+    queued = start_migration(other, world.hosts[2], world.operator)
+    assert queued.state == MigrationState.QUEUED
+    world.hosts[2].state = "down"  # while it waits, its destination goes down
+    world.hosts[2].save()
+    cancel_migration(blocker, world.operator)
+    finished(blocker)
+    finished(queued)
+    assert queued.state == MigrationState.FAILED
+    assert queued.error_code == "DESTINATION_DOWN"
+    other.refresh_from_db()
+    assert other.host == world.hosts[0]
+
+
+def test_a_refused_move_names_every_failing_rule_and_stores_nothing(world):
+    world.vm.automatic_start_action = "always_start"
+    world.vm.highly_available = False
+    world.vm.save()
+    with pytest.raises(MigrationRefused) as refused:
+        start_migration(world.vm, world.hosts[0], world.operator)
+    assert {"HIGHLY_AVAILABLE", "AUTO_START_ACTION", "SAME_HOST"} <= set(
+        refused.value.codes
+    )
+    assert not Migration.objects.exists()
+
+
+def test_bad_options_name_the_field_and_store_nothing(world):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as bad:
+        start_migration(
+            world.vm, world.hosts[1], world.operator,
+            downtime_limit_ms=-5, speed="fast", performance_option="carrier-pigeon",
+        )  # fmt: skip
+    assert set(bad.value.message_dict) == {
+        "downtime_limit_ms", "speed", "performance_option",
+    }  # fmt: skip
+    assert not Migration.objects.exists()
+
+
+def test_viewers_may_not_start_or_cancel_moves(world, unworked):
+    from django.core.exceptions import PermissionDenied
+
+    viewer = make_member(world.team, "viewer")
+    with pytest.raises(PermissionDenied):
+        start_migration(world.vm, world.hosts[1], viewer)
+    migration = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    with pytest.raises(PermissionDenied):
+        cancel_migration(migration, viewer)

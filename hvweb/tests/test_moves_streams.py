@@ -1,0 +1,231 @@
+"""The websocket streams of moves and clusters, through the real ASGI stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from hvweb.asgi import application
+from hvweb.inventory.testing import make_member, make_world
+from hvweb.moves.models import Migration
+from hvweb.moves.services import start_migration
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def session_headers(client, user) -> list[tuple[bytes, bytes]]:
+    client.force_login(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    return [
+        (b"origin", b"http://127.0.0.1"),
+        (b"host", b"127.0.0.1"),
+        (b"cookie", cookie.encode()),
+    ]
+
+
+def connect(path: str, headers) -> WebsocketCommunicator:
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+async def frames_until(communicator, stop, timeout=30.0) -> list[dict]:
+    got: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = await communicator.receive_json_from(
+            timeout=deadline - time.monotonic()
+        )
+        got.append(frame)
+        if stop(frame):
+            return got
+    raise AssertionError(f"stream did not reach its stop frame; got {got[-3:]}")
+
+
+@pytest.fixture
+def world():
+    w = make_world()
+    w.operator = make_member(w.team, "operator")
+    w.vm.memory_mib = 64
+    w.vm.workload_profile = "web"
+    w.vm.write_rate = 20_000
+    w.vm.working_set_pages = 4_000
+    w.vm.save()
+    w.cluster.link_bandwidth_mbps = 200  # about 3 s of moving at speed 1
+    w.cluster.save()
+    return w
+
+
+def test_snapshot_then_resume_delivers_every_sequence_number_exactly_once(
+    celery_worker, client, world
+):
+    headers = session_headers(client, world.operator)
+    migration = start_migration(world.vm, world.hosts[1], world.operator, speed=1)
+    path = f"/ws/migrations/{migration.pk}/"
+
+    async def scenario():
+        first = connect(path, headers)
+        assert (await first.connect())[0]
+        snap1 = await first.receive_json_from(timeout=10)
+        assert snap1["type"] == "snapshot"
+        seen1 = await frames_until(
+            first, lambda f: f.get("seq", 0) >= snap1["last_seq"] + 8
+        )
+        await first.disconnect()
+        await asyncio.sleep(0.6)  # frames keep coming while nobody listens
+        second = connect(path, headers)
+        assert (await second.connect())[0]
+        snap2 = await second.receive_json_from(timeout=10)
+        resume_from = seen1[-1]["seq"]
+        assert snap2["last_seq"] > resume_from
+        await second.send_json_to({"resume_from": resume_from})
+        seen2 = await frames_until(
+            second, lambda f: f.get("kind") in ("completed", "failed"), timeout=60
+        )
+        await second.disconnect()
+        return snap1, seen1, seen2
+
+    snap1, seen1, seen2 = asyncio.run(scenario())
+    migration.refresh_from_db()
+    assert migration.state == "succeeded"
+    assert all(f["type"] == "event" for f in seen1 + seen2)
+    seqs1 = [f["seq"] for f in seen1]
+    seqs2 = [f["seq"] for f in seen2]
+    assert seqs1 == list(range(snap1["last_seq"] + 1, seqs1[-1] + 1))
+    assert seqs2 == list(range(seqs1[-1] + 1, migration.last_seq + 1))
+    kinds = [f["kind"] for f in seen1 + seen2]
+    assert "pass_finished" in kinds and kinds[-1] == "completed"
+
+
+def test_the_snapshot_of_a_finished_move_holds_its_whole_history(
+    celery_worker, client, world
+):
+    migration = start_migration(
+        world.vm, world.hosts[1], world.operator, speed=0, downtime_limit_ms=1
+    )
+    deadline = time.monotonic() + 60
+    while Migration.objects.get(pk=migration.pk).active:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    migration.refresh_from_db()
+    headers = session_headers(client, world.operator)
+
+    async def scenario():
+        late = connect(f"/ws/migrations/{migration.pk}/", headers)
+        assert (await late.connect())[0]
+        snap = await late.receive_json_from(timeout=10)
+        await late.disconnect()
+        return snap
+
+    snap = asyncio.run(scenario())
+    assert snap["last_seq"] == migration.last_seq
+    assert [s["stage"] for s in snap["stages"]][0] == "configuration_transfer"
+    assert len(snap["stages"]) == 7
+    assert [p["pass_no"] for p in snap["passes"]] == list(
+        range(1, migration.passes + 1)
+    )
+    assert snap["migration"]["state"] == "succeeded"
+    assert snap["log"][-1]["kind"] == "completed"
+
+
+def test_a_member_of_another_team_cannot_subscribe(client, world):
+    stranger = make_member(make_world("RED").team, "administrator")
+    migration = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    headers = session_headers(client, stranger)
+
+    async def scenario():
+        results = []
+        for path in (
+            f"/ws/migrations/{migration.pk}/",
+            f"/ws/clusters/{world.cluster.pk}/",
+        ):
+            communicator = connect(path, headers)
+            connected, _ = await communicator.connect()
+            results.append(connected)
+            await communicator.disconnect()
+        anonymous = connect(f"/ws/clusters/{world.cluster.pk}/", headers[:2])
+        results.append((await anonymous.connect())[0])
+        return results
+
+    assert asyncio.run(scenario()) == [False, False, False]
+
+
+def test_a_foreign_origin_is_refused(client, world):
+    headers = session_headers(client, world.operator)
+    headers[0] = (b"origin", b"https://evil.example")
+
+    async def scenario():
+        communicator = connect(f"/ws/clusters/{world.cluster.pk}/", headers)
+        connected, _ = await communicator.connect()
+        await communicator.disconnect()
+        return connected
+
+    assert asyncio.run(scenario()) is False
+
+
+def test_malformed_frames_get_an_error_and_the_stream_goes_on(client, world):
+    viewer = make_member(world.team, "viewer")
+    migration = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    headers = session_headers(client, viewer)
+
+    async def scenario():
+        communicator = connect(f"/ws/migrations/{migration.pk}/", headers)
+        assert (await communicator.connect())[0]
+        await communicator.receive_json_from(timeout=10)  # the snapshot
+        answers = []
+        for raw in (
+            "{not json",
+            "[1, 2]",
+            json.dumps({"resume_from": "x"}),
+            json.dumps({"hello": 1}),
+        ):
+            await communicator.send_to(text_data=raw)
+            answers.append(await communicator.receive_json_from(timeout=10))
+        await communicator.send_to(bytes_data=b"\xff\xfe")
+        answers.append(await communicator.receive_json_from(timeout=10))
+        await communicator.send_json_to({"type": "ping"})
+        answers.append(await communicator.receive_json_from(timeout=10))
+        await communicator.disconnect()
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert [a["type"] for a in answers] == ["error"] * 5 + ["pong"]
+    assert "resume_from" in answers[2]["error"]
+
+
+def test_the_cluster_stream_shows_hosts_vms_and_the_move_that_relocates_a_vm(
+    celery_worker, client, world
+):
+    headers = session_headers(client, world.operator)
+
+    async def scenario():
+        communicator = connect(f"/ws/clusters/{world.cluster.pk}/", headers)
+        assert (await communicator.connect())[0]
+        snap = await communicator.receive_json_from(timeout=10)
+        migration = await asyncio.to_thread(
+            start_migration, world.vm, world.hosts[1], world.operator, speed=0
+        )
+        frames = await frames_until(
+            communicator,
+            lambda f: f.get("kind") == "completed" and f["migration"] == migration.pk,
+        )
+        await communicator.disconnect()
+        return snap, frames
+
+    snap, frames = asyncio.run(scenario())
+    assert {h["name"] for h in snap["hosts"]} == {h.name for h in world.hosts}
+    assert [v["host"] for v in snap["vms"] if v["name"] == world.vm.name] == [
+        world.hosts[0].pk
+    ]
+    online = [
+        f
+        for f in frames
+        if f["kind"] == "stage_started" and f["data"]["stage"] == "online"
+    ]
+    assert len(online) == 1
+    assert (online[0]["vm"], online[0]["destination"]) == (
+        world.vm.pk,
+        world.hosts[1].pk,
+    )
