@@ -316,6 +316,13 @@ SPECTACULAR_SETTINGS = {
     # The docs page loads Swagger UI from the sidecar wheel: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # One name per choice set where several models share a field name.
+    "ENUM_NAME_OVERRIDES": {
+        "HostStateEnum": "hvweb.inventory.choices.HostState",
+        "CsvStateEnum": "hvweb.inventory.choices.CsvState",
+        "MigrationStateEnum": "hvweb.moves.choices.MigrationState",
+        "StageEnum": "hvweb.moves.choices.STAGE_CHOICES",
+    },
 }
 
 # --- Logging ---------------------------------------------------------------------

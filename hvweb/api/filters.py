@@ -15,6 +15,7 @@ from django import forms
 from django_filters import rest_framework as filters
 
 from hvweb.inventory.models import Cluster, ClusterSharedVolume, Host, VirtualMachine
+from hvweb.moves.models import Migration
 
 #: The largest id the database stores (a signed 64-bit integer).
 MAX_ID = 2**63 - 1
@@ -89,3 +90,20 @@ class VirtualMachineFilter(StrictFilterSet):
             "automatic_start_action",
             "workload_profile",
         ]
+
+
+class MigrationFilter(StrictFilterSet):
+    vm = IdFilter(field_name="vm_id")
+    cluster = IdFilter(field_name="cluster_id")
+    source = IdFilter(field_name="source_id")
+    destination = IdFilter(field_name="destination_id")
+    created_after = filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte"
+    )
+    created_before = filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt"
+    )
+
+    class Meta:
+        model = Migration
+        fields = ["vm", "cluster", "source", "destination", "state"]

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
 from hvweb.inventory import access
+from hvweb.inventory.choices import PerformanceOption
 from hvweb.inventory.models import (
     Cluster,
     ClusterSharedVolume,
@@ -24,6 +25,8 @@ from hvweb.inventory.models import (
     VirtualDisk,
     VirtualMachine,
 )
+from hvweb.moves import services
+from hvweb.moves.models import Migration, MigrationPass, MigrationStage
 
 from . import fields as strict
 from .errors import validation_detail
@@ -255,3 +258,164 @@ class HAOutcomeSerializer(serializers.Serializer):
     already = serializers.BooleanField()
     highly_available = serializers.BooleanField()
     failures = FailureSerializer(many=True)
+
+
+# --- Live migrations -----------------------------------------------------------------
+
+
+class MigrationStageSerializer(serializers.ModelSerializer):
+    """One of the seven stages of a move, as it ran."""
+
+    class Meta:
+        model = MigrationStage
+        fields = [
+            "number",
+            "stage",
+            "outcome",
+            "started_t",
+            "duration_s",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class MigrationPassSerializer(serializers.ModelSerializer):
+    """One pre-copy pass of the memory transfer."""
+
+    class Meta:
+        model = MigrationPass
+        fields = [
+            "pass_no",
+            "pages_sent",
+            "pages_dirtied",
+            "zero_pages",
+            "bytes",
+            "duration_s",
+            "dirty_rate",
+            "expected_downtime_s",
+            "remaining_dirty_pages",
+            "t",
+        ]
+        read_only_fields = fields
+
+
+class MigrationSerializer(serializers.ModelSerializer):
+    """A live migration: what was asked, where it is, what it did."""
+
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    cancellable = serializers.BooleanField(read_only=True)
+    pass_count = serializers.IntegerField(source="passes", read_only=True)
+
+    class Meta:
+        model = Migration
+        fields = [
+            "id",
+            "vm",
+            "cluster",
+            "source",
+            "destination",
+            "requested_by",
+            "performance_option",
+            "downtime_limit_ms",
+            "speed",
+            "faults",
+            "state",
+            "stage",
+            "cancel_requested",
+            "cancellable",
+            "switched_over",
+            "progress",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "pass_count",
+            "stop_reason",
+            "bytes_sent",
+            "final_dirty_pages",
+            "total_time_s",
+            "downtime_s",
+            "verified",
+            "predicted",
+            "result",
+            "failed_stage",
+            "error_code",
+            "error_message",
+        ]
+        read_only_fields = fields
+
+
+class MigrationDetailSerializer(MigrationSerializer):
+    """A live migration with its stages and pre-copy passes."""
+
+    stages = MigrationStageSerializer(many=True, read_only=True)
+    passes = MigrationPassSerializer(many=True, read_only=True, source="passes_done")
+
+    class Meta(MigrationSerializer.Meta):
+        fields = [*MigrationSerializer.Meta.fields, "stages", "passes"]
+        read_only_fields = fields
+
+
+class FaultsSerializer(serializers.Serializer):
+    """Faults to inject into the move (drills)."""
+
+    link_failure_pass = strict.StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=1000,
+        help_text="The link drops halfway through this pre-copy pass.",
+    )  # fmt: skip
+    link_failure_byte = strict.StrictIntegerField(
+        required=False, allow_null=True, min_value=0, max_value=2**62,
+        help_text="The link drops once this many bytes have crossed it.",
+    )  # fmt: skip
+    refuse_destination = strict.StrictBooleanField(
+        required=False, help_text="The destination refuses to create the VM."
+    )
+    corrupt_page = strict.StrictIntegerField(
+        required=False, allow_null=True, min_value=0, max_value=2**40,
+        help_text="This page is damaged in transit; verification must catch it.",
+    )  # fmt: skip
+
+
+class MigrationStartSerializer(serializers.Serializer):
+    """A request to move a VM to another host of its cluster.
+
+    Options left out take the cluster's settings; the service checks them and
+    every rule (``hvweb.moves.services.start_migration``).
+    """
+
+    vm = strict.StrictPrimaryKeyRelatedField(queryset=VirtualMachine.objects.all())
+    destination = strict.StrictPrimaryKeyRelatedField(queryset=Host.objects.all())
+    performance_option = strict.StrictChoiceField(
+        choices=PerformanceOption.choices, required=False
+    )
+    downtime_limit_ms = strict.StrictIntegerField(
+        required=False, min_value=0, max_value=services.MAX_DOWNTIME_LIMIT_MS,
+        help_text="Longest acceptable blackout; 0 means no limit. Default 300.",
+    )  # fmt: skip
+    speed = strict.StrictFloatField(
+        required=False, min_value=0, max_value=services.MAX_SPEED,
+        help_text="Simulated seconds per wall second; 0 runs unpaced. Default: "
+        "the cluster's simulation speed.",
+    )  # fmt: skip
+    faults = FaultsSerializer(required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        user = _request_user(self)
+        for name in ("vm", "destination"):
+            fields[name].queryset = access.restrict(fields[name].queryset, user, "view")
+        return fields
+
+
+class MigrationRefusalSerializer(serializers.Serializer):
+    """The rules refuse the move now: every failing rule, and how to fix it."""
+
+    detail = serializers.CharField()
+    failures = FailureSerializer(many=True)
+
+
+class CancelRefusalSerializer(serializers.Serializer):
+    """The move cannot be cancelled (any more)."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()

@@ -20,6 +20,7 @@ router.register("clusters", views.ClusterViewSet, basename="cluster")
 router.register("hosts", views.HostViewSet, basename="host")
 router.register("csvs", views.ClusterSharedVolumeViewSet, basename="csv")
 router.register("vms", views.VirtualMachineViewSet, basename="vm")
+router.register("migrations", views.MigrationViewSet, basename="migration")
 
 urlpatterns = [
     path("token/", tokens.TokenView.as_view(), name="token"),

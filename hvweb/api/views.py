@@ -6,7 +6,7 @@ from auditlog.context import auditlog_value
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -19,6 +19,14 @@ from hvweb.inventory.models import (
     Host,
     Team,
     VirtualMachine,
+)
+from hvweb.moves.models import Migration
+from hvweb.moves.services import (
+    CancelRefused,
+    MigrationRefused,
+    cancel_migration,
+    current_failures,
+    start_migration,
 )
 
 from . import filters, serializers
@@ -158,20 +166,30 @@ class VirtualMachineViewSet(InventoryViewSet):
         """The VM against every other host of its cluster: each failing rule."""
         vm = self.get_object()
         operational = boolean_parameter(request, "operational")
-        results = snapshots.readiness([vm], operational=operational)
+        if operational:
+            # With the moves under way: reserved memory, busy hosts, this VM's
+            # own active move; what starting a move would check now.
+            pairs = [
+                (host, current_failures(vm, host))
+                for host in vm.host.cluster.hosts.exclude(pk=vm.host_id)
+                .select_related("cluster")
+                .order_by("name")
+            ]
+        else:
+            pairs = [(r.destination, r.failures) for r in snapshots.readiness([vm])]
         body = {
             "vm": vm.pk,
             "source": {"id": vm.host_id, "name": vm.host.name},
             "operational": operational,
-            "ready_hosts": sum(r.ok for r in results),
-            "candidates": len(results),
+            "ready_hosts": sum(not failures for _, failures in pairs),
+            "candidates": len(pairs),
             "destinations": [
                 {
-                    "host": {"id": r.destination.pk, "name": r.destination.name},
-                    "ready": r.ok,
-                    "failures": [failure_data(f) for f in r.failures],
+                    "host": {"id": host.pk, "name": host.name},
+                    "ready": not failures,
+                    "failures": [failure_data(f) for f in failures],
                 }
-                for r in results
+                for host, failures in pairs
             ],
         }
         return Response(body)
@@ -190,3 +208,100 @@ class VirtualMachineViewSet(InventoryViewSet):
             "failures": [failure_data(f) for f in outcome.failures],
         }
         return Response(body, status=409 if outcome.failures else 200)
+
+
+class MigrationViewSet(
+    TeamScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Live migrations: list, detail with stages and passes, start, cancel.
+
+    Starting and cancelling need the operator (or administrator) role in the
+    VM's team; the orchestration's services check every rule.
+    """
+
+    queryset = Migration.objects.select_related(
+        "vm", "cluster", "source", "destination", "requested_by"
+    )
+    filterset_class = filters.MigrationFilter
+    ordering_fields = ["created_at", "id", "finished_at"]
+    write_action = "operate"
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action in ("retrieve", "cancel"):
+            queryset = queryset.prefetch_related("stages", "passes_done")
+        return queryset
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return serializers.MigrationStartSerializer
+        if self.action == "list":
+            return serializers.MigrationSerializer
+        return serializers.MigrationDetailSerializer
+
+    def _detail(self, migration) -> dict:
+        migration = self.get_queryset().get(pk=migration.pk)
+        return serializers.MigrationDetailSerializer(
+            migration, context=self.get_serializer_context()
+        ).data
+
+    @extend_schema(
+        request=serializers.MigrationStartSerializer,
+        responses={
+            201: serializers.MigrationDetailSerializer,
+            409: serializers.MigrationRefusalSerializer,
+        },
+    )
+    def create(self, request, *args, **kwargs):
+        """Start a move (or queue it at the host's simultaneous-move limit).
+
+        409 when the rules refuse it now, with every failing rule.
+        """
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        vm, destination = data.pop("vm"), data.pop("destination")
+        if "faults" in data:
+            data["faults"] = dict(data["faults"])
+        try:
+            migration = start_migration(vm, destination, request.user, **data)
+        except MigrationRefused as refused:
+            return Response(
+                {
+                    "detail": str(refused),
+                    "failures": [failure_data(f) for f in refused.failures],
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(
+            self._detail(migration),
+            status=status.HTTP_201_CREATED,
+            headers={"Location": f"/api/migrations/{migration.pk}/"},
+        )
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: serializers.MigrationDetailSerializer,
+            409: serializers.CancelRefusalSerializer,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel a queued move, or ask a running one to stop (stages 1–3).
+
+        409 once the VM is paused for the switchover or the move has ended.
+        """
+        migration = self.get_object()
+        try:
+            migration = cancel_migration(migration, request.user)
+        except CancelRefused as refused:
+            return Response(
+                {"code": refused.code, "detail": refused.message},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(self._detail(migration))

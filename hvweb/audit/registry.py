@@ -55,11 +55,16 @@ def register_migrations() -> None:
         return
     wanted = [
         "vm",
+        "cluster",
         "source",
         "destination",
         "requested_by",
-        "options",
+        "performance_option",
+        "downtime_limit_ms",
+        "speed",
+        "faults",
         "state",
+        "cancel_requested",
         "error_code",
         "error_message",
     ]

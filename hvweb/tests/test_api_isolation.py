@@ -15,6 +15,8 @@ from django.urls import get_resolver
 
 from hvweb.api.testing import token_client
 from hvweb.inventory.testing import make_member, make_world
+from hvweb.moves.services import start_migration
+from hvweb.tests.test_api_migrations import unworked  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -39,6 +41,8 @@ ROUTES = [
     ("vm-detail", "delete"),
     ("vm-readiness", "get"),
     ("vm-configure-ha", "post"),
+    ("migration-detail", "get"),
+    ("migration-cancel", "post"),
 ]
 
 URLS = {
@@ -47,11 +51,19 @@ URLS = {
     "host": "/api/hosts/{}/",
     "csv": "/api/csvs/{}/",
     "vm": "/api/vms/{}/",
+    "migration": "/api/migrations/{}/",
 }
-SUFFIXES = {"detail": "", "readiness": "readiness/", "configure-ha": "configure-ha/"}
+SUFFIXES = {
+    "detail": "",
+    "readiness": "readiness/",
+    "configure-ha": "configure-ha/",
+    "cancel": "cancel/",
+}
 
 
 def target(world, basename):
+    if basename == "migration":
+        return world.migration
     return {
         "team": world.team,
         "cluster": world.cluster,
@@ -59,6 +71,12 @@ def target(world, basename):
         "csv": world.csv,
         "vm": world.vm,
     }[basename]
+
+
+def world_with_a_move(prefix):
+    world = make_world(prefix)
+    world.migration = start_migration(world.vm, world.hosts[1], None, speed=0)
+    return world
 
 
 def url_for(name: str, pk: int) -> str:
@@ -77,9 +95,10 @@ def body_for(obj) -> dict:
     return data
 
 
+@pytest.mark.usefixtures("unworked")
 @pytest.mark.parametrize(("name", "method"), ROUTES)
 def test_another_teams_object_is_404_on_every_route(name, method):
-    blue, red = make_world("BLUE"), make_world("RED")
+    blue, red = world_with_a_move("BLUE"), world_with_a_move("RED")
     client = token_client(make_member(blue.team, "administrator"))
     obj = target(red, name.partition("-")[0])
     before = snapshot(obj)
