@@ -26,6 +26,7 @@ from hvweb.inventory.models import (
     VirtualMachine,
 )
 from hvweb.moves import services
+from hvweb.moves.choices import STAGE_CHOICES
 from hvweb.moves.models import Migration, MigrationPass, MigrationStage
 
 from . import fields as strict
@@ -303,9 +304,26 @@ class MigrationPassSerializer(serializers.ModelSerializer):
 class MigrationSerializer(serializers.ModelSerializer):
     """A live migration: what was asked, where it is, what it did."""
 
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Who asked for the move (null: the server, or a deleted user).",
+    )
     cancellable = serializers.BooleanField(read_only=True)
-    pass_count = serializers.IntegerField(source="passes", read_only=True)
+    # Blank until the move enters its first stage, or when it did not fail.
+    stage = serializers.ChoiceField(
+        choices=STAGE_CHOICES, allow_blank=True, read_only=True
+    )
+    failed_stage = serializers.ChoiceField(
+        choices=STAGE_CHOICES, allow_blank=True, read_only=True
+    )
+    pass_count = serializers.IntegerField(
+        source="passes",
+        read_only=True,
+        allow_null=True,
+        help_text="Pre-copy passes made (null until the memory transfer ends).",
+    )
 
     class Meta:
         model = Migration

@@ -5,7 +5,7 @@ from __future__ import annotations
 from auditlog.context import auditlog_value
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -251,6 +251,24 @@ class MigrationViewSet(
 
     @extend_schema(
         request=serializers.MigrationStartSerializer,
+        examples=[
+            OpenApiExample(
+                "Move prod-web-1 to HV-PROD-2 (demo inventory)",
+                value={"vm": 1, "destination": 2, "speed": 0},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "With options",
+                value={
+                    "vm": 1,
+                    "destination": 3,
+                    "performance_option": "tcpip",
+                    "downtime_limit_ms": 100,
+                    "speed": 10,
+                },
+                request_only=True,
+            ),
+        ],
         responses={
             201: serializers.MigrationDetailSerializer,
             409: serializers.MigrationRefusalSerializer,

@@ -91,6 +91,7 @@ def test_starting_a_move_needs_the_operator_role(world, unworked, role, status):
     )
     assert body["performance_option"] == world.cluster.performance_option
     assert body["stages"] == [] and body["passes"] == []
+    assert (body["stage"], body["pass_count"], body["failed_stage"]) == ("", None, "")
 
 
 @pytest.mark.django_db
