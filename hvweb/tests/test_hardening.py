@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from hvweb.api.testing import token_client
 from hvweb.inventory.testing import make_member, make_world
+from hvweb.tests.test_api_migrations import unworked  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -283,3 +284,49 @@ def test_a_superuser_reaches_every_team_through_the_api(world):
         "blue-web-1",
         red.vm.name,
     ]
+
+
+# --- Websocket origin checks ---------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("unworked")
+@pytest.mark.parametrize("route", ["migrations", "clusters"])
+def test_websockets_refuse_foreign_or_missing_origins_and_accept_the_sites_own(
+    client, route
+):
+    import asyncio
+
+    from channels.testing import WebsocketCommunicator
+
+    from hvweb.asgi import application
+    from hvweb.moves.services import start_migration
+
+    world = make_world()
+    operator = make_member(world.team, "operator")
+    migration = start_migration(world.vm, world.hosts[1], operator, speed=0)
+    pk = migration.pk if route == "migrations" else world.cluster.pk
+    client.force_login(operator)
+    cookie = (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+    host = (b"host", b"127.0.0.1")
+
+    async def connects(headers) -> bool:
+        communicator = WebsocketCommunicator(
+            application, f"/ws/{route}/{pk}/", headers=headers
+        )
+        connected, _ = await communicator.connect(timeout=5)
+        await communicator.disconnect()
+        return connected
+
+    async def scenario():
+        return [
+            await connects([(b"origin", b"https://evil.example"), host, cookie]),
+            await connects(
+                [(b"origin", b"http://127.0.0.1.evil.example"), host, cookie]
+            ),
+            await connects([(b"origin", b"null"), host, cookie]),
+            await connects([host, cookie]),
+            await connects([(b"origin", b"http://127.0.0.1:8000"), host, cookie]),
+        ]
+
+    assert asyncio.run(scenario()) == [False, False, False, False, True]
