@@ -27,7 +27,17 @@ from .snapshot import cluster_snapshot, migration_snapshot
 USAGE = 'send JSON objects such as {"resume_from": 12}'
 
 
-@database_sync_to_async
+def _in_pool(func):
+    """Run ``func`` on the thread pool, not Channels' one thread for the ORM.
+
+    A crowd of viewers connecting at once would otherwise wait in single file
+    for their snapshots (and daphne drops a handshake that takes over 5 s);
+    these reads share no transaction, so any thread may run them.
+    """
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
+@_in_pool
 def _visible(model, user, pk: int) -> bool:
     return restrict(model.objects.filter(pk=pk), user, "view").exists()
 
@@ -91,7 +101,7 @@ class MigrationConsumer(_Stream):
         return realtime.migration_group(self.pk)
 
     async def snapshot(self) -> dict[str, Any]:
-        snap = await database_sync_to_async(migration_snapshot)(self.pk)
+        snap = await _in_pool(migration_snapshot)(self.pk)
         self.sent = snap["last_seq"]
         return snap
 
@@ -110,7 +120,7 @@ class MigrationConsumer(_Stream):
 
     async def _catch_up(self, upto: int | None) -> None:
         """Send the stored frames after ``self.sent`` (up to ``upto``), in order."""
-        frames = await database_sync_to_async(journal.replay)(self.pk, self.sent)
+        frames = await _in_pool(journal.replay)(self.pk, self.sent)
         for frame in frames:
             if upto is not None and frame["seq"] > upto:
                 break
@@ -136,7 +146,7 @@ class ClusterConsumer(_Stream):
         return realtime.cluster_group(self.pk)
 
     async def snapshot(self) -> dict[str, Any]:
-        return await database_sync_to_async(cluster_snapshot)(self.pk)
+        return await _in_pool(cluster_snapshot)(self.pk)
 
     async def hvweb_event(self, message: dict[str, Any]) -> None:
         await self.send(text_data=message["text"])
