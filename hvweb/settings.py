@@ -148,6 +148,15 @@ else:
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(DATA_DIR / "hvweb.sqlite3"),
     }
+if _db["ENGINE"] == "django.db.backends.postgresql":
+    # A connection pool per process: a crowd of websocket viewers connecting at
+    # once (each a few quick queries on a thread of its own) then reuses
+    # connections instead of opening one per query.
+    _db.setdefault("OPTIONS", {}).setdefault(
+        "pool",
+        {"min_size": 1, "max_size": int(os.environ.get("HVWEB_DB_POOL") or 10),
+         "timeout": 20},
+    )  # fmt: skip
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db.setdefault("OPTIONS", {}).update(_SQLITE_OPTIONS)
     # A file, not memory, so that a Celery worker in another process shares it.
@@ -177,7 +186,12 @@ def _celery_url(url: str) -> str:
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "hvweb"},
+        "CONFIG": {
+            # redis-py refuses (rather than waits) past max_connections; a crowd of
+            # viewers joining their groups at once needs more than its 100.
+            "hosts": [{"address": REDIS_URL, "max_connections": 1000}],
+            "prefix": "hvweb",
+        },
     }
 }
 

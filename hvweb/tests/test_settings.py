@@ -16,7 +16,9 @@ print(json.dumps({
     "engine": db["ENGINE"], "name": str(db["NAME"]), "host": db.get("HOST", ""),
     "redis_url": settings.REDIS_URL, "embedded": settings.REDIS_EMBEDDED,
     "broker": settings.CELERY_BROKER_URL,
-    "layer_hosts": settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"],
+    "layer_hosts": [
+        h["address"] for h in settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
+    ],
     "debug": settings.DEBUG, "secret_len": len(settings.SECRET_KEY),
     "allowed_hosts": settings.ALLOWED_HOSTS,
 }))
