@@ -311,4 +311,15 @@ def test_a_script_moves_a_vm_with_a_token_and_watches_it_finish(celery_worker):
     assert body["verified"] is True
     assert client.get(f"/api/vms/{world.vm.pk}/").json()["host"] == destination
     assert VirtualMachine.objects.get(pk=world.vm.pk).host_id == destination
-    assert get_user_model().objects.get(pk=operator.pk).username == "ops"
+    # The owner change at "online" (made by the worker) is in the audit trail,
+    # and the move it belongs to names the person who asked for it.
+    (moved,) = [
+        entry
+        for entry in LogEntry.objects.get_for_object(world.vm)
+        if "host" in entry.changes_dict
+    ]
+    assert moved.changes_dict["host"] == [world.hosts[0].pk, destination]
+    started_by = LogEntry.objects.get_for_object(
+        Migration.objects.get(pk=body["id"])
+    ).get(action=LogEntry.Action.CREATE)
+    assert started_by.actor == get_user_model().objects.get(pk=operator.pk)
