@@ -8,9 +8,11 @@ Registering here keeps the inventory's models free of audit code.
 
 from __future__ import annotations
 
+from auditlog.models import LogEntry
 from auditlog.registry import auditlog
 from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.db.models.signals import post_save
 
 #: Every inventory model, with all of its fields.
 INVENTORY_MODELS = [
@@ -70,3 +72,26 @@ def register_migrations() -> None:
     ]
     present = {f.name for f in model._meta.get_fields()}
     auditlog.register(model, include_fields=[f for f in wanted if f in present])
+    post_save.connect(
+        record_owner_change, sender=model, dispatch_uid="hvweb-audit-switchover"
+    )
+
+
+def record_owner_change(sender, instance, update_fields=None, **kwargs) -> None:
+    """Record a move's change of the VM's owner, on behalf of who asked for it.
+
+    The worker changes the owner at the "online" stage with a queryset
+    ``update()``, which sends no signal; the same transaction saves the move
+    with ``switched_over``, and that save writes the VM's entry here.
+    """
+    if not (update_fields and "switched_over" in update_fields):
+        return
+    if not instance.switched_over:
+        return
+    LogEntry.objects.log_create(
+        instance.vm,
+        action=LogEntry.Action.UPDATE,
+        changes={"host": [instance.source_id, instance.destination_id]},
+        actor=instance.requested_by,
+        additional_data={"migration": instance.pk},
+    )

@@ -311,14 +311,18 @@ def test_a_script_moves_a_vm_with_a_token_and_watches_it_finish(celery_worker):
     assert body["verified"] is True
     assert client.get(f"/api/vms/{world.vm.pk}/").json()["host"] == destination
     assert VirtualMachine.objects.get(pk=world.vm.pk).host_id == destination
-    # The owner change at "online" (made by the worker) is in the audit trail,
-    # and the move it belongs to names the person who asked for it.
+    # The owner change at "online" (made by the worker) is in the audit trail
+    # on behalf of the person who asked for the move.
     (moved,) = [
         entry
-        for entry in LogEntry.objects.get_for_object(world.vm)
+        for entry in LogEntry.objects.get_for_object(world.vm).filter(
+            action=LogEntry.Action.UPDATE
+        )
         if "host" in entry.changes_dict
     ]
     assert moved.changes_dict["host"] == [world.hosts[0].pk, destination]
+    assert moved.actor == operator
+    assert moved.additional_data == {"migration": body["id"]}
     started_by = LogEntry.objects.get_for_object(
         Migration.objects.get(pk=body["id"])
     ).get(action=LogEntry.Action.CREATE)
