@@ -8,11 +8,13 @@ data: mark them ``django_db(transaction=True)``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -228,3 +230,27 @@ def page(browser):
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+@contextlib.contextmanager
+def routed_to(queue: str) -> Iterator[None]:
+    """Send the Celery tasks started inside to ``queue`` instead of the default."""
+    from hvweb.celery import app
+
+    default = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        yield
+    finally:
+        app.conf.task_default_queue = default
+
+
+@pytest.fixture
+def unworked_queue(redis_url) -> Iterator[None]:
+    """Moves started in the test wait in a queue no worker reads, as recorded."""
+    import redis
+
+    queue = f"unworked-{uuid.uuid4().hex[:8]}"
+    with routed_to(queue):
+        yield
+    redis.Redis.from_url(redis_url).delete(queue)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -84,10 +85,17 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "auditlog",
+    "axes",
     "hvweb.core",
     "hvweb.inventory",
     "hvweb.moves",
+    "hvweb.audit",
+    "hvweb.api",
 ]
 
 MIDDLEWARE = [
@@ -97,8 +105,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: it reads request.user as the actor of every change.
+    "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it turns a login refused for too many failures into a 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "hvweb.urls"
@@ -136,6 +148,15 @@ else:
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(DATA_DIR / "hvweb.sqlite3"),
     }
+if _db["ENGINE"] == "django.db.backends.postgresql":
+    # A connection pool per process: a crowd of websocket viewers connecting at
+    # once (each a few quick queries on a thread of its own) then reuses
+    # connections instead of opening one per query.
+    _db.setdefault("OPTIONS", {}).setdefault(
+        "pool",
+        {"min_size": 1, "max_size": int(os.environ.get("HVWEB_DB_POOL") or 10),
+         "timeout": 20},
+    )  # fmt: skip
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db.setdefault("OPTIONS", {}).update(_SQLITE_OPTIONS)
     # A file, not memory, so that a Celery worker in another process shares it.
@@ -168,11 +189,19 @@ LAYER_READ_TIMEOUT_S = 15
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # redis-py 8 reads with a 5 s socket timeout by default: exactly as long
-        # as channels-redis blocks waiting for a message, so an idle consumer's
-        # read timed out and daphne dropped its websocket every few seconds.
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "socket_timeout": LAYER_READ_TIMEOUT_S}],
+            # redis-py refuses (rather than waits) past max_connections; a crowd of
+            # viewers joining their groups at once needs more than its 100.
+            # redis-py 8 also reads with a 5 s socket timeout by default: exactly as
+            # long as channels-redis blocks waiting for a message, so an idle
+            # consumer's read timed out and daphne dropped its websocket.
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "max_connections": 1000,
+                    "socket_timeout": LAYER_READ_TIMEOUT_S,
+                }
+            ],
             "prefix": "hvweb",
         },
     }
@@ -218,6 +247,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The rate-limiting backend first: it refuses a locked-out login before any
+# password is checked, then ModelBackend authenticates.
+AUTHENTICATION_BACKENDS = [
+    "hvweb.audit.backends.RateLimitedLoginBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
@@ -258,6 +293,63 @@ if _flag("HVWEB_HTTPS"):
     SECURE_HSTS_SECONDS = 31536000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# --- Login rate limiting and the audit trail --------------------------------------
+
+# django-axes: five failures for one user name from one address lock that pair
+# out for 15 minutes (a locked-out login answers 429); every failure is kept.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# django-auditlog: the models it records are registered in hvweb.audit.
+AUDITLOG_STORE_JSON_CHANGES = True
+
+# --- REST API ----------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    # Token first, so that an anonymous request is answered 401 with a
+    # WWW-Authenticate header; sessions (with CSRF) serve the browser.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "hvweb.api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "hvweb.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "hvweb.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "hvweb API",
+    "DESCRIPTION": "Clusters, hosts, CSVs and VMs of Hyper-V failover clusters, "
+    "their live-migration readiness, and live migrations.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Request bodies without read-only fields, so generated clients (and the
+    # fuzzer) send only what the server reads.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page loads Swagger UI from the sidecar wheel: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # One name per choice set where several models share a field name.
+    "ENUM_NAME_OVERRIDES": {
+        "HostStateEnum": "hvweb.inventory.choices.HostState",
+        "CsvStateEnum": "hvweb.inventory.choices.CsvState",
+        "MigrationStateEnum": "hvweb.moves.choices.MigrationState",
+        "StageEnum": "hvweb.moves.choices.STAGE_CHOICES",
+    },
+}
 
 # --- Logging ---------------------------------------------------------------------
 

@@ -16,4 +16,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("api/", include("hvweb.api.urls")),
 ]
+
+handler404 = "hvweb.api.errors.not_found"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -27,7 +28,17 @@ from .snapshot import cluster_snapshot, migration_snapshot
 USAGE = 'send JSON objects such as {"resume_from": 12}'
 
 
-@database_sync_to_async
+def _in_pool(func):
+    """Run ``func`` on the thread pool, not Channels' one thread for the ORM.
+
+    A crowd of viewers connecting at once would otherwise wait in single file
+    for their snapshots (and daphne drops a handshake that takes over 5 s);
+    these reads share no transaction, so any thread may run them.
+    """
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
+@_in_pool
 def _visible(model, user, pk: int) -> bool:
     return restrict(model.objects.filter(pk=pk), user, "view").exists()
 
@@ -83,7 +94,18 @@ class _Stream(AsyncWebsocketConsumer):
 
 
 class MigrationConsumer(_Stream):
-    """One move: snapshot, then every event in order, resumable by sequence."""
+    """One move: snapshot, then every event in order, resumable by sequence.
+
+    A client that reconnects says what it has seen, and gets each later frame
+    exactly once:
+
+    * ``/ws/migrations/<id>/?resume_from=N`` (race-free, what the pages use):
+      the snapshot, then the frames after N in order, then live frames;
+    * ``{"resume_from": N}`` sent after the snapshot: the frames after N that
+      this connection has not sent yet. Live frames that arrived between the
+      snapshot and the request were sent already, so the replayed ones may come
+      after them: order by ``seq`` on the client.
+    """
 
     model = Migration
 
@@ -91,9 +113,16 @@ class MigrationConsumer(_Stream):
         return realtime.migration_group(self.pk)
 
     async def snapshot(self) -> dict[str, Any]:
-        snap = await database_sync_to_async(migration_snapshot)(self.pk)
-        self.sent = snap["last_seq"]
+        snap = await _in_pool(migration_snapshot)(self.pk)
+        self.covered = snap["last_seq"]  # what the snapshot stands for
+        self.sent = snap["last_seq"]  # the highest frame this connection sent
         return snap
+
+    async def connect(self) -> None:
+        await super().connect()
+        resume = _resume_from(self.scope.get("query_string", b""))
+        if resume is not None and hasattr(self, "sent") and resume < self.covered:
+            await self._replay(resume, self.covered)
 
     async def on_message(self, message: dict[str, Any]) -> None:
         if "resume_from" not in message:
@@ -105,26 +134,34 @@ class MigrationConsumer(_Stream):
                 {"type": "error", "error": "resume_from: a sequence number ≥ 0"}
             )
             return
-        self.sent = after
-        await self._catch_up(None)
+        # Only what the snapshot covered goes again as frames; later ones were
+        # (or will be) sent live on this connection.
+        if after < self.covered:
+            await self._replay(after, self.covered)
+            self.covered = after
 
-    async def _catch_up(self, upto: int | None) -> None:
-        """Send the stored frames after ``self.sent`` (up to ``upto``), in order."""
-        frames = await database_sync_to_async(journal.replay)(self.pk, self.sent)
-        for frame in frames:
-            if upto is not None and frame["seq"] > upto:
+    async def _replay(self, after: int, upto: int) -> None:
+        """Send the stored frames numbered ``after < seq <= upto``, in order."""
+        for frame in await _in_pool(journal.replay)(self.pk, after):
+            if frame["seq"] > upto:
                 break
             await self.send(text_data=realtime.frame_text(frame))
-            self.sent = frame["seq"]
 
     async def hvweb_event(self, message: dict[str, Any]) -> None:
         seq = message["seq"]
         if seq <= self.sent:
-            return  # already in the snapshot or a replay
+            return  # already in the snapshot or sent
         if seq > self.sent + 1:
-            await self._catch_up(seq - 1)  # fill a gap from the journal
+            await self._replay(self.sent, seq - 1)  # fill a gap from the journal
         await self.send(text_data=message["text"])
         self.sent = seq
+
+
+def _resume_from(query_string: bytes) -> int | None:
+    values = parse_qs(query_string.decode("latin-1")).get("resume_from")
+    if not values or not values[0].isdigit():
+        return None
+    return int(values[0])
 
 
 class ClusterConsumer(_Stream):
@@ -136,7 +173,7 @@ class ClusterConsumer(_Stream):
         return realtime.cluster_group(self.pk)
 
     async def snapshot(self) -> dict[str, Any]:
-        return await database_sync_to_async(cluster_snapshot)(self.pk)
+        return await _in_pool(cluster_snapshot)(self.pk)
 
     async def hvweb_event(self, message: dict[str, Any]) -> None:
         await self.send(text_data=message["text"])

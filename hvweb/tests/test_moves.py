@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import uuid
 
 import pytest
-import redis
 from django.db import connection
 
-from conftest import REAPER_TIMEOUT_S
-from hvweb.celery import app
+from conftest import REAPER_TIMEOUT_S, routed_to
 from hvweb.inventory.testing import make_member, make_vm, make_world
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.models import Migration, MigrationEvent
@@ -52,26 +49,6 @@ def in_stage(migration: Migration, stage: Stage, timeout=30.0) -> Migration:
         return migration if migration.stage == stage.value else None
 
     return wait_for(there, timeout, every=0.02)
-
-
-@contextlib.contextmanager
-def routed_to(queue: str):
-    """Send the moves started inside to ``queue`` instead of the suite's worker."""
-    default_queue = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    try:
-        yield
-    finally:
-        app.conf.task_default_queue = default_queue
-
-
-@pytest.fixture
-def unworked(redis_url):
-    """A queue no worker listens to: moves started inside stay as recorded."""
-    queue = f"unworked-{uuid.uuid4().hex[:8]}"
-    with routed_to(queue):
-        yield
-    redis.Redis.from_url(redis_url).delete(queue)
 
 
 @pytest.fixture
@@ -230,7 +207,9 @@ def test_cancel_in_each_allowed_stage_keeps_the_vm_on_its_source(
     assert not migration.stages.filter(stage=Stage.ONLINE.value).exists()
 
 
-def test_cancel_is_refused_once_the_vm_is_paused_for_the_switchover(world, unworked):
+def test_cancel_is_refused_once_the_vm_is_paused_for_the_switchover(
+    world, unworked_queue
+):
     migration = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
     # As the worker records it when stage 5 begins (no worker runs this move).
     Migration.objects.filter(pk=migration.pk).update(stage=Stage.STORAGE_TRANSFER.value)
@@ -342,7 +321,7 @@ def test_bad_options_name_the_field_and_store_nothing(world):
     assert not Migration.objects.exists()
 
 
-def test_viewers_may_not_start_or_cancel_moves(world, unworked):
+def test_viewers_may_not_start_or_cancel_moves(world, unworked_queue):
     from django.core.exceptions import PermissionDenied
 
     viewer = make_member(world.team, "viewer")

@@ -16,7 +16,9 @@ print(json.dumps({
     "engine": db["ENGINE"], "name": str(db["NAME"]), "host": db.get("HOST", ""),
     "redis_url": settings.REDIS_URL, "embedded": settings.REDIS_EMBEDDED,
     "broker": settings.CELERY_BROKER_URL,
-    "layer_hosts": settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"],
+    "layer_hosts": [
+        h["address"] for h in settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
+    ],
     "debug": settings.DEBUG, "secret_len": len(settings.SECRET_KEY),
     "allowed_hosts": settings.ALLOWED_HOSTS,
 }))
@@ -45,7 +47,7 @@ def test_without_environment_it_is_sqlite_and_the_embedded_redis(tmp_path):
     assert s["embedded"] is True
     assert s["redis_url"] == f"unix://{tmp_path}/redis.sock"
     assert s["broker"] == f"redis+socket://{tmp_path}/redis.sock"
-    assert s["layer_hosts"] == [{"address": s["redis_url"], "socket_timeout": 15}]
+    assert s["layer_hosts"] == [s["redis_url"]]
     assert s["debug"] is False
     assert s["allowed_hosts"] == ["127.0.0.1", "localhost", "[::1]"]
 
@@ -60,9 +62,7 @@ def test_database_url_selects_postgresql_and_redis_url_a_real_redis(tmp_path):
     assert (s["name"], s["host"]) == ("hvweb", "db.example")
     assert s["embedded"] is False
     assert s["broker"] == "redis://cache.example:6379/3"
-    assert s["layer_hosts"] == [
-        {"address": "redis://cache.example:6379/3", "socket_timeout": 15}
-    ]
+    assert s["layer_hosts"] == ["redis://cache.example:6379/3"]
 
 
 def test_secret_key_is_generated_once_into_the_data_folder(tmp_path):

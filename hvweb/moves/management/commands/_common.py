@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
 from hvweb.moves.models import Migration
+from hvweb.moves.snapshot import migration_dict
 
 
 def user_named(name: str | None):
@@ -21,30 +22,28 @@ def user_named(name: str | None):
 
 
 def record(m: Migration) -> dict[str, Any]:
-    """The move as ``--json`` prints it."""
-    m = Migration.objects.select_related("vm", "source", "destination").get(pk=m.pk)
+    """The move as ``--json`` prints it: its record, with names for the objects."""
+    full = migration_dict(
+        Migration.objects.select_related(
+            "vm", "cluster", "source", "destination", "requested_by"
+        ).get(pk=m.pk)
+    )
     error = None
-    if m.error_code:
+    if full["error_code"]:
         error = {
-            "code": m.error_code,
-            "stage": m.failed_stage or None,
-            "message": m.error_message,
+            "code": full["error_code"],
+            "stage": full["failed_stage"],
+            "message": full["error_message"],
         }
+    keep = (
+        "id", "state", "stage", "passes", "stop_reason", "bytes_sent",
+        "final_dirty_pages", "total_time_s", "downtime_s", "sampled", "verified",
+        "predicted", "requested_by",
+    )  # fmt: skip
     return {
-        "id": m.pk,
-        "vm": m.vm.name,
-        "state": m.state,
-        "stage": m.stage or None,
-        "source": m.source.name,
-        "destination": m.destination.name,
-        "passes": m.passes,
-        "stop_reason": m.stop_reason or None,
-        "bytes_sent": m.bytes_sent,
-        "final_dirty_pages": m.final_dirty_pages,
-        "total_time_s": m.total_time_s,
-        "downtime_s": m.downtime_s,
-        "sampled": m.sampled,
-        "verified": m.verified,
-        "predicted": m.predicted or None,
+        **{key: full[key] for key in keep},
+        "vm": full["vm"]["name"],
+        "source": full["source"]["name"],
+        "destination": full["destination"]["name"],
         "error": error,
     }

@@ -1,0 +1,53 @@
+"""Errors the API answers with: DRF's, plus the model's and the database's.
+
+A Django ``ValidationError`` raised by a model's ``full_clean()`` (inside an
+action or a service) is a 400 keyed by field; deleting an object that others
+still point at is a 409 naming them. Anything else unexpected stays a 500, so
+that the fuzzing run sees it.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
+from django.http import JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+def validation_detail(error: DjangoValidationError) -> dict | list:
+    """A model ValidationError as DRF's error body (``__all__`` renamed)."""
+    if hasattr(error, "error_dict"):
+        return {
+            (api_settings.NON_FIELD_ERRORS_KEY if key == "__all__" else key): [
+                message for e in errors for message in e.messages
+            ]
+            for key, errors in error.error_dict.items()
+        }
+    return {api_settings.NON_FIELD_ERRORS_KEY: error.messages}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(validation_detail(exc))
+    elif isinstance(exc, ProtectedError | RestrictedError):
+        blocking = sorted({str(o) for o in exc.args[1]})[:10]
+        exc = Conflict(
+            f"It is still used by: {', '.join(blocking)}. Remove or move those first."
+        )
+    return drf_exception_handler(exc, context)
+
+
+def not_found(request, exception):
+    """The site's 404: JSON under ``/api/`` (a client reads it), else the page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)

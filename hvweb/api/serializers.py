@@ -1,0 +1,439 @@
+"""Serializers: the models' fields, validated by the models themselves.
+
+``ValidatedModelSerializer`` (after NetBox's) runs ``full_clean()`` on the
+object as the request would leave it, so the API refuses exactly what the
+admin refuses, with the same field-keyed messages that name the rule.
+"""
+
+from __future__ import annotations
+
+from copy import copy
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+
+from hvweb.inventory import access
+from hvweb.inventory.choices import PerformanceOption
+from hvweb.inventory.models import (
+    Cluster,
+    ClusterSharedVolume,
+    Host,
+    NetworkAdapter,
+    Team,
+    VirtualDisk,
+    VirtualMachine,
+)
+from hvweb.moves import services
+from hvweb.moves.choices import STAGE_CHOICES
+from hvweb.moves.models import Migration, MigrationPass, MigrationStage
+
+from . import fields as strict
+from .errors import validation_detail
+
+
+def _request_user(serializer):
+    request = serializer.context.get("request")
+    return getattr(request, "user", None)
+
+
+class ValidatedModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer whose validation is the model's ``full_clean()``.
+
+    Related objects are looked up among those the user may see (another
+    team's id "does not exist"). ``parent_field`` names the relation through
+    which a row reaches its team: the user must administer the new parent.
+    """
+
+    parent_field: str | None = None
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: strict.StrictCharField,
+        models.TextField: strict.StrictCharField,
+        models.IntegerField: strict.StrictIntegerField,
+        models.PositiveIntegerField: strict.StrictIntegerField,
+        models.PositiveSmallIntegerField: strict.StrictIntegerField,
+        models.FloatField: strict.StrictFloatField,
+        models.BooleanField: strict.StrictBooleanField,
+    }
+    serializer_choice_field = strict.StrictChoiceField
+    serializer_related_field = strict.StrictPrimaryKeyRelatedField
+
+    def get_fields(self):
+        fields = super().get_fields()
+        user = _request_user(self)
+        for field in fields.values():
+            queryset = getattr(field, "queryset", None)
+            if queryset is not None and hasattr(queryset.model, "team_path"):
+                field.queryset = access.restrict(queryset, user, "view")
+        return fields
+
+    def validate(self, data):
+        data = super().validate(data)
+        parent = data.get(self.parent_field) if self.parent_field else None
+        if parent is not None and not access.may(
+            _request_user(self), "administer", parent
+        ):
+            raise PermissionDenied(
+                f"Putting an object in {parent} needs the administrator role in "
+                f"its team."
+            )
+        if self.instance is None:
+            instance = self.Meta.model(**data)
+        else:
+            instance = copy(self.instance)
+            for name, value in data.items():
+                setattr(instance, name, value)
+        try:
+            instance.full_clean()
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(validation_detail(error)) from None
+        return data
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    """A team you belong to."""
+
+    role = serializers.SerializerMethodField(
+        help_text="Your role in this team (administrator for superusers)."
+    )
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "description", "role"]
+
+    def get_role(self, team) -> str | None:
+        user = _request_user(self)
+        if user is not None and user.is_superuser:
+            return "administrator"
+        membership = team.memberships.filter(user_id=getattr(user, "pk", None))
+        return membership.values_list("role", flat=True).first()
+
+
+class ClusterSerializer(ValidatedModelSerializer):
+    """A failover cluster and its live-migration settings."""
+
+    parent_field = "team"
+
+    class Meta:
+        model = Cluster
+        fields = [
+            "id",
+            "name",
+            "team",
+            "shared_storage",
+            "storage_kind",
+            "max_simultaneous_migrations",
+            "performance_option",
+            "link_bandwidth_mbps",
+            "simulation_speed",
+            "description",
+        ]
+
+
+class HostSerializer(ValidatedModelSerializer):
+    """A Hyper-V host, listed in one cluster."""
+
+    parent_field = "cluster"
+
+    class Meta:
+        model = Host
+        fields = [
+            "id",
+            "name",
+            "cluster",
+            "hyperv_version",
+            "cpu_vendor",
+            "cpu_model",
+            "boot_drive",
+            "memory_mib",
+            "shared_storage_connected",
+            "cluster_node",
+            "state",
+        ]
+
+
+class ClusterSharedVolumeSerializer(ValidatedModelSerializer):
+    """A Cluster Shared Volume on the cluster's SAN."""
+
+    parent_field = "cluster"
+
+    class Meta:
+        model = ClusterSharedVolume
+        fields = ["id", "name", "cluster", "path", "capacity_gib", "owner", "state"]
+
+
+class VirtualDiskSerializer(serializers.ModelSerializer):
+    """A VHD, VHDX or passthrough disk; no CSV means local storage."""
+
+    class Meta:
+        model = VirtualDisk
+        fields = ["id", "name", "kind", "csv", "path", "size_gib"]
+        read_only_fields = fields
+
+
+class NetworkAdapterSerializer(serializers.ModelSerializer):
+    """A network adapter: MAC address and virtual switch."""
+
+    class Meta:
+        model = NetworkAdapter
+        fields = ["id", "name", "mac_address", "virtual_switch"]
+        read_only_fields = fields
+
+
+class VirtualMachineSerializer(ValidatedModelSerializer):
+    """A virtual machine on its current host, with its disks and adapters."""
+
+    parent_field = "host"
+    cluster = serializers.PrimaryKeyRelatedField(source="host.cluster", read_only=True)
+    disks = VirtualDiskSerializer(many=True, read_only=True)
+    adapters = NetworkAdapterSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = VirtualMachine
+        fields = [
+            "id",
+            "name",
+            "host",
+            "cluster",
+            "memory_mib",
+            "vcpus",
+            "power_state",
+            "highly_available",
+            "automatic_start_action",
+            "workload_profile",
+            "write_rate",
+            "working_set_pages",
+            "disks",
+            "adapters",
+        ]
+
+
+class HostRefSerializer(serializers.Serializer):
+    """A host's id and name."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class FailureSerializer(serializers.Serializer):
+    """A rule (or operational check) that does not hold, and how to fix it."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    seed = serializers.CharField(help_text="The seed sentence the rule enforces.")
+    fields = serializers.ListField(child=serializers.CharField())
+    subjects = serializers.ListField(child=serializers.CharField())
+    queueable = serializers.BooleanField()
+
+
+class DestinationReadinessSerializer(serializers.Serializer):
+    """Whether the VM may move to this host, and what fails."""
+
+    host = HostRefSerializer()
+    ready = serializers.BooleanField()
+    failures = FailureSerializer(many=True)
+
+
+class ReadinessSerializer(serializers.Serializer):
+    """A VM's readiness against every other host of its cluster."""
+
+    vm = serializers.IntegerField()
+    source = HostRefSerializer()
+    operational = serializers.BooleanField(
+        help_text="Whether the operational checks (host up, free memory, ...) "
+        "were evaluated too."
+    )
+    ready_hosts = serializers.IntegerField()
+    candidates = serializers.IntegerField()
+    destinations = DestinationReadinessSerializer(many=True)
+
+
+class HAOutcomeSerializer(serializers.Serializer):
+    """What 'Configure as highly available' did."""
+
+    vm = serializers.IntegerField()
+    configured = serializers.BooleanField()
+    already = serializers.BooleanField()
+    highly_available = serializers.BooleanField()
+    failures = FailureSerializer(many=True)
+
+
+# --- Live migrations -----------------------------------------------------------------
+
+
+class MigrationStageSerializer(serializers.ModelSerializer):
+    """One of the seven stages of a move, as it ran."""
+
+    class Meta:
+        model = MigrationStage
+        fields = [
+            "number",
+            "stage",
+            "outcome",
+            "started_t",
+            "duration_s",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class MigrationPassSerializer(serializers.ModelSerializer):
+    """One pre-copy pass of the memory transfer."""
+
+    class Meta:
+        model = MigrationPass
+        fields = [
+            "pass_no",
+            "pages_sent",
+            "pages_dirtied",
+            "zero_pages",
+            "bytes",
+            "duration_s",
+            "dirty_rate",
+            "expected_downtime_s",
+            "remaining_dirty_pages",
+            "t",
+        ]
+        read_only_fields = fields
+
+
+class MigrationSerializer(serializers.ModelSerializer):
+    """A live migration: what was asked, where it is, what it did."""
+
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Who asked for the move (null: the server, or a deleted user).",
+    )
+    cancellable = serializers.BooleanField(read_only=True)
+    # Blank until the move enters its first stage, or when it did not fail.
+    stage = serializers.ChoiceField(
+        choices=STAGE_CHOICES, allow_blank=True, read_only=True
+    )
+    failed_stage = serializers.ChoiceField(
+        choices=STAGE_CHOICES, allow_blank=True, read_only=True
+    )
+    pass_count = serializers.IntegerField(
+        source="passes",
+        read_only=True,
+        allow_null=True,
+        help_text="Pre-copy passes made (null until the memory transfer ends).",
+    )
+
+    class Meta:
+        model = Migration
+        fields = [
+            "id",
+            "vm",
+            "cluster",
+            "source",
+            "destination",
+            "requested_by",
+            "performance_option",
+            "downtime_limit_ms",
+            "speed",
+            "faults",
+            "state",
+            "stage",
+            "cancel_requested",
+            "cancellable",
+            "switched_over",
+            "progress",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "pass_count",
+            "stop_reason",
+            "bytes_sent",
+            "final_dirty_pages",
+            "total_time_s",
+            "downtime_s",
+            "verified",
+            "predicted",
+            "result",
+            "failed_stage",
+            "error_code",
+            "error_message",
+        ]
+        read_only_fields = fields
+
+
+class MigrationDetailSerializer(MigrationSerializer):
+    """A live migration with its stages and pre-copy passes."""
+
+    stages = MigrationStageSerializer(many=True, read_only=True)
+    passes = MigrationPassSerializer(many=True, read_only=True, source="passes_done")
+
+    class Meta(MigrationSerializer.Meta):
+        fields = [*MigrationSerializer.Meta.fields, "stages", "passes"]
+        read_only_fields = fields
+
+
+class FaultsSerializer(serializers.Serializer):
+    """Faults to inject into the move (drills)."""
+
+    link_failure_pass = strict.StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=1000,
+        help_text="The link drops halfway through this pre-copy pass.",
+    )  # fmt: skip
+    link_failure_byte = strict.StrictIntegerField(
+        required=False, allow_null=True, min_value=0, max_value=2**62,
+        help_text="The link drops once this many bytes have crossed it.",
+    )  # fmt: skip
+    refuse_destination = strict.StrictBooleanField(
+        required=False, help_text="The destination refuses to create the VM."
+    )
+    corrupt_page = strict.StrictIntegerField(
+        required=False, allow_null=True, min_value=0, max_value=2**40,
+        help_text="This page is damaged in transit; verification must catch it.",
+    )  # fmt: skip
+
+
+class MigrationStartSerializer(serializers.Serializer):
+    """A request to move a VM to another host of its cluster.
+
+    Options left out take the cluster's settings; the service checks them and
+    every rule (``hvweb.moves.services.start_migration``).
+    """
+
+    vm = strict.StrictPrimaryKeyRelatedField(queryset=VirtualMachine.objects.all())
+    destination = strict.StrictPrimaryKeyRelatedField(queryset=Host.objects.all())
+    performance_option = strict.StrictChoiceField(
+        choices=PerformanceOption.choices, required=False
+    )
+    downtime_limit_ms = strict.StrictIntegerField(
+        required=False, min_value=0, max_value=services.MAX_DOWNTIME_LIMIT_MS,
+        help_text="Longest acceptable blackout; 0 means no limit. Default 300.",
+    )  # fmt: skip
+    speed = strict.StrictFloatField(
+        required=False, min_value=0, max_value=services.MAX_SPEED,
+        help_text="Simulated seconds per wall second; 0 runs unpaced. Default: "
+        "the cluster's simulation speed.",
+    )  # fmt: skip
+    faults = FaultsSerializer(required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        user = _request_user(self)
+        for name in ("vm", "destination"):
+            fields[name].queryset = access.restrict(fields[name].queryset, user, "view")
+        return fields
+
+
+class MigrationRefusalSerializer(serializers.Serializer):
+    """The rules refuse the move now: every failing rule, and how to fix it."""
+
+    detail = serializers.CharField()
+    failures = FailureSerializer(many=True)
+
+
+class CancelRefusalSerializer(serializers.Serializer):
+    """The move cannot be cancelled (any more)."""
+
+    code = serializers.CharField()
+    detail = serializers.CharField()

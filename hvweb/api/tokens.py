@@ -1,0 +1,65 @@
+"""API tokens for scripts: trade a user name and password for a token.
+
+The password check goes through ``authenticate(request=...)``, so django-axes
+counts failures and locks the user name and address out (429) exactly as on
+the login page; each failure is in the admin's access-failure log.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.exceptions import Throttled
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(read_only=True)
+    username = serializers.CharField(read_only=True)
+
+
+class TokenView(APIView):
+    """``POST`` credentials for your token; ``DELETE`` to revoke it."""
+
+    serializer_class = AuthTokenSerializer
+
+    def get_permissions(self):
+        request = getattr(self, "request", None)
+        if request is not None and request.method == "POST":
+            return [AllowAny()]
+        return [IsAuthenticated()]
+
+    def get_authenticators(self):
+        # Logging in uses no session (so needs no CSRF token) and no old token.
+        # Django's View.setup() has set self.request by now.
+        request = getattr(self, "request", None)
+        if request is not None and request.method == "POST":
+            return []
+        return super().get_authenticators()
+
+    @extend_schema(
+        request=AuthTokenSerializer, responses={200: TokenSerializer}, auth=[]
+    )
+    def post(self, request):
+        serializer = AuthTokenSerializer(
+            data=request.data, context={"request": request}
+        )
+        if not serializer.is_valid():
+            if getattr(request, "axes_locked_out", False):
+                raise Throttled(
+                    detail="Too many failed logins for this user from this "
+                    "address: try again later."
+                )
+            return Response(serializer.errors, status=status.HTTP_400_BAD_REQUEST)
+        user = serializer.validated_data["user"]
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key, "username": user.get_username()})
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request):
+        Token.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,325 @@
+"""API views: one restricted queryset per viewset, team roles for acting."""
+
+from __future__ import annotations
+
+from auditlog.context import auditlog_value
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from hvweb.inventory import access, snapshots
+from hvweb.inventory.actions import configure_highly_available
+from hvweb.inventory.models import (
+    Cluster,
+    ClusterSharedVolume,
+    Host,
+    Team,
+    VirtualMachine,
+)
+from hvweb.moves.models import Migration
+from hvweb.moves.services import (
+    CancelRefused,
+    MigrationRefused,
+    cancel_migration,
+    current_failures,
+    start_migration,
+)
+
+from . import filters, serializers
+from .permissions import TeamRole
+
+
+def failure_data(failure) -> dict:
+    return {
+        "code": failure.code,
+        "message": failure.message,
+        "seed": failure.seed,
+        "fields": list(failure.fields),
+        "subjects": list(failure.subjects),
+        "queueable": failure.queueable,
+    }
+
+
+def boolean_parameter(request, name: str) -> bool:
+    """A ``true``/``false`` query parameter, false when absent; else a 400."""
+    values = request.query_params.getlist(name)
+    if not values:
+        return False
+    if values in (["true"], ["false"]):
+        return values == ["true"]
+    raise ValidationError({name: ["Give true or false, once."]})
+
+
+class TeamScopedMixin:
+    """Restricts every lookup to the user's teams; names the role that acts.
+
+    ``write_action`` is the role's action for create, update and delete;
+    ``action_roles`` overrides it per extra action.
+    """
+
+    permission_classes = [TeamRole]
+    write_action: access.Action = "administer"
+    action_roles: dict[str, access.Action] = {}
+
+    def required_action(self) -> access.Action:
+        return self.action_roles.get(self.action, self.write_action)
+
+    def get_queryset(self):
+        return access.restrict(super().get_queryset(), self.request.user, "view")
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        attribute_changes_to(request.user)
+
+
+def attribute_changes_to(user) -> None:
+    """Make ``user`` the actor of the audit entries this request writes.
+
+    auditlog's middleware takes the actor from ``request.user`` before the
+    view runs, when a token-authenticated user is still anonymous; DRF has
+    authenticated by now. The middleware's context is filled in rather than
+    nested inside another ``set_actor()``, whose exit would leave the outer
+    one's signal receiver connected.
+    """
+    if not user.is_authenticated:
+        return
+    try:
+        context = auditlog_value.get()
+    except LookupError:
+        return
+    if context.get("actor") is None:
+        context["actor"] = user
+
+
+class InventoryViewSet(TeamScopedMixin, viewsets.ModelViewSet):
+    """Read for team members, write for team administrators."""
+
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            instance.delete()
+
+
+class TeamViewSet(TeamScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """The teams you belong to, with your role in each."""
+
+    queryset = Team.objects.all()
+    serializer_class = serializers.TeamSerializer
+    ordering_fields = ["name"]
+
+
+class ClusterViewSet(InventoryViewSet):
+    """Failover clusters and their live-migration settings."""
+
+    queryset = Cluster.objects.select_related("team")
+    serializer_class = serializers.ClusterSerializer
+    filterset_class = filters.ClusterFilter
+    ordering_fields = ["name", "id"]
+
+
+class HostViewSet(InventoryViewSet):
+    """Hyper-V hosts."""
+
+    queryset = Host.objects.select_related("cluster")
+    serializer_class = serializers.HostSerializer
+    filterset_class = filters.HostFilter
+    ordering_fields = ["name", "id", "memory_mib"]
+
+
+class ClusterSharedVolumeViewSet(InventoryViewSet):
+    """Cluster Shared Volumes."""
+
+    queryset = ClusterSharedVolume.objects.select_related("cluster", "owner")
+    serializer_class = serializers.ClusterSharedVolumeSerializer
+    filterset_class = filters.ClusterSharedVolumeFilter
+    ordering_fields = ["name", "id"]
+
+
+class VirtualMachineViewSet(InventoryViewSet):
+    """Virtual machines, their readiness to move, and "Configure as HA"."""
+
+    queryset = VirtualMachine.objects.select_related("host__cluster").prefetch_related(
+        "disks", "adapters"
+    )
+    serializer_class = serializers.VirtualMachineSerializer
+    filterset_class = filters.VirtualMachineFilter
+    ordering_fields = ["name", "id", "memory_mib"]
+    action_roles = {"configure_ha": "operate"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "operational",
+                OpenApiTypes.BOOL,
+                description="Also evaluate the checks for starting a move now "
+                "(destination up, free memory, no other move of the VM, ...).",
+            )
+        ],
+        responses=serializers.ReadinessSerializer,
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def readiness(self, request, pk=None):
+        """The VM against every other host of its cluster: each failing rule."""
+        vm = self.get_object()
+        operational = boolean_parameter(request, "operational")
+        if operational:
+            # With the moves under way: reserved memory, busy hosts, this VM's
+            # own active move; what starting a move would check now.
+            pairs = [
+                (host, current_failures(vm, host))
+                for host in vm.host.cluster.hosts.exclude(pk=vm.host_id)
+                .select_related("cluster")
+                .order_by("name")
+            ]
+        else:
+            pairs = [(r.destination, r.failures) for r in snapshots.readiness([vm])]
+        body = {
+            "vm": vm.pk,
+            "source": {"id": vm.host_id, "name": vm.host.name},
+            "operational": operational,
+            "ready_hosts": sum(not failures for _, failures in pairs),
+            "candidates": len(pairs),
+            "destinations": [
+                {
+                    "host": {"id": host.pk, "name": host.name},
+                    "ready": not failures,
+                    "failures": [failure_data(f) for f in failures],
+                }
+                for host, failures in pairs
+            ],
+        }
+        return Response(body)
+
+    @extend_schema(request=None, responses=serializers.HAOutcomeSerializer)
+    @action(detail=True, methods=["post"], url_path="configure-ha")
+    def configure_ha(self, request, pk=None):
+        """Mark the VM highly available, or say which rules refuse it (409)."""
+        vm = self.get_object()
+        (outcome,) = configure_highly_available([vm])
+        body = {
+            "vm": vm.pk,
+            "configured": outcome.configured,
+            "already": outcome.already,
+            "highly_available": outcome.configured or outcome.already,
+            "failures": [failure_data(f) for f in outcome.failures],
+        }
+        return Response(body, status=409 if outcome.failures else 200)
+
+
+class MigrationViewSet(
+    TeamScopedMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Live migrations: list, detail with stages and passes, start, cancel.
+
+    Starting and cancelling need the operator (or administrator) role in the
+    VM's team; the orchestration's services check every rule.
+    """
+
+    queryset = Migration.objects.select_related(
+        "vm", "cluster", "source", "destination", "requested_by"
+    )
+    filterset_class = filters.MigrationFilter
+    ordering_fields = ["created_at", "id", "finished_at"]
+    write_action = "operate"
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action in ("retrieve", "cancel"):
+            queryset = queryset.prefetch_related("stages", "passes_done")
+        return queryset
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return serializers.MigrationStartSerializer
+        if self.action == "list":
+            return serializers.MigrationSerializer
+        return serializers.MigrationDetailSerializer
+
+    def _detail(self, migration) -> dict:
+        migration = self.get_queryset().get(pk=migration.pk)
+        return serializers.MigrationDetailSerializer(
+            migration, context=self.get_serializer_context()
+        ).data
+
+    @extend_schema(
+        request=serializers.MigrationStartSerializer,
+        examples=[
+            OpenApiExample(
+                "Move prod-web-1 to HV-PROD-2 (demo inventory)",
+                value={"vm": 1, "destination": 2, "speed": 0},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "With options",
+                value={
+                    "vm": 1,
+                    "destination": 3,
+                    "performance_option": "tcpip",
+                    "downtime_limit_ms": 100,
+                    "speed": 10,
+                },
+                request_only=True,
+            ),
+        ],
+        responses={
+            201: serializers.MigrationDetailSerializer,
+            409: serializers.MigrationRefusalSerializer,
+        },
+    )
+    def create(self, request, *args, **kwargs):
+        """Start a move (or queue it at the host's simultaneous-move limit).
+
+        409 when the rules refuse it now, with every failing rule.
+        """
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        vm, destination = data.pop("vm"), data.pop("destination")
+        if "faults" in data:
+            data["faults"] = dict(data["faults"])
+        try:
+            migration = start_migration(vm, destination, request.user, **data)
+        except MigrationRefused as refused:
+            return Response(
+                {
+                    "detail": str(refused),
+                    "failures": [failure_data(f) for f in refused.failures],
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(
+            self._detail(migration),
+            status=status.HTTP_201_CREATED,
+            headers={"Location": f"/api/migrations/{migration.pk}/"},
+        )
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: serializers.MigrationDetailSerializer,
+            409: serializers.CancelRefusalSerializer,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel a queued move, or ask a running one to stop (stages 1–3).
+
+        409 once the VM is paused for the switchover or the move has ended.
+        """
+        migration = self.get_object()
+        try:
+            migration = cancel_migration(migration, request.user)
+        except CancelRefused as refused:
+            return Response(
+                {"code": refused.code, "detail": refused.message},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(self._detail(migration))

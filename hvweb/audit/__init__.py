@@ -1,0 +1,1 @@
+"""The audit trail: django-auditlog records changes, django-axes logins."""

@@ -1,0 +1,97 @@
+"""Which models the audit trail records, and which of their fields.
+
+django-auditlog stores one ``LogEntry`` per create, update or delete of a
+registered model: the actor (the signed-in user, or the API token's user),
+the time, the address, and the changed fields as ``{field: [before, after]}``.
+Registering here keeps the inventory's models free of audit code.
+"""
+
+from __future__ import annotations
+
+from auditlog.models import LogEntry
+from auditlog.registry import auditlog
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.db.models.signals import post_save
+
+#: Every inventory model, with all of its fields.
+INVENTORY_MODELS = [
+    "inventory.Team",
+    "inventory.Membership",
+    "inventory.Cluster",
+    "inventory.Host",
+    "inventory.ClusterSharedVolume",
+    "inventory.VirtualMachine",
+    "inventory.VirtualDisk",
+    "inventory.NetworkAdapter",
+]
+
+
+def register_models() -> None:
+    for label in INVENTORY_MODELS:
+        model = apps.get_model(label)
+        if not auditlog.contains(model):
+            auditlog.register(model)
+    user = get_user_model()
+    if not auditlog.contains(user):
+        # Who may log in and as what matters; the password hash and the time of
+        # the last login do not belong in a log (logins are axes' AccessLog).
+        auditlog.register(user, exclude_fields=["password", "last_login"])
+    register_migrations()
+
+
+def register_migrations() -> None:
+    """Moves started and cancelled, once the orchestration's app is installed.
+
+    Only the fields a person decides or that end the move are recorded; the
+    stage and progress a worker writes many times a second are the migration's
+    own history (its stages and passes), not audit noise.
+    """
+    if not apps.is_installed("hvweb.moves"):
+        return
+    try:
+        model = apps.get_model("moves", "Migration")
+    except LookupError:
+        return
+    if auditlog.contains(model):
+        return
+    wanted = [
+        "vm",
+        "cluster",
+        "source",
+        "destination",
+        "requested_by",
+        "performance_option",
+        "downtime_limit_ms",
+        "speed",
+        "faults",
+        "state",
+        "cancel_requested",
+        "error_code",
+        "error_message",
+    ]
+    present = {f.name for f in model._meta.get_fields()}
+    auditlog.register(model, include_fields=[f for f in wanted if f in present])
+    post_save.connect(
+        record_owner_change, sender=model, dispatch_uid="hvweb-audit-switchover"
+    )
+
+
+def record_owner_change(sender, instance, update_fields=None, **kwargs) -> None:
+    """Record a move's change of the VM's owner, on behalf of who asked for it.
+
+    The worker changes the owner at the "online" stage with a queryset
+    ``update()``, which sends no signal; the same transaction saves the move
+    with ``switched_over``, and that save writes the VM's entry here.
+    """
+    if not (update_fields and "switched_over" in update_fields):
+        return
+    if not instance.switched_over:
+        return
+    LogEntry.objects.log_create(
+        instance.vm,
+        action=LogEntry.Action.UPDATE,
+        changes={"host": [instance.source_id, instance.destination_id]},
+        actor=instance.requested_by,
+        additional_data={"migration": instance.pk},
+    )
