@@ -1,9 +1,10 @@
 /* A websocket that says whether it is live and reconnects when it drops.
  *
  * hvweb.live(path, {snapshot(msg, again), event(frame), error(msg)}, badge)
- * opens ws(s)://<this host><path>. Every (re)connection starts with the
- * server's snapshot: `again` is false the first time and true after a
- * reconnect, when the page resumes from the last sequence number it applied.
+ * opens ws(s)://<this host><path>; `path` may be a function, asked again at
+ * every reconnect (a page puts ?resume_from=<last seq applied> in it). Every
+ * (re)connection starts with the server's snapshot: `again` is false the first
+ * time and true after a reconnect.
  * The badge element shows the connection state (data-state and its text).
  */
 "use strict";
@@ -24,7 +25,7 @@ hvweb.live = function (path, handlers, badge) {
   function open() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     show("connecting", connectedOnce ? "Reconnecting…" : "Connecting…");
-    const ws = new WebSocket(scheme + location.host + path);
+    const ws = new WebSocket(scheme + location.host + (typeof path === "function" ? path() : path));
     socket = ws;
     ws.onmessage = function (e) {
       let msg;

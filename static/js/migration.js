@@ -2,8 +2,10 @@
  *
  * The first snapshot sets the page's state; frames are then applied strictly in
  * sequence order (a frame that arrives early waits for the ones before it).
- * After a dropped connection the page reconnects and sends
- * {"resume_from": <last seq applied>}, so every frame is applied exactly once.
+ * After a dropped connection the page reconnects to
+ * /ws/migrations/<id>/?resume_from=<last seq applied>: the server then sends
+ * every later frame once, in order, and the page skips that snapshot. A gap
+ * that does not fill within two seconds is treated as a dropped connection.
  * Frames only change the state; drawing happens at most every 100 ms, so a
  * burst of progress frames costs one redraw.
  */
@@ -80,11 +82,11 @@
       state.lastSeq = next.seq;
     }
     if (state.early.size && !state.gapTimer) {
-      // A frame is missing: ask again for everything after the last one applied.
+      // A frame is missing: reconnect, resuming after the last one applied.
       state.gapTimer = setTimeout(function () {
         state.gapTimer = null;
-        if (state.early.size) conn.send({ resume_from: state.lastSeq });
-      }, 1000);
+        if (state.early.size && conn.socket()) conn.socket().close();
+      }, 2000);
     }
     schedule();
   }
@@ -337,10 +339,11 @@
 
   // --- Connecting ---------------------------------------------------------------
 
-  conn = hvweb.live("/ws/migrations/" + root.dataset.migration + "/", {
+  const path = "/ws/migrations/" + root.dataset.migration + "/";
+  conn = hvweb.live(() => (state.m ? path + "?resume_from=" + state.lastSeq : path), {
     snapshot(snap, again) {
-      if (again && state.m) conn.send({ resume_from: state.lastSeq });
-      else load(snap);
+      // After a reconnect the frames after lastSeq follow this snapshot.
+      if (!(again && state.m)) load(snap);
     },
     event: receive,
     error(msg) { console.warn("hvweb:", msg.error); },
