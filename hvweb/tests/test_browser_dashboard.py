@@ -271,8 +271,13 @@ def test_the_pages_fit_the_screen_and_every_control_has_a_name(
         page.get_by_label("Simulation speed").fill("0")
         page.get_by_role("button", name="Live migrate").click()
         page.wait_for_selector('#connection[data-state="live"]')
-        for path in ("/", f"/vms/{vm.pk}/", page.url.replace(live_url, ""),
-                     "/migrations/"):  # fmt: skip
+        pages = {
+            "clusters": "/",
+            "vm": f"/vms/{vm.pk}/",
+            "migration": page.url.replace(live_url, ""),
+            "history": "/migrations/",
+        }
+        for name, path in pages.items():
             page.goto(live_url + path)
             page.wait_for_load_state("networkidle")
             overflow = page.evaluate(
@@ -281,6 +286,6 @@ def test_the_pages_fit_the_screen_and_every_control_has_a_name(
             assert overflow <= 0, f"{path} scrolls sideways at {width} px"
             assert page.evaluate(NAMELESS) == [], path
             if width < 500:
-                shot(page, "phone-" + ("-".join(path.strip("/").split("/")) or "home"))
+                shot(page, f"phone-{name}")
     finally:
         context.close()

@@ -48,7 +48,7 @@
     const series = snap.series;
     state.bytes = Math.max(m.bytes_sent || 0, p.bytes_sent || 0,
       series.length ? series[series.length - 1].bytes_sent : 0);
-    state.remaining = p.remaining_dirty_pages ?? null;
+    state.remaining = m.final_dirty_pages ?? p.remaining_dirty_pages ?? null;
     state.rates = p.link_rate ? { dirty: p.dirty_rate, link: p.link_rate } : null;
     state.passNo = p.pass_no ?? null;
     const xs = [], ys = [];
