@@ -101,6 +101,8 @@ def test_an_operator_moves_a_prod_vm_and_watches_it_live(
 
     # The move is in flight on the overview, at once.
     overview.wait_for_selector(f'[data-moves] [data-move="{move.pk}"]')
+    overview.wait_for_selector(f'[data-vm="{vm.pk}"].moving')
+    shot(overview, "clusters-live")
     page.wait_for_function(
         "Number(document.querySelector('#chart-bytes').dataset.points) > 5"
     )
