@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterable
@@ -22,6 +23,8 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+log = logging.getLogger(__name__)
 
 ENVELOPE_TYPE = "hvweb.event"
 EMIT_TIMEOUT_S = 10.0
@@ -76,6 +79,18 @@ def emit(groups: Iterable[str], event: dict[str, Any]) -> None:
 
 
 def emit_on_commit(groups: Iterable[str], event: dict[str, Any]) -> None:
-    """Send ``event`` once the current transaction commits (at once outside one)."""
+    """Send ``event`` once the current transaction commits (at once outside one).
+
+    Delivery is best effort: the database already holds the event, and a
+    viewer that missed it resumes from there. A channel layer that does not
+    answer is logged, never allowed to fail the work that produced the event.
+    """
     groups = list(groups)
-    transaction.on_commit(lambda: emit(groups, event))
+
+    def send() -> None:
+        try:
+            emit(groups, event)
+        except Exception as exc:  # Redis down or slow: viewers catch up later
+            log.warning("event not delivered to %s: %r", groups, exc)
+
+    transaction.on_commit(send)

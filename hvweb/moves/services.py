@@ -11,6 +11,7 @@ while queued or during stages 1–3.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Mapping
@@ -45,6 +46,8 @@ __all__ = [
     "dispatch_queued",
     "start_migration",
 ]
+
+log = logging.getLogger(__name__)
 
 MAX_DOWNTIME_LIMIT_MS = 60_000
 MAX_SPEED = 1000.0
@@ -181,9 +184,29 @@ def current_failures(
 
 
 def _enqueue(migration_id: int) -> None:
+    """Hand the move to a worker once it is committed.
+
+    If the broker cannot take it, the move fails at once with the reason
+    (the VM has not left its host) instead of waiting forever for a worker.
+    """
     from .tasks import run_migration  # the task module imports this one
 
-    transaction.on_commit(lambda: run_migration.delay(migration_id))
+    def send() -> None:
+        try:
+            run_migration.delay(migration_id)
+        except Exception as exc:  # kombu raises its own kinds for a lost broker
+            log.error("could not queue move %s: %s", migration_id, exc)
+            journal.record(
+                migration_id, "failed",
+                {"stage": None, "code": "QUEUE_UNAVAILABLE", "reason": str(exc)},
+                state=MigrationState.FAILED, error_code="QUEUE_UNAVAILABLE",
+                error_message="The job queue (Redis) did not take the move: "
+                f"{exc}. The VM stays on its host; start the move again once "
+                "/healthz is green.",
+                finished_at=timezone.now(),
+            )  # fmt: skip
+
+    transaction.on_commit(send)
 
 
 def start_migration(

@@ -17,7 +17,7 @@ from .runner import Runner
 from .services import dispatch_queued
 
 
-@shared_task(name="hvweb.run_migration", acks_late=True)
+@shared_task(name="hvweb.run_migration", acks_late=True, ignore_result=True)
 def run_migration(migration_id: int) -> str:
     """Run move ``migration_id``; a second delivery of the same move does nothing."""
     with transaction.atomic():
@@ -38,7 +38,7 @@ def run_migration(migration_id: int) -> str:
     return Migration.objects.values_list("state", flat=True).get(pk=migration_id)
 
 
-@shared_task(name="hvweb.reap_lost_migrations")
+@shared_task(name="hvweb.reap_lost_migrations", ignore_result=True)
 def reap_lost_migrations() -> list[int]:
     """Fail running moves whose heartbeat stopped: their worker was lost.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -330,3 +332,34 @@ def test_viewers_may_not_start_or_cancel_moves(world, unworked_queue):
     migration = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
     with pytest.raises(PermissionDenied):
         cancel_migration(migration, viewer)
+
+
+def test_a_move_the_job_queue_cannot_take_fails_at_once_and_the_vm_stays(
+    world, tmp_path
+):
+    """Redis is gone: the move is refused as failed, not left waiting forever."""
+    from conftest import ROOT, child_env, database_url_for_children
+
+    script = (
+        "import django; django.setup()\n"
+        "from hvweb.inventory.models import Host, VirtualMachine\n"
+        "from hvweb.moves.services import start_migration\n"
+        f"vm = VirtualMachine.objects.get(pk={world.vm.pk})\n"
+        f"m = start_migration(vm, Host.objects.get(pk={world.hosts[1].pk}), None)\n"
+        "m.refresh_from_db(); print(m.state, m.error_code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+        timeout=120,
+        env=child_env(
+            DATABASE_URL=database_url_for_children(),
+            REDIS_URL=f"unix://{tmp_path}/no-redis-here.sock",
+        ),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["failed", "QUEUE_UNAVAILABLE"]
+    migration = Migration.objects.get(vm=world.vm)
+    assert "job queue (Redis) did not take the move" in migration.error_message
+    world.vm.refresh_from_db()
+    assert world.vm.host == world.hosts[0]
+    assert not migration.active  # the reservation ended with it
