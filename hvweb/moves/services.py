@@ -143,7 +143,9 @@ class MoveOptions:
         )
 
 
-def _load(exclude: Migration | None = None) -> tuple[dict[int, int], dict[int, int]]:
+def host_load(
+    exclude: Migration | None = None,
+) -> tuple[dict[int, int], dict[int, int]]:
     """Per host id: memory reserved by active moves to it, running moves it is in."""
     active = Migration.objects.filter(state__in=MigrationState.active())
     if exclude is not None:
@@ -172,7 +174,7 @@ def current_failures(
     others = Migration.objects.filter(vm=vm, state__in=MigrationState.active())
     if exclude is not None:
         others = others.exclude(pk=exclude.pk)
-    reserved, running = _load(exclude)
+    reserved, running = host_load(exclude)
     return pair_failures(
         vm,
         destination,

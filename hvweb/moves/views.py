@@ -87,7 +87,7 @@ def ranked_destinations(vm: VirtualMachine) -> list[Destination]:
         .prefetch_related("virtual_machines")
         .order_by("name")
     )
-    reserved, running = services._load()
+    reserved, running = services.host_load()
     snaps = {
         h.pk: snapshots.host_snapshot(
             h,
