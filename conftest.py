@@ -154,40 +154,44 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def daphne(database_url: str, log_name: str, **env: str) -> Iterator[str]:
+    """daphne serving the real ASGI application (HTTP and websockets) on
+    ``database_url``, in its own process; yields its base URL (no trailing /)."""
+    port = _free_port()
+    log_path = ROOT / "var" / "test" / log_name
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "hvweb.asgi:application"],
+            cwd=ROOT, env=child_env(DATABASE_URL=database_url, **env),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), 0.2).close()
+                    break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"daphne did not start: see {log_path}"
+                        ) from None
+                    time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            os.killpg(process.pid, 15)
+            process.wait(15)
+
+
 @pytest.fixture(scope="session")
 def live_url(django_db_setup, django_db_blocker, redis_url) -> Iterator[str]:
-    """daphne serving the real ASGI application (HTTP and websockets) on the test
-    database, in its own process; yields its base URL without a trailing slash."""
+    """The suite's daphne on the test database."""
     with django_db_blocker.unblock():
         database_url = database_url_for_children()
-    port = _free_port()
-    log = open(ROOT / "var" / "test" / "daphne.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "hvweb.asgi:application"],
-        cwd=ROOT,
-        env=child_env(DATABASE_URL=database_url),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "daphne did not start: see var/test/daphne.log"
-                    ) from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait(15)
-        log.close()
+    with daphne(database_url, "daphne.log") as url:
+        yield url
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -17,9 +17,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -29,7 +27,7 @@ import redis
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
-from conftest import child_env, database_url_for_children
+from conftest import daphne, database_url_for_children
 from hvweb.inventory import demo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,31 +51,8 @@ def fuzz_url(django_db_blocker, redis_url):
     with django_db_blocker.unblock():
         database_url = database_url_for_children()
     queue = f"fuzz-unworked-{uuid.uuid4().hex[:8]}"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(ROOT / "var" / "test" / "fuzz-daphne.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "hvweb.asgi:application"],
-        cwd=ROOT, env=child_env(DATABASE_URL=database_url, HVWEB_QUEUE=queue),
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("daphne did not start") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait(15)
-        log.close()
+    with daphne(database_url, "fuzz-daphne.log", HVWEB_QUEUE=queue) as url:
+        yield url
         redis.Redis.from_url(redis_url).delete(queue)
 
 
