@@ -200,6 +200,7 @@
     const form = document.getElementById("cancel-form");
     if (form) form.hidden = !cancellable(m);
     $("#error").textContent = m.error_code ? m.error_code + ": " + m.error_message : "";
+    $("#error").hidden = $("#error-label").hidden = !m.error_code;
 
     const total = Object.values(state.stages).reduce((s, x) => s + (x.duration_s || 0), 0);
     for (const li of root.querySelectorAll("#timeline li")) {
