@@ -54,12 +54,23 @@ class _Stream(AsyncWebsocketConsumer):
     async def snapshot(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    async def __call__(self, scope, receive, send) -> None:
+        """Refuse a stranger's handshake before the consumer exists at all.
+
+        A refused connection then never opens a channel on the layer: nothing
+        listens on Redis for it, and nothing is left to cancel when it goes.
+        """
+        user = scope.get("user")
+        pk = int(scope["url_route"]["kwargs"]["pk"])
+        if user is None or not await _visible(self.model, user, pk):
+            message = await receive()
+            if message["type"] == "websocket.connect":
+                await send({"type": "websocket.close", "code": 4404})
+            return
+        await super().__call__(scope, receive, send)
+
     async def connect(self) -> None:
         self.pk = int(self.scope["url_route"]["kwargs"]["pk"])
-        user = self.scope.get("user")
-        if user is None or not await _visible(self.model, user, self.pk):
-            await self.close()  # before accept: the handshake is refused
-            return
         # Join before reading the snapshot: a frame committed in between then
         # arrives through the group instead of falling between the two.
         await self.channel_layer.group_add(self.group(), self.channel_name)
