@@ -25,7 +25,7 @@ from hvweb.moves.services import (
     CancelRefused,
     MigrationRefused,
     cancel_migration,
-    current_failures,
+    evaluate_destinations,
     start_migration,
 )
 
@@ -169,12 +169,8 @@ class VirtualMachineViewSet(InventoryViewSet):
         if operational:
             # With the moves under way: reserved memory, busy hosts, this VM's
             # own active move; what starting a move would check now.
-            pairs = [
-                (host, current_failures(vm, host))
-                for host in vm.host.cluster.hosts.exclude(pk=vm.host_id)
-                .select_related("cluster")
-                .order_by("name")
-            ]
+            others = vm.host.cluster.hosts.exclude(pk=vm.host_id).order_by("name")
+            pairs = [(d.host, d.failures) for d in evaluate_destinations(vm, others)]
         else:
             pairs = [(r.destination, r.failures) for r in snapshots.readiness([vm])]
         body = {

@@ -24,10 +24,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from hvweb.inventory import snapshots
 from hvweb.inventory.access import may
 from hvweb.inventory.choices import PerformanceOption
 from hvweb.inventory.models import Host, VirtualMachine
-from hvweb.inventory.snapshots import pair_failures
+from migrator import rules
 from migrator.errors import SpecError
 from migrator.rules import Failure
 from migrator.spec import Faults
@@ -42,7 +43,10 @@ __all__ = [
     "MigrationRefused",
     "MoveOptions",
     "cancel_migration",
+    "Destination",
     "current_failures",
+    "evaluate_destinations",
+    "ranked_destinations",
     "dispatch_queued",
     "start_migration",
 ]
@@ -163,25 +167,81 @@ def host_load(
     return reserved, dict(running)
 
 
-def current_failures(
-    vm: VirtualMachine, destination: Host, *, exclude: Migration | None = None
-) -> tuple[Failure, ...]:
-    """Every rule and operational check failing for moving ``vm`` now.
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A host the VM could move to now, with what stands in the way."""
 
-    ``exclude`` leaves a move out of the load (its own reservation and slot),
-    for the task that re-checks a move it is about to run.
+    host: Host
+    free_mib: int
+    failures: tuple[Failure, ...]
+
+    @property
+    def status(self) -> str:
+        if not self.failures:
+            return "ready"
+        return "queues" if all(f.queueable for f in self.failures) else "blocked"
+
+    @property
+    def selectable(self) -> bool:
+        return self.status != "blocked"
+
+
+def evaluate_destinations(
+    vm: VirtualMachine, destinations, *, exclude: Migration | None = None
+) -> list[Destination]:
+    """Every rule and operational check failing for moving ``vm`` now, per host.
+
+    The load (memory reserved by active moves, moves under way per host, this
+    VM's own active move) is read once and the snapshots built once, however
+    many destinations are asked about. ``exclude`` leaves a move out of the
+    load (its own reservation and slot), for the task that re-checks a move it
+    is about to run.
     """
+    ids = [d.pk for d in destinations]
+    hosts = Host.objects.select_related("cluster").prefetch_related("virtual_machines")
+    hosts = {h.pk: h for h in hosts.filter(pk__in=[*ids, vm.host_id])}
+    reserved, running = host_load(exclude)
+    snaps = {
+        pk: snapshots.host_snapshot(
+            host,
+            reserved_memory_mib=reserved.get(pk, 0),
+            active_migrations=running.get(pk, 0),
+        )
+        for pk, host in hosts.items()
+    }
     others = Migration.objects.filter(vm=vm, state__in=MigrationState.active())
     if exclude is not None:
         others = others.exclude(pk=exclude.pk)
-    reserved, running = host_load(exclude)
-    return pair_failures(
-        vm,
-        destination,
-        operational=True,
-        migration_active=others.exists(),
-        reserved_memory_mib=reserved,
-        active_migrations=running,
+    vm_snap = snapshots.vm_snapshot(vm, migration_active=others.exists())
+    cluster_snap = snapshots.cluster_snapshot(hosts[vm.host_id].cluster)
+    return [
+        Destination(
+            host=hosts[pk],
+            free_mib=snaps[pk].free_memory_mib,
+            failures=rules.migration_failures(
+                vm_snap, snaps[vm.host_id], snaps[pk], cluster_snap
+            ),
+        )
+        for pk in ids
+    ]
+
+
+def current_failures(
+    vm: VirtualMachine, destination: Host, *, exclude: Migration | None = None
+) -> tuple[Failure, ...]:
+    """Every rule and operational check failing for moving ``vm`` to one host."""
+    (found,) = evaluate_destinations(vm, [destination], exclude=exclude)
+    return found.failures
+
+
+def ranked_destinations(vm: VirtualMachine) -> list[Destination]:
+    """Every other host of the VM's cluster: ready first, then those where the
+    move would wait in the queue, then blocked ones; each by free memory."""
+    others = Host.objects.filter(cluster_id=vm.host.cluster_id).exclude(pk=vm.host_id)
+    order = {"ready": 0, "queues": 1, "blocked": 2}
+    return sorted(
+        evaluate_destinations(vm, others),
+        key=lambda d: (order[d.status], -d.free_mib, d.host.name),
     )
 
 

@@ -15,7 +15,6 @@ an ``at-<control>`` tag that the templates place beside it.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 
 from django import forms
 from django.contrib import messages
@@ -27,15 +26,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from hvweb.inventory import access, snapshots
+from hvweb.inventory import access
 from hvweb.inventory.choices import PerformanceOption
-from hvweb.inventory.models import Cluster, Host, VirtualMachine, memory_held_mib
-from migrator import rules
+from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from migrator.predict import Prediction, predict
-from migrator.rules import Failure
 from migrator.stages import Stage
 
-from . import services
 from .choices import MigrationState
 from .models import Migration
 from .runner import build_spec
@@ -44,6 +40,7 @@ from .services import (
     MigrationRefused,
     MoveOptions,
     cancel_migration,
+    ranked_destinations,
     start_migration,
 )
 from .snapshot import migration_snapshot
@@ -51,72 +48,6 @@ from .snapshot import migration_snapshot
 DEFAULT_DOWNTIME_LIMIT_MS = 300
 
 # --- The "Live migrate" form on the VM page --------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Destination:
-    """A host the VM could move to, with what stands in the way now."""
-
-    host: Host
-    free_mib: int
-    failures: tuple[Failure, ...]
-
-    @property
-    def status(self) -> str:
-        if not self.failures:
-            return "ready"
-        return "queues" if all(f.queueable for f in self.failures) else "blocked"
-
-    @property
-    def selectable(self) -> bool:
-        return self.status != "blocked"
-
-
-def ranked_destinations(vm: VirtualMachine) -> list[Destination]:
-    """Every other host of the VM's cluster: ready first, then those where the
-    move would wait in the queue, then blocked ones; each by free memory.
-
-    The failures are what ``services.current_failures`` reports for each host
-    (the rules and the operational checks with the current load), evaluated from
-    snapshots built once for the whole cluster instead of once per host.
-    """
-    cluster = vm.host.cluster
-    hosts = list(
-        Host.objects.filter(cluster=cluster)
-        .select_related("cluster")
-        .prefetch_related("virtual_machines")
-        .order_by("name")
-    )
-    reserved, running = services.host_load()
-    snaps = {
-        h.pk: snapshots.host_snapshot(
-            h,
-            vm_memory_mib=memory_held_mib(h.virtual_machines.all()),
-            reserved_memory_mib=reserved.get(h.pk, 0),
-            active_migrations=running.get(h.pk, 0),
-        )
-        for h in hosts
-    }
-    vm_snap = snapshots.vm_snapshot(
-        vm,
-        migration_active=Migration.objects.filter(
-            vm=vm, state__in=MigrationState.active()
-        ).exists(),
-    )
-    cluster_snap = snapshots.cluster_snapshot(cluster, hosts)
-    found = [
-        Destination(
-            host=host,
-            free_mib=snaps[host.pk].free_memory_mib,
-            failures=rules.migration_failures(
-                vm_snap, snaps[vm.host_id], snaps[host.pk], cluster_snap
-            ),
-        )
-        for host in hosts
-        if host.pk != vm.host_id
-    ]
-    order = {"ready": 0, "queues": 1, "blocked": 2}
-    return sorted(found, key=lambda d: (order[d.status], -d.free_mib, d.host.name))
 
 
 def prediction_dict(prediction: Prediction, speed: float) -> dict:

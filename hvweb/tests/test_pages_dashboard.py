@@ -19,8 +19,11 @@ from django.utils import timezone
 from hvweb.inventory.testing import make_host, make_member, make_vm, make_world
 from hvweb.moves.models import Migration
 from hvweb.moves.runner import build_spec
-from hvweb.moves.services import current_failures, start_migration
-from hvweb.moves.views import ranked_destinations
+from hvweb.moves.services import (
+    current_failures,
+    ranked_destinations,
+    start_migration,
+)
 from migrator.predict import predict
 
 pytestmark = pytest.mark.django_db
