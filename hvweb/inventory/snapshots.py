@@ -12,7 +12,7 @@ with neutral defaults: the inventory alone does not know them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from migrator import rules
@@ -32,7 +32,6 @@ __all__ = [
     "cluster_snapshot",
     "disk_snapshot",
     "host_snapshot",
-    "pair_failures",
     "readiness",
     "readiness_by_vm",
     "vm_snapshot",
@@ -133,40 +132,6 @@ def vm_snapshot(
         automatic_start_action=vm.automatic_start_action,
         disks=tuple(disks),
         migration_active=migration_active,
-    )
-
-
-def pair_failures(
-    vm: VirtualMachine,
-    destination: Host,
-    *,
-    operational: bool = False,
-    migration_active: bool = False,
-    reserved_memory_mib: Mapping[int, int] | None = None,
-    active_migrations: Mapping[int, int] | None = None,
-) -> tuple[Failure, ...]:
-    """The rules (and with ``operational``, the checks) for moving ``vm`` now.
-
-    The mappings give, per host id, the memory reserved by incoming moves and
-    the live migrations under way; the orchestration fills them in.
-    """
-    reserved = reserved_memory_mib or {}
-    active = active_migrations or {}
-    source = vm.host
-
-    def snap(host: Host) -> HostSnapshot:
-        return host_snapshot(
-            host,
-            reserved_memory_mib=reserved.get(host.pk, 0),
-            active_migrations=active.get(host.pk, 0),
-        )
-
-    evaluate = rules.migration_failures if operational else rules.configuration_failures
-    return evaluate(
-        vm_snapshot(vm, migration_active=migration_active),
-        snap(source),
-        snap(destination),
-        cluster_snapshot(source.cluster),
     )
 
 

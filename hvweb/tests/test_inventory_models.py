@@ -130,25 +130,6 @@ def test_snapshots_carry_memory_in_use_and_the_clusters_limit():
     assert snap.reserved_memory_mib == 0 and snap.active_migrations == 0
 
 
-def test_pair_failures_passes_the_orchestrations_load_to_the_checks():
-    world = make_world()
-    destination = world.hosts[1]
-    failures = snapshots.pair_failures(
-        world.vm,
-        destination,
-        operational=True,
-        reserved_memory_mib={destination.pk: 16_000},
-        active_migrations={world.hosts[0].pk: 2},
-        migration_active=True,
-    )
-    assert [f.code for f in failures] == [
-        "INSUFFICIENT_MEMORY",
-        "MIGRATION_ACTIVE",
-        "HOST_MIGRATION_LIMIT",
-    ]
-    assert snapshots.pair_failures(world.vm, destination) == ()
-
-
 def test_readiness_checks_each_vm_against_every_other_host_of_its_cluster():
     world = make_world()
     make_host(world.cluster, "HV-BLUE-AMD", cpu_vendor="amd")

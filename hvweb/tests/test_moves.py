@@ -19,6 +19,8 @@ from hvweb.moves.services import (
     CancelRefused,
     MigrationRefused,
     cancel_migration,
+    current_failures,
+    evaluate_destinations,
     start_migration,
 )
 from migrator import Stage
@@ -363,3 +365,29 @@ def test_a_move_the_job_queue_cannot_take_fails_at_once_and_the_vm_stays(
     world.vm.refresh_from_db()
     assert world.vm.host == world.hosts[0]
     assert not migration.active  # the reservation ended with it
+
+
+def test_the_checks_see_the_load_of_the_moves_on_record(world, unworked_queue):
+    source, busy, small = world.hosts
+    world.cluster.max_simultaneous_migrations = 1
+    world.cluster.save()
+    small.memory_mib = 1024
+    small.save()
+    other = make_vm(source, "blue-db-1", csv=world.csv, memory_mib=512)
+    start_migration(other, small, world.operator)  # reserves 512 MiB on `small`
+    codes = {
+        d.host.name: [f.code for f in d.failures]
+        for d in evaluate_destinations(world.vm, [busy, small])
+    }
+    # HV-BLUE-1 already takes part in one move, the cluster's limit.
+    assert codes[busy.name] == ["HOST_MIGRATION_LIMIT"]
+    # 1024 MiB less the 512 reserved still holds the 64 MiB VM ...
+    assert codes[small.name] == ["HOST_MIGRATION_LIMIT"]
+    world.vm.memory_mib = 600  # ... but not a 600 MiB one
+    world.vm.save()
+    (small_now,) = evaluate_destinations(world.vm, [small])
+    assert [f.code for f in small_now.failures] == [
+        "INSUFFICIENT_MEMORY", "HOST_MIGRATION_LIMIT",
+    ]  # fmt: skip
+    assert small_now.free_mib == 1024 - 512
+    assert "MIGRATION_ACTIVE" in [f.code for f in current_failures(other, busy)]
