@@ -20,7 +20,7 @@ from hvweb.core import realtime
 from .models import Migration, MigrationEvent
 
 
-def envelope(migration: Migration, seq: int, kind: str, data: dict[str, Any]) -> dict:
+def frame(migration: Migration, seq: int, kind: str, data: dict[str, Any]) -> dict:
     """The frame viewers get: the event with where the move stands after it."""
     return {
         "migration": migration.pk,
@@ -49,15 +49,15 @@ def record(
             setattr(migration, field, value)
         migration.last_seq += 1
         migration.save(update_fields=["last_seq", *changes])
-        frame = envelope(migration, migration.last_seq, kind, data)
+        stored = frame(migration, migration.last_seq, kind, data)
         MigrationEvent.objects.create(
-            migration=migration, seq=migration.last_seq, kind=kind, data=frame
+            migration=migration, seq=migration.last_seq, kind=kind, data=stored
         )
         groups = [
             realtime.migration_group(migration.pk),
             realtime.cluster_group(migration.cluster_id),
         ]
-        realtime.emit_on_commit(groups, frame)
+        realtime.emit_on_commit(groups, stored)
     return migration
 
 
