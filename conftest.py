@@ -258,3 +258,37 @@ def unworked_queue(redis_url) -> Iterator[None]:
     with routed_to(queue):
         yield
     redis.Redis.from_url(redis_url).delete(queue)
+
+
+@pytest.fixture(autouse=True)
+def _no_move_outlives_its_test(request) -> Iterator[None]:
+    """End every move a test leaves behind before the database is flushed.
+
+    A worker still writing a move's rows while the flush truncates the tables
+    deadlocks on PostgreSQL. Moves no worker has taken yet are ended at once (a
+    late delivery then finds them over); running ones are cancelled and waited
+    for.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    transactional = marker is not None and (
+        marker.kwargs.get("transaction") or (marker.args and marker.args[0])
+    )
+    if not transactional:
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")  # so this ends before the flush
+    yield
+    from hvweb.moves.choices import MigrationState
+    from hvweb.moves.models import Migration
+
+    Migration.objects.filter(
+        state__in=MigrationState.active(), started_at__isnull=True
+    ).update(state=MigrationState.CANCELLED)
+    Migration.objects.filter(state=MigrationState.RUNNING).update(
+        cancel_requested=True
+    )
+    deadline = time.monotonic() + 60
+    while Migration.objects.filter(state=MigrationState.RUNNING).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("a move kept running after its test ended")
+        time.sleep(0.05)
