@@ -42,6 +42,18 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def command_line(pid: int) -> bytes:
+    """The process's command line, or b"" when it is already gone.
+
+    A worker's short-lived helpers come and go between listing /proc and
+    reading it, so a vanished pid is an empty command, not an error.
+    """
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -97,9 +109,7 @@ def test_start_command_serves_healthz_and_sigterm_leaves_no_child(tmp_path):
             assert response.status == 200
             assert json.load(response)["failing"] == []
         children = descendants(process.pid)
-        commands = b" ".join(
-            Path(f"/proc/{pid}/cmdline").read_bytes() for pid in children
-        )
+        commands = b" ".join(command_line(pid) for pid in children)
         assert b"daphne" in commands and b"celery" in commands
         if not os.environ.get("REDIS_URL"):
             assert b"redis-server" in commands
@@ -130,10 +140,7 @@ def test_a_child_that_dies_stops_the_rest_with_a_non_zero_exit(tmp_path):
     try:
         read_until(process, "hvweb is running at", timeout=120)
         children = descendants(process.pid)
-        daphne = next(
-            pid for pid in children
-            if b"daphne" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        )  # fmt: skip
+        daphne = next(pid for pid in children if b"daphne" in command_line(pid))
         os.kill(daphne, signal.SIGKILL)
         assert process.wait(30) == 1
         out = process.stdout.read()
