@@ -55,6 +55,9 @@ _BATCHES_PER_PASS = 64
 _VERIFY_BYTES = 64 << 20
 #: Zero bytes compared against / copied from at C speed.
 _ZEROS = memoryview(bytes(1 << 20))
+#: Scattered runs handled together: their pages (source and destination) stay
+#: in L2 cache and the TLB between the copy and the reads that follow it.
+_HOT_RUNS = 64
 _ZERO_RUN = re.compile(b"\x00+")
 
 _Run = Generator[Event, None, bool]
@@ -528,10 +531,7 @@ class Engine:
             )
             return zero, (pages - zero) * ps
         compress = self.spec.compression and not fresh
-        stamped: list[int] = []
-        if singles and len(bs) > 1 and not compress:
-            stamped = self.source.stamped(bs)  # applied after the copy, below
-        else:
+        if not (singles and len(bs) > 1 and not compress):
             self.source.settle(bs[0], be[-1])  # the guest's writes, before reading
         if compress or len(bs) == 1:
             zero = payload = 0
@@ -545,19 +545,11 @@ class Engine:
                     zero += dz
                     payload += dp
         else:
-            xs = list(map(mul, bs, repeat(ps)))
-            ys = list(map(mul, be, repeat(ps)))
-            sls = list(map(slice, xs, ys))
-            smv = memoryview(data)
-            dmv = memoryview(dst)
-            deque(map(dmv.__setitem__, sls, map(smv.__getitem__, sls)), 0)
-            if stamped:  # the guest's writes, applied to both while hot
-                self.source.settle_pages(stamped, dst)
-            if singles:
-                firsts = bytes(map(data.__getitem__, xs))
-            else:
-                firsts = b"".join(map(data.__getitem__, map(slice, xs, ys, repeat(ps))))
-            zero = 0 if 0 not in firsts else self._count_zero(bs, be)
+            zero = 0
+            for i in range(0, len(bs), _HOT_RUNS):
+                zero += self._send_scattered(
+                    bs[i : i + _HOT_RUNS], be[i : i + _HOT_RUNS], singles=singles
+                )
             payload = (pages - zero) * ps
         if len(bs) == 1:
             marks[bs[0] : be[0]] = bytes(be[0] - bs[0])
@@ -568,6 +560,38 @@ class Engine:
             zeros = map(_ZEROS.__getitem__, map(slice, repeat(0), lengths))
             deque(map(marks.__setitem__, map(slice, bs, be), zeros), 0)
         return zero, payload
+
+    def _send_scattered(
+        self, bs: Sequence[int], be: Sequence[int], *, singles: bool
+    ) -> int:
+        """Copy runs scattered over memory, each with one C-level map; zero pages.
+
+        Each page far from the last misses cache and TLB, so everything else
+        done to these pages (the guest's pending writes for single pages,
+        reading first bytes to find zero pages) is done while they are still
+        hot: callers pass ``_HOT_RUNS`` runs at a time. With ``singles`` the
+        pages' pending writes are applied here (settled to both copies),
+        otherwise the caller settled them before.
+        """
+        ps = self.spec.page_size
+        src = self.source
+        data = src.data
+        dst = self.destination
+        assert dst is not None
+        xs = list(map(mul, bs, repeat(ps)))
+        ys = list(map(mul, be, repeat(ps)))
+        sls = list(map(slice, xs, ys))
+        smv = memoryview(data)
+        dmv = memoryview(dst)
+        deque(map(dmv.__setitem__, sls, map(smv.__getitem__, sls)), 0)
+        if singles:
+            stamped = src.stamped(bs)
+            if stamped:  # the guest's writes, applied to both while hot
+                src.settle_pages(stamped, dst)
+            firsts = bytes(map(data.__getitem__, xs))
+        else:
+            firsts = b"".join(map(data.__getitem__, map(slice, xs, ys, repeat(ps))))
+        return 0 if 0 not in firsts else self._count_zero(bs, be)
 
     def _send_ahead(self, a: int, b: int) -> None:
         """Deliver ``[a, b)`` of a first pass from a window copied ahead.
