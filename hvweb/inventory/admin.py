@@ -268,6 +268,31 @@ class VirtualMachineAdmin(TeamScopedAdmin):
     def get_changelist(self, request, **kwargs):
         return ReadinessChangeList
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """Ticking HA and moving disks onto CSVs can be one save.
+
+        While the disk inline is editable, each disk checks its own placement
+        on the VM as this save leaves it (``VirtualDisk.clean``), so the VM
+        does not refuse HA over disks stored before the save.
+        """
+        form = super().get_form(request, obj, change, **kwargs)
+        if not any(
+            isinstance(inline, VirtualDiskInline)
+            and (
+                inline.has_change_permission(request, obj)
+                or inline.has_add_permission(request, obj)
+            )
+            for inline in self.get_inline_instances(request, obj)
+        ):
+            return form
+
+        class DisksCheckedApart(form):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.instance.disks_checked_apart = True
+
+        return DisksCheckedApart
+
     @admin.display(description="cluster", ordering="host__cluster__name")
     def cluster_name(self, vm):
         return vm.host.cluster.name

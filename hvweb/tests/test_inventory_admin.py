@@ -5,6 +5,7 @@ Every request goes through the admin's real add and change views.
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from hvweb.inventory.models import (
@@ -117,13 +118,50 @@ def test_marking_ha_a_vm_with_a_local_disk_is_refused(admin_client, world):
     data["highly_available"] = "on"
     response = admin_client.post(url, data)
     assert response.status_code == 200
-    (error,) = errors_of(response, "highly_available")
+    # Named on the disk that must move, as this save would leave it.
+    disk_form = response.context["inline_admin_formsets"][0].formset.forms[0]
+    (error,) = disk_form.errors["csv"]
     assert error.startswith("HIGHLY_AVAILABLE: Disk local-1.vhdx")
     assert "is on local storage: move it to a Cluster Shared Volume of CLU-BLUE" in (
         error
     )
     vm.refresh_from_db()
     assert not vm.highly_available
+
+
+def test_ticking_ha_and_moving_the_disk_onto_a_csv_is_one_save(admin_client, world):
+    vm = make_vm(world.hosts[1], "local-1", csv=None, highly_available=False)
+    url = admin_url(VirtualMachine, "change", vm.pk)
+    data = form_data(admin_client.get(url))
+    data["highly_available"] = "on"
+    data["disks-0-csv"] = world.csv.pk
+    response = admin_client.post(url, data)
+    assert response.status_code == 302
+    vm.refresh_from_db()
+    assert vm.highly_available
+    assert vm.disks.get().csv == world.csv
+
+
+def test_ticking_ha_while_deleting_the_local_disk_is_one_save(admin_client, world):
+    vm = make_vm(world.hosts[1], "local-1", csv=None, highly_available=False)
+    url = admin_url(VirtualMachine, "change", vm.pk)
+    data = form_data(admin_client.get(url))
+    data["highly_available"] = "on"
+    data["disks-0-DELETE"] = "on"
+    response = admin_client.post(url, data)
+    assert response.status_code == 302
+    vm.refresh_from_db()
+    assert vm.highly_available and not vm.disks.exists()
+
+
+def test_the_api_still_refuses_ha_over_a_stored_local_disk(world):
+    vm = make_vm(world.hosts[1], "local-1", csv=None, highly_available=False)
+    vm.highly_available = True
+    with pytest.raises(ValidationError) as refused:
+        vm.full_clean()
+    assert refused.value.message_dict["highly_available"][0].startswith(
+        "HIGHLY_AVAILABLE: Disk local-1.vhdx"
+    )
 
 
 def test_marking_ha_a_vm_whose_start_action_is_always_start_is_refused(
