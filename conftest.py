@@ -284,9 +284,7 @@ def _no_move_outlives_its_test(request) -> Iterator[None]:
     Migration.objects.filter(
         state__in=MigrationState.active(), started_at__isnull=True
     ).update(state=MigrationState.CANCELLED)
-    Migration.objects.filter(state=MigrationState.RUNNING).update(
-        cancel_requested=True
-    )
+    Migration.objects.filter(state=MigrationState.RUNNING).update(cancel_requested=True)
     deadline = time.monotonic() + 60
     while Migration.objects.filter(state=MigrationState.RUNNING).exists():
         if time.monotonic() > deadline:

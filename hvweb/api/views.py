@@ -306,7 +306,7 @@ class MigrationViewSet(
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        """Cancel a queued move, or ask a running one to stop (stages 1–3).
+        """Cancel a move: at once if no worker took it, else its worker stops it.
 
         409 once the VM is paused for the switchover or the move has ended.
         """

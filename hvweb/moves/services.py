@@ -371,25 +371,32 @@ def dispatch_queued(cluster_id: int) -> list[Migration]:
 
 
 def cancel_migration(migration: Migration, user=None) -> Migration:
-    """Cancel a queued move at once, or ask the worker to stop a running one.
+    """Cancel a move no worker has started at once; ask a worker to stop its own.
 
-    Raises PermissionDenied or CancelRefused; Hyper-V accepts a cancel only
-    while the move is queued or in stages 1–3.
+    A move is ended at once while queued, or dispatched but not yet taken by
+    a worker (all busy, or its job lost with a flushed Redis): the task, if it
+    is ever delivered, then finds the move over and does nothing. Raises
+    PermissionDenied or CancelRefused; Hyper-V accepts a cancel only while the
+    move is queued or in stages 1–3.
     """
     if user is not None and not may(user, "operate", migration):
         raise PermissionDenied("You may not cancel moves in this cluster.")
     with transaction.atomic():
         migration = Migration.objects.select_for_update().get(pk=migration.pk)
         who = user.get_username() if user is not None else "the server"
-        if migration.state == MigrationState.QUEUED:
+        waiting = {
+            MigrationState.QUEUED: "while queued",
+            MigrationState.RUNNING: "before a worker took it",
+        }.get(migration.state)
+        if waiting and migration.started_at is None:
             migration = journal.record(
                 migration.pk,
                 "cancelled",
-                {"stage": None, "reason": f"cancelled by {who} while queued"},
+                {"stage": None, "reason": f"cancelled by {who} {waiting}"},
                 state=MigrationState.CANCELLED,
                 cancel_requested=True,
                 error_code="CANCELLED",
-                error_message=f"Cancelled by {who} while queued.",
+                error_message=f"Cancelled by {who} {waiting}.",
                 finished_at=timezone.now(),
             )
         elif not migration.active:

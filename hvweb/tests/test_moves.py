@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from conftest import REAPER_TIMEOUT_S, routed_to
 from hvweb.inventory.testing import make_member, make_vm, make_world
@@ -182,6 +183,32 @@ def test_a_queued_move_can_be_cancelled_at_once(celery_worker, world):
     assert other.host == world.hosts[0]
 
 
+def test_a_move_no_worker_has_taken_is_cancelled_at_once(world, unworked_queue):
+    """Its job waits in a queue no worker reads (as when every worker is busy,
+    or the job was lost with a flushed Redis): cancel ends the move now, and
+    a late delivery of the job finds it over and leaves the VM alone."""
+    from hvweb.moves.tasks import run_migration
+
+    migration = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    assert migration.state == MigrationState.RUNNING and not migration.started_at
+    cancelled = cancel_migration(migration, world.operator)
+    assert cancelled.state == MigrationState.CANCELLED
+    who = world.operator.get_username()
+    assert cancelled.error_message == f"Cancelled by {who} before a worker took it."
+    assert run_migration(migration.pk) == "not run: cancelled, started None"
+    world.vm.refresh_from_db()
+    assert world.vm.host == world.hosts[0]
+    assert not cancelled.stages.exists()
+    assert (
+        list(
+            MigrationEvent.objects.filter(migration=migration).values_list(
+                "kind", flat=True
+            )
+        )[-1]
+        == "cancelled"
+    )
+
+
 # Each stage made long enough (in wall time) to be caught: (link Mbit/s, speed).
 SLOW_STAGE = {
     Stage.CONFIGURATION_TRANSFER: (1, 0.05),  # 16 KiB at 1 Mbit/s: 2.6 s wall
@@ -215,14 +242,18 @@ def test_cancel_is_refused_once_the_vm_is_paused_for_the_switchover(
     world, unworked_queue
 ):
     migration = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
-    # As the worker records it when stage 5 begins (no worker runs this move).
-    Migration.objects.filter(pk=migration.pk).update(stage=Stage.STORAGE_TRANSFER.value)
+    # As a worker records it when stage 5 begins (no worker runs this move).
+    Migration.objects.filter(pk=migration.pk).update(
+        started_at=timezone.now(), stage=Stage.STORAGE_TRANSFER.value
+    )
     with pytest.raises(CancelRefused) as refused:
         cancel_migration(migration, world.operator)
     assert refused.value.code == "CANCEL_TOO_LATE"
     assert "stage 5" in refused.value.message
     migration.refresh_from_db()
     assert not migration.cancel_requested
+    # No worker runs it: end it as its worker would, so the test leaves none.
+    Migration.objects.filter(pk=migration.pk).update(state=MigrationState.SUCCEEDED)
 
 
 def test_cancel_is_refused_after_the_move_ended(celery_worker, world):
