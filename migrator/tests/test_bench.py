@@ -19,6 +19,8 @@ def test_bench_quick_measures_every_target() -> None:
     assert len(targeted) == 5
     assert all(row["value"] > 0 for row in rows.values())
     assert "plain bytearray copy (ceiling)" in rows
+    floor = rows["  the same pages, bare copy (floor)"]
+    assert 0 < floor["ratio"] and floor["passed"] is None
 
 
 def test_bench_prints_a_table_with_verdicts() -> None:
