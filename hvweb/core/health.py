@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -13,6 +14,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from hvweb.celery import app as celery_app
+
+log = logging.getLogger(__name__)
 
 
 def _database() -> dict[str, object]:
@@ -52,24 +55,29 @@ CHECKS: dict[str, Callable[[], dict[str, object]]] = {
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 when every dependency answers; 503 naming those that do not."""
     report: dict[str, object] = {}
-    failing = []
+    errors: dict[str, str] = {}  # the failing checks, in order
     for name, check in CHECKS.items():
         started = time.monotonic()
-        if name == "worker" and "redis" in failing:
+        if name == "worker" and "redis" in errors:
             # Workers are reached through Redis: asking would only wait for a timeout.
-            failing.append(name)
-            report[name] = {"ok": False, "error": "not asked: Redis does not answer"}
+            errors[name] = "not asked: Redis does not answer"
+            report[name] = {"ok": False, "error": errors[name]}
             continue
         try:
             detail = check()
             report[name] = {"ok": True, **detail}
         except Exception as exc:  # a health check reports every failure, whatever it is
-            failing.append(name)
-            report[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            errors[name] = f"{type(exc).__name__}: {exc}"
+            report[name] = {"ok": False, "error": errors[name]}
         report[name]["ms"] = round((time.monotonic() - started) * 1000, 1)  # type: ignore[index]
     body = {
-        "status": "ok" if not failing else "failing",
-        "failing": failing,
+        "status": "failing" if errors else "ok",
+        "failing": list(errors),
         "checks": report,
     }
-    return JsonResponse(body, status=503 if failing else 200)
+    if errors:
+        log.warning(
+            "/healthz: %s",
+            "; ".join(f"{name}: {error}" for name, error in errors.items()),
+        )
+    return JsonResponse(body, status=503 if errors else 200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from datetime import timedelta
 
@@ -15,6 +16,8 @@ from .choices import MigrationState, StageOutcome
 from .models import Migration
 from .runner import Runner
 from .services import dispatch_queued
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="hvweb.run_migration", acks_late=True, ignore_result=True)
@@ -76,6 +79,7 @@ def reap_lost_migrations() -> list[int]:
                 error_code="WORKER_LOST", error_message=message,
                 finished_at=timezone.now(),
             )  # fmt: skip
+        log.warning("move %s failed as WORKER_LOST: %s", pk, message)
         reaped.append(pk)
         dispatch_queued(migration.cluster_id)
     return reaped

@@ -1,5 +1,7 @@
 """/healthz reports the database, Redis and the workers, and names what fails."""
 
+import logging
+
 import pytest
 
 
@@ -31,3 +33,33 @@ def test_plotly_is_served_locally(client):
     assert response.status_code == 200
     body = b"".join(response.streaming_content)
     assert len(body) > 1_000_000 and b"plotly" in body[:2000].lower()
+
+
+@pytest.mark.django_db
+def test_a_failing_healthz_logs_what_fails_once_not_a_server_error(
+    client, settings, tmp_path, caplog
+):
+    settings.REDIS_URL = f"unix://{tmp_path}/nothing-listens-here.sock"
+    with caplog.at_level(logging.INFO):
+        assert client.get("/healthz").status_code == 503
+    assert not [r for r in caplog.records if r.name == "django.request"]
+    (line,) = [r for r in caplog.records if r.name == "hvweb.core.health"]
+    assert line.levelname == "WARNING"
+    assert line.getMessage().startswith("/healthz: redis: ")
+    assert "; worker: not asked: Redis does not answer" in line.getMessage()
+
+
+def test_the_reapers_routine_lines_are_dropped_and_moves_are_kept(caplog):
+    trace = logging.getLogger("celery.app.trace")
+    with caplog.at_level(logging.INFO):
+        for task in ("hvweb.reap_lost_migrations", "hvweb.run_migration"):
+            trace.info("Task %(name)s[%(id)s] succeeded", {"name": task, "id": "1"})
+        logging.getLogger("celery.beat").info(
+            "Scheduler: Sending due task %s (%s)",
+            "reap-lost-migrations",
+            "hvweb.reap_lost_migrations",
+        )
+    assert [r.getMessage() for r in caplog.records] == [
+        "Task hvweb.run_migration[1] succeeded"
+    ]
+
