@@ -63,3 +63,11 @@ def test_the_reapers_routine_lines_are_dropped_and_moves_are_kept(caplog):
         "Task hvweb.run_migration[1] succeeded"
     ]
 
+
+def test_the_icon_is_served_locally_where_browsers_look_for_it(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert response["Location"] == "/static/favicon.svg"
+    icon = client.get(response["Location"])
+    assert icon.status_code == 200
+    assert b"<svg" in b"".join(icon.streaming_content)

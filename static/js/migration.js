@@ -278,7 +278,7 @@
       font: { color: "#cf222e" } }] : [];
     Plotly.react("chart-blackout", [{ type: "bar", x, y, marker: { color: colors }, name: "blackout" }],
       // Log scale: the first pass's figure is often 1000× the final blackout.
-      { ...LAYOUT, showlegend: false, shapes, annotations, yaxis: { title: { text: "ms (log)" }, type: "log" } },
+      { ...LAYOUT, showlegend: false, shapes, annotations, yaxis: { title: { text: "ms (log)" }, type: "log", dtick: 1 } },
       PLOT);
   }
 
