@@ -27,7 +27,7 @@ from django.utils import timezone
 from hvweb.inventory import snapshots
 from hvweb.inventory.access import may
 from hvweb.inventory.choices import PerformanceOption
-from hvweb.inventory.models import Host, VirtualMachine
+from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from migrator import rules
 from migrator.errors import SpecError
 from migrator.rules import Failure
@@ -93,7 +93,7 @@ class MoveOptions:
     @classmethod
     def parse(
         cls,
-        vm: VirtualMachine,
+        cluster: Cluster,
         *,
         performance_option: str | None = None,
         downtime_limit_ms: Any = None,
@@ -101,7 +101,6 @@ class MoveOptions:
         faults: Mapping[str, Any] | None = None,
     ) -> MoveOptions:
         """Options with the cluster's defaults; ValidationError names bad fields."""
-        cluster = vm.host.cluster
         errors: dict[str, str] = {}
         option = performance_option or cluster.performance_option
         if option not in PerformanceOption.values:
@@ -288,7 +287,7 @@ def start_migration(
         may(user, "operate", vm) and may(user, "view", destination)
     ):
         raise PermissionDenied("You may not start moves of this VM.")
-    opts = MoveOptions.parse(vm, **options)
+    opts = MoveOptions.parse(vm.host.cluster, **options)
     try:
         with transaction.atomic():
             vm = (

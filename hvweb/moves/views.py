@@ -76,7 +76,7 @@ def move_form_context(request: HttpRequest, vm: VirtualMachine, may_operate: boo
         return {}
     cluster = vm.host.cluster
     options = MoveOptions.parse(
-        vm,
+        cluster,
         performance_option=cluster.performance_option,
         downtime_limit_ms=DEFAULT_DOWNTIME_LIMIT_MS,
         speed=cluster.simulation_speed,
@@ -100,7 +100,7 @@ def vm_prediction(request: HttpRequest, pk: int) -> JsonResponse:
     )
     try:
         options = MoveOptions.parse(
-            vm,
+            vm.host.cluster,
             **{
                 name: request.GET[name]
                 for name in ("performance_option", "downtime_limit_ms", "speed")
