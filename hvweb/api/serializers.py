@@ -394,15 +394,9 @@ class FaultsSerializer(serializers.Serializer):
     )  # fmt: skip
 
 
-class MigrationStartSerializer(serializers.Serializer):
-    """A request to move a VM to another host of its cluster.
+class MoveOptionsSerializer(serializers.Serializer):
+    """How a move runs. Options left out take the cluster's settings."""
 
-    Options left out take the cluster's settings; the service checks them and
-    every rule (``hvweb.moves.services.start_migration``).
-    """
-
-    vm = strict.StrictPrimaryKeyRelatedField(queryset=VirtualMachine.objects.all())
-    destination = strict.StrictPrimaryKeyRelatedField(queryset=Host.objects.all())
     performance_option = strict.StrictChoiceField(
         choices=PerformanceOption.choices, required=False
     )
@@ -415,6 +409,17 @@ class MigrationStartSerializer(serializers.Serializer):
         help_text="Simulated seconds per wall second; 0 runs unpaced. Default: "
         "the cluster's simulation speed.",
     )  # fmt: skip
+
+
+class MigrationStartSerializer(MoveOptionsSerializer):
+    """A request to move a VM to another host of its cluster.
+
+    The service checks the options and every rule
+    (``hvweb.moves.services.start_migration``).
+    """
+
+    vm = strict.StrictPrimaryKeyRelatedField(queryset=VirtualMachine.objects.all())
+    destination = strict.StrictPrimaryKeyRelatedField(queryset=Host.objects.all())
     faults = FaultsSerializer(required=False)
 
     def get_fields(self):
@@ -437,3 +442,47 @@ class CancelRefusalSerializer(serializers.Serializer):
 
     code = serializers.CharField()
     detail = serializers.CharField()
+
+
+# --- Draining a host -----------------------------------------------------------------
+
+
+class VMRefSerializer(serializers.Serializer):
+    """A VM's id and name."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class DrainMoveSerializer(serializers.Serializer):
+    """A move a drain started, or found under way."""
+
+    id = serializers.IntegerField()
+    vm = VMRefSerializer()
+    destination = HostRefSerializer()
+    state = serializers.CharField(help_text="running, or queued at a host's limit.")
+
+
+class DrainStayedSerializer(serializers.Serializer):
+    """A VM the drain left on the host, and why."""
+
+    vm = VMRefSerializer()
+    reason = serializers.CharField()
+    failures = FailureSerializer(many=True)
+
+
+class DrainOutcomeSerializer(serializers.Serializer):
+    """What draining the host did."""
+
+    host = HostRefSerializer()
+    state = serializers.CharField(help_text="The host's state now: paused.")
+    paused_now = serializers.BooleanField(help_text="False: it was paused already.")
+    complete = serializers.BooleanField(help_text="Every running VM is leaving.")
+    moves = DrainMoveSerializer(many=True, help_text="Started by this drain.")
+    under_way = DrainMoveSerializer(many=True, help_text="Already moving before.")
+    stayed = DrainStayedSerializer(many=True)
+    summary = serializers.CharField()
+
+
+class DrainRefusalSerializer(CancelRefusalSerializer):
+    """The host cannot be drained or resumed (it is down)."""

@@ -20,6 +20,7 @@ from hvweb.inventory.models import (
     Team,
     VirtualMachine,
 )
+from hvweb.moves.drain import DrainOutcome, DrainRefused, drain_host, resume_host
 from hvweb.moves.models import Migration
 from hvweb.moves.services import (
     CancelRefused,
@@ -120,13 +121,97 @@ class ClusterViewSet(InventoryViewSet):
     ordering_fields = ["name", "id"]
 
 
+def _ref(obj) -> dict:
+    return {"id": obj.pk, "name": obj.name}
+
+
+def drain_data(outcome: DrainOutcome) -> dict:
+    def move(m: Migration) -> dict:
+        return {
+            "id": m.pk,
+            "vm": _ref(m.vm),
+            "destination": _ref(m.destination),
+            "state": m.state,
+        }
+
+    return {
+        "host": _ref(outcome.host),
+        "state": outcome.host.state,
+        "paused_now": outcome.paused_now,
+        "complete": outcome.complete,
+        "moves": [move(m) for m in outcome.moves],
+        "under_way": [move(m) for m in outcome.under_way],
+        "stayed": [
+            {
+                "vm": _ref(s.vm),
+                "reason": s.reason,
+                "failures": [failure_data(f) for f in s.failures],
+            }
+            for s in outcome.stayed
+        ],
+        "summary": str(outcome),
+    }
+
+
 class HostViewSet(InventoryViewSet):
-    """Hyper-V hosts."""
+    """Hyper-V hosts; operators drain (pause and empty) and resume them."""
 
     queryset = Host.objects.select_related("cluster")
     serializer_class = serializers.HostSerializer
     filterset_class = filters.HostFilter
     ordering_fields = ["name", "id", "memory_mib"]
+    action_roles = {"drain": "operate", "resume": "operate"}
+
+    @extend_schema(
+        request=serializers.MoveOptionsSerializer,
+        responses={
+            200: serializers.DrainOutcomeSerializer,
+            409: serializers.DrainRefusalSerializer,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def drain(self, request, pk=None):
+        """Pause the host and live-migrate each running VM to its best host.
+
+        Biggest VMs first, each where the rules allow it now (ready hosts, then
+        queued at a host's limit; most free memory first). The options apply
+        to every move. VMs no host can take stay, with the failing rules
+        (``complete`` false). 409 when the host is down.
+        """
+        host = self.get_object()
+        options = serializers.MoveOptionsSerializer(data=request.data)
+        options.is_valid(raise_exception=True)
+        try:
+            outcome = drain_host(host, request.user, **options.validated_data)
+        except DrainRefused as refused:
+            return Response(
+                {"code": refused.code, "detail": refused.message},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(drain_data(outcome))
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: serializers.HostSerializer,
+            409: serializers.DrainRefusalSerializer,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Take the host out of pause: a destination again (its VMs stay away).
+
+        409 when the host is down.
+        """
+        host = self.get_object()
+        try:
+            host = resume_host(host, request.user)
+        except DrainRefused as refused:
+            return Response(
+                {"code": refused.code, "detail": refused.message},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(self.get_serializer(host).data)
 
 
 class ClusterSharedVolumeViewSet(InventoryViewSet):

@@ -146,7 +146,12 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     (row,) = _host_rows([host])
-    return render(request, "inventory/host_detail.html", {"host": host, "row": row})
+    context = {
+        "host": host,
+        "row": row,
+        "may_operate": access.may(request.user, "operate", host),
+    }
+    return render(request, "inventory/host_detail.html", context)
 
 
 @login_required

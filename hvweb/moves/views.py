@@ -33,6 +33,7 @@ from migrator.predict import Prediction, predict
 from migrator.stages import Stage
 
 from .choices import MigrationState
+from .drain import DrainRefused, drain_host, resume_host
 from .models import Migration
 from .runner import build_spec
 from .services import (
@@ -223,6 +224,44 @@ def migration_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     except CancelRefused as exc:
         messages.error(request, f"{exc.code}: {exc.message}", extra_tags="at-cancel")
     return redirect(migration)
+
+
+# --- Draining a host ---------------------------------------------------------------
+
+
+def _operated_host(request: HttpRequest, pk: int) -> Host:
+    host = access.get_visible_or_404(Host.objects.all(), request.user, pk=pk)
+    if not access.may(request.user, "operate", host):
+        raise PermissionDenied(
+            "Draining and resuming hosts needs the operator or administrator role."
+        )
+    return host
+
+
+@login_required
+@require_POST
+def host_drain(request: HttpRequest, pk: int) -> HttpResponse:
+    """Pause the host and start moving its running VMs away (the page's button)."""
+    host = _operated_host(request, pk)
+    try:
+        outcome = drain_host(host, request.user)
+    except DrainRefused as exc:
+        messages.error(request, f"{exc.code}: {exc.message}", extra_tags="at-drain")
+    else:
+        level = messages.SUCCESS if outcome.complete else messages.WARNING
+        messages.add_message(request, level, str(outcome), extra_tags="at-drain")
+    return redirect(host)
+
+
+@login_required
+@require_POST
+def host_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    host = _operated_host(request, pk)
+    try:
+        resume_host(host, request.user)
+    except DrainRefused as exc:
+        messages.error(request, f"{exc.code}: {exc.message}", extra_tags="at-drain")
+    return redirect(host)
 
 
 # --- History ---------------------------------------------------------------------

@@ -31,6 +31,8 @@ ROUTES = [
     ("host-detail", "put"),
     ("host-detail", "patch"),
     ("host-detail", "delete"),
+    ("host-drain", "post"),
+    ("host-resume", "post"),
     ("csv-detail", "get"),
     ("csv-detail", "put"),
     ("csv-detail", "patch"),
@@ -58,6 +60,8 @@ SUFFIXES = {
     "readiness": "readiness/",
     "configure-ha": "configure-ha/",
     "cancel": "cancel/",
+    "drain": "drain/",
+    "resume": "resume/",
 }
 
 

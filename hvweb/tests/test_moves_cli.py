@@ -113,3 +113,39 @@ def test_cancel_migration_cancels_a_queued_move_and_refuses_a_finished_one(
     assert code == 0 and json.loads(out)["id"] == running
     code, _, err = run("cancel_migration", str(queued["id"]))
     assert code == 3 and "MIGRATION_FINISHED" in err
+
+
+def test_drain_host_waits_until_every_vm_left_then_resume(celery_worker, world):
+    second = make_vm(world.hosts[0], "blue-web-2", csv=world.csv, memory_mib=64)
+    code, out, err = run(
+        "drain_host", "HV-BLUE-1", "--wait", "--json", "--speed", "0",
+        "--timeout", "90",
+    )  # fmt: skip
+    assert code == 0, err
+    body = json.loads(out)
+    assert body["state"] == "paused" and body["complete"] and body["stayed"] == []
+    assert {m["vm"] for m in body["moves"]} == {"blue-web-1", "blue-web-2"}
+    assert {m["state"] for m in body["moves"]} == {"succeeded"}
+    for vm in (world.vm, second):
+        vm.refresh_from_db()
+        assert vm.host != world.hosts[0]
+    code, out, _ = run("drain_host", "HV-BLUE-1", "--resume")
+    assert (code, out.strip()) == (0, "HV-BLUE-1 resumed: it takes VMs again")
+
+
+def test_drain_host_exits_1_naming_what_stays_and_3_for_a_down_host(
+    world, unworked_queue
+):
+    from hvweb.inventory.models import Host
+
+    make_vm(world.hosts[0], "local-1", csv=None, highly_available=False)
+    code, out, _ = run("drain_host", "HV-BLUE-1", "--speed", "0")
+    assert code == 1
+    assert "staying local-1: no host of the cluster can take it" in out
+    Host.objects.filter(pk=world.hosts[1].pk).update(state="down")
+    code, _, err = run("drain_host", "HV-BLUE-2")
+    assert code == 3 and err.startswith("refused: HOST_DOWN: HV-BLUE-2 is down")
+    code, _, err = run("drain_host", "HV-BLUE-3", "--speed", "-1")
+    assert code == 2 and err.startswith("speed: ")
+    with pytest.raises(CommandError, match="host: no host named 'NOPE'"):
+        call_command("drain_host", "NOPE")

@@ -11,6 +11,29 @@ from hvweb.moves.models import Migration
 from hvweb.moves.snapshot import migration_dict
 
 
+def add_move_options(parser) -> None:
+    """The options of a move, as ``live_migrate`` and ``drain_host`` take them."""
+    parser.add_argument(
+        "--speed", type=float,
+        help="simulated seconds per wall second (0: unpaced; default: the "
+        "cluster's simulation speed)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--downtime-limit", type=int, dest="downtime_limit_ms", metavar="MS",
+        help="stop pre-copy once the rest fits this blackout (ms; 0: no limit)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--performance-option", choices=["tcpip", "compression", "smb"],
+        help="default: the cluster's",
+    )  # fmt: skip
+
+
+def move_options(o: dict[str, Any]) -> dict[str, Any]:
+    """The move options given on the command line, for ``start_migration``."""
+    keys = ("speed", "downtime_limit_ms", "performance_option")
+    return {k: o[k] for k in keys if o[k] is not None}
+
+
 def user_named(name: str | None):
     """The user to act as; None (no ``--user``) acts as the server itself."""
     if not name:

@@ -16,7 +16,7 @@ from hvweb.moves.models import Migration
 from hvweb.moves.services import MigrationRefused, start_migration
 from migrator import Stage, format_size
 
-from ._common import record, user_named
+from ._common import add_move_options, move_options, record, user_named
 
 #: Exit codes: 0 moved (or accepted without --wait), 1 the move failed or was
 #: cancelled, 2 bad arguments, 3 refused by the rules.
@@ -33,19 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="watch until it ends")
         parser.add_argument("--json", action="store_true", help="print JSON")
         parser.add_argument("--user", help="act as this user (their teams and role)")
-        parser.add_argument(
-            "--speed", type=float,
-            help="simulated seconds per wall second (0: unpaced; default: the "
-            "cluster's simulation speed)",
-        )  # fmt: skip
-        parser.add_argument(
-            "--downtime-limit", type=int, dest="downtime_limit_ms", metavar="MS",
-            help="stop pre-copy once the rest fits this blackout (ms; 0: no limit)",
-        )  # fmt: skip
-        parser.add_argument(
-            "--performance-option", choices=["tcpip", "compression", "smb"],
-            help="default: the cluster's",
-        )  # fmt: skip
+        add_move_options(parser)
         parser.add_argument(
             "--fail-link-at-pass", type=int, metavar="N",
             help="drill: the migration link drops during pre-copy pass N",
@@ -64,11 +52,7 @@ class Command(BaseCommand):
         destination = hosts.filter(name=o["destination"]).first()
         if destination is None:
             raise CommandError(f"destination: no host named {o['destination']!r}")
-        options = {
-            k: o[k]
-            for k in ("speed", "downtime_limit_ms", "performance_option")
-            if o[k] is not None
-        }
+        options = move_options(o)
         if o["fail_link_at_pass"] is not None:
             options["faults"] = {"link_failure_pass": o["fail_link_at_pass"]}
         try:

@@ -1,0 +1,205 @@
+"""Pause a host and live-migrate its running VMs away ("Pause > Drain roles").
+
+Draining is how an operator empties a node before maintenance: the host is
+paused, so the rules refuse it as a destination (``DESTINATION_PAUSED``), and
+each running VM on it is moved to the best host the rules allow now, exactly
+as an operator would start the moves by hand (:func:`start_migration`: the
+same checks, reservations and queue). A VM that no host can take stays, with
+the reasons; resuming the host makes it a destination again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from hvweb.inventory.access import may
+from hvweb.inventory.choices import HostState, PowerState
+from hvweb.inventory.models import Host, VirtualMachine
+from migrator.rules import Failure
+
+from .choices import MigrationState
+from .models import Migration
+from .services import (
+    MigrationRefused,
+    MoveOptions,
+    ranked_destinations,
+    start_migration,
+)
+
+__all__ = ["DrainOutcome", "DrainRefused", "Stayed", "drain_host", "resume_host"]
+
+
+class DrainRefused(Exception):
+    """The host cannot be drained or resumed as asked; ``code`` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Stayed:
+    """A VM the drain left on the host, and why."""
+
+    vm: VirtualMachine
+    reason: str
+    failures: tuple[Failure, ...] = ()
+
+    def __str__(self) -> str:
+        return f"{self.vm.name}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class DrainOutcome:
+    """What a drain did: the moves it started and the VMs it could not move."""
+
+    host: Host
+    #: False when the host was paused already (a drain asked again).
+    paused_now: bool
+    #: Started (or queued at a host's limit) by this drain, biggest VM first.
+    moves: tuple[Migration, ...]
+    #: Moves of VMs on the host that were already under way.
+    under_way: tuple[Migration, ...]
+    stayed: tuple[Stayed, ...]
+
+    @property
+    def complete(self) -> bool:
+        """Every running VM is leaving the host."""
+        return not self.stayed
+
+    def __str__(self) -> str:
+        parts = [
+            f"{self.host.name} paused"
+            if self.paused_now
+            else f"{self.host.name} was paused already"
+        ]
+        if self.moves:
+            moves = ", ".join(
+                f"{m.vm.name} → {m.destination.name}"
+                + (" (queued)" if m.state == MigrationState.QUEUED else "")
+                for m in self.moves
+            )
+            parts.append(f"moving {moves}")
+        if self.under_way:
+            parts.append(
+                "already moving " + ", ".join(m.vm.name for m in self.under_way)
+            )
+        if self.stayed:
+            parts.append("staying " + "; ".join(str(s) for s in self.stayed))
+        if not (self.moves or self.under_way or self.stayed):
+            parts.append("no running VM was on it")
+        return "; ".join(parts) + "."
+
+
+def _locked(host: Host) -> Host:
+    """The host's row, locked until the transaction ends (two drains queue)."""
+    return Host.objects.select_for_update().select_related("cluster").get(pk=host.pk)
+
+
+def drain_host(host: Host, user=None, **options) -> DrainOutcome:
+    """Pause ``host`` and start a move of each of its running VMs.
+
+    Biggest VMs are placed first, each on its best-ranked destination (ready
+    hosts first, then those where the move waits for a slot, by free memory
+    after the reservations of the moves already started), so the VMs spread
+    over the cluster. ``options`` are those of :func:`start_migration`, for
+    every move. Pausing and the moves are one transaction: bad options or an
+    error leave the host as it was. Raises PermissionDenied, DrainRefused
+    (the host is down) or ValidationError (bad options).
+    """
+    if user is not None and not may(user, "operate", host):
+        raise PermissionDenied(
+            "Draining a host needs the operator or administrator role in its "
+            "cluster's team."
+        )
+    MoveOptions.parse(host.cluster, **options)  # bad options: refused before all
+    with transaction.atomic():
+        host = _locked(host)
+        if host.state == HostState.DOWN:
+            raise DrainRefused(
+                "HOST_DOWN",
+                f"{host.name} is down: its VMs do not run there, so there is "
+                f"nothing to live-migrate. Bring it up first.",
+            )
+        paused_now = host.state != HostState.PAUSED
+        if paused_now:
+            host.state = HostState.PAUSED
+            host.save(update_fields=["state"])
+        vms = list(
+            VirtualMachine.objects.filter(host=host)
+            .select_related("host__cluster")
+            .order_by("-memory_mib", "name")
+        )
+        active = {
+            m.vm_id: m
+            for m in Migration.objects.filter(
+                vm__in=vms, state__in=MigrationState.active()
+            ).select_related("vm", "destination")
+        }
+        moves: list[Migration] = []
+        under_way: list[Migration] = []
+        stayed: list[Stayed] = []
+        for vm in vms:
+            if vm.pk in active:
+                under_way.append(active[vm.pk])
+                continue
+            if vm.power_state != PowerState.RUNNING:
+                stayed.append(
+                    Stayed(vm, f"{vm.get_power_state_display().lower()}, not moved")
+                )
+                continue
+            ranked = ranked_destinations(vm)
+            best = next((d for d in ranked if d.selectable), None)
+            if best is None:
+                failures = ranked[0].failures if ranked else ()
+                where = f" (best: {ranked[0].host.name})" if ranked else ""
+                stayed.append(
+                    Stayed(
+                        vm,
+                        "no host of the cluster can take it"
+                        + where
+                        + "".join(f"; {f.code}: {f.message}" for f in failures),
+                        failures,
+                    )
+                )
+                continue
+            try:
+                moves.append(start_migration(vm, best.host, user, **options))
+            except MigrationRefused as refused:  # the load changed under us
+                stayed.append(Stayed(vm, str(refused), refused.failures))
+    return DrainOutcome(
+        host=host,
+        paused_now=paused_now,
+        moves=tuple(moves),
+        under_way=tuple(under_way),
+        stayed=tuple(stayed),
+    )
+
+
+def resume_host(host: Host, user=None) -> Host:
+    """Take ``host`` out of pause: it is a destination again.
+
+    Its VMs that moved away stay where they are (no failback). Raises
+    PermissionDenied or DrainRefused (the host is down, not paused).
+    """
+    if user is not None and not may(user, "operate", host):
+        raise PermissionDenied(
+            "Resuming a host needs the operator or administrator role in its "
+            "cluster's team."
+        )
+    with transaction.atomic():
+        host = _locked(host)
+        if host.state == HostState.DOWN:
+            raise DrainRefused(
+                "HOST_DOWN",
+                f"{host.name} is down, not paused: an administrator brings it "
+                f"up in the admin.",
+            )
+        if host.state != HostState.UP:
+            host.state = HostState.UP
+            host.save(update_fields=["state"])
+    return host

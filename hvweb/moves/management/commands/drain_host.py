@@ -1,0 +1,109 @@
+"""``manage.py drain_host HOST``: pause a host and move its running VMs away."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from hvweb.inventory.access import restrict
+from hvweb.inventory.models import Host
+from hvweb.moves.choices import MigrationState
+from hvweb.moves.drain import DrainRefused, drain_host, resume_host
+from hvweb.moves.models import Migration
+
+from ._common import add_move_options, move_options, record, user_named
+
+#: Exit codes: 0 every running VM is leaving (with --wait: has left), 1 some
+#: VM stays or a move failed, 2 bad arguments, 3 refused (the host is down).
+EXIT_INCOMPLETE, EXIT_USAGE, EXIT_REFUSED = 1, 2, 3
+
+
+class Command(BaseCommand):
+    help = (
+        "Pause a host and live-migrate each of its running VMs to the best other "
+        "host of its cluster (--resume takes it out of pause)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("host", help="the host's name")
+        parser.add_argument(
+            "--resume", action="store_true", help="resume the host instead"
+        )
+        parser.add_argument("--wait", action="store_true", help="wait for the moves")
+        parser.add_argument("--timeout", type=float, help="give up waiting after S")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+        parser.add_argument("--user", help="act as this user (their teams and role)")
+        add_move_options(parser)
+
+    def handle(self, *args, **o):
+        user = user_named(o["user"])
+        hosts = Host.objects.all() if user is None else restrict(Host.objects, user)
+        host = hosts.filter(name=o["host"]).first()
+        if host is None:
+            raise CommandError(f"host: no host named {o['host']!r}")
+        try:
+            if o["resume"]:
+                host = resume_host(host, user)
+                self._say(o, {"host": host.name, "state": host.state},
+                          f"{host.name} resumed: it takes VMs again")  # fmt: skip
+                return
+            outcome = drain_host(host, user, **move_options(o))
+        except PermissionDenied as exc:
+            raise CommandError(str(exc)) from None
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                self.stderr.write(f"{field}: {' '.join(messages)}")
+            sys.exit(EXIT_USAGE)
+        except DrainRefused as exc:
+            self.stderr.write(f"refused: {exc.code}: {exc.message}")
+            sys.exit(EXIT_REFUSED)
+        if not o["json"]:
+            self.stdout.write(str(outcome))
+        moves = [*outcome.moves, *outcome.under_way]
+        if o["wait"]:
+            moves = self._wait(moves, o["timeout"])
+        failed = [m for m in moves if m.state not in MigrationState.active()
+                  and m.state != MigrationState.SUCCEEDED]  # fmt: skip
+        if o["json"]:
+            body = {
+                "host": host.name,
+                "state": outcome.host.state,
+                "complete": outcome.complete,
+                "moves": [record(m) for m in moves],
+                "stayed": [
+                    {"vm": s.vm.name, "reason": s.reason,
+                     "codes": [f.code for f in s.failures]}
+                    for s in outcome.stayed
+                ],
+            }  # fmt: skip
+            self.stdout.write(json.dumps(body, indent=2))
+        else:
+            for m in failed:
+                self.stderr.write(
+                    f"move #{m.pk} ({m.vm.name}) {m.state}: {m.error_message}"
+                )
+        if outcome.stayed or failed:
+            sys.exit(EXIT_INCOMPLETE)
+
+    def _say(self, o, body: dict, line: str) -> None:
+        self.stdout.write(json.dumps(body) if o["json"] else line)
+
+    def _wait(self, moves: list[Migration], timeout: float | None) -> list[Migration]:
+        began = time.monotonic()
+        ids = [m.pk for m in moves]
+        while True:
+            moves = list(
+                Migration.objects.filter(pk__in=ids).select_related("vm", "destination")
+            )
+            if not any(m.active for m in moves):
+                return moves
+            if timeout is not None and time.monotonic() - began > timeout:
+                busy = ", ".join(m.vm.name for m in moves if m.active)
+                raise CommandError(
+                    f"--timeout: still moving after {timeout:g} s: {busy}"
+                )
+            time.sleep(0.25)
