@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from hvweb.core.locking import ROW_ONLY
 from migrator import rules
 from migrator.rules import Failure
 
@@ -43,7 +44,7 @@ def configure_highly_available(vms: Iterable[VirtualMachine]) -> list[HAOutcome]
     for vm in vms:
         with transaction.atomic():
             vm = (
-                VirtualMachine.objects.select_for_update()
+                VirtualMachine.objects.select_for_update(**ROW_ONLY)
                 .select_related("host__cluster")
                 .get(pk=vm.pk)
             )

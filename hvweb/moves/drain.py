@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from hvweb.core.locking import ROW_ONLY
 from hvweb.inventory.access import may
 from hvweb.inventory.choices import HostState, PowerState
 from hvweb.inventory.models import Host, VirtualMachine
@@ -97,7 +98,11 @@ class DrainOutcome:
 
 def _locked(host: Host) -> Host:
     """The host's row, locked until the transaction ends (two drains queue)."""
-    return Host.objects.select_for_update().select_related("cluster").get(pk=host.pk)
+    return (
+        Host.objects.select_for_update(**ROW_ONLY)
+        .select_related("cluster")
+        .get(pk=host.pk)
+    )
 
 
 def drain_host(host: Host, user=None, **options) -> DrainOutcome:

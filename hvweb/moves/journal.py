@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from hvweb.core import realtime
+from hvweb.core.locking import ROW_ONLY
 
 from .models import Migration, MigrationEvent
 
@@ -44,7 +45,7 @@ def record(
     Returns the move as it stands after the event.
     """
     with transaction.atomic():
-        migration = Migration.objects.select_for_update().get(pk=migration_id)
+        migration = Migration.objects.select_for_update(**ROW_ONLY).get(pk=migration_id)
         for field, value in changes.items():
             setattr(migration, field, value)
         migration.last_seq += 1

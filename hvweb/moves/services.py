@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from hvweb.core.locking import ROW_ONLY
 from hvweb.inventory import snapshots
 from hvweb.inventory.access import may
 from hvweb.inventory.choices import PerformanceOption
@@ -291,7 +292,7 @@ def start_migration(
     try:
         with transaction.atomic():
             vm = (
-                VirtualMachine.objects.select_for_update()
+                VirtualMachine.objects.select_for_update(**ROW_ONLY)
                 .select_related("host__cluster")
                 .get(pk=vm.pk)
             )
@@ -340,7 +341,7 @@ def dispatch_queued(cluster_id: int) -> list[Migration]:
     ):
         with transaction.atomic():
             migration = (
-                Migration.objects.select_for_update()
+                Migration.objects.select_for_update(**ROW_ONLY)
                 .select_related("vm__host__cluster", "destination")
                 .get(pk=pk)
             )
@@ -381,7 +382,7 @@ def cancel_migration(migration: Migration, user=None) -> Migration:
     if user is not None and not may(user, "operate", migration):
         raise PermissionDenied("You may not cancel moves in this cluster.")
     with transaction.atomic():
-        migration = Migration.objects.select_for_update().get(pk=migration.pk)
+        migration = Migration.objects.select_for_update(**ROW_ONLY).get(pk=migration.pk)
         who = user.get_username() if user is not None else "the server"
         waiting = {
             MigrationState.QUEUED: "while queued",

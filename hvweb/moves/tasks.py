@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from hvweb.core.locking import ROW_ONLY
+
 from . import journal
 from .choices import MigrationState, StageOutcome
 from .models import Migration
@@ -25,7 +27,7 @@ def run_migration(migration_id: int) -> str:
     """Run move ``migration_id``; a second delivery of the same move does nothing."""
     with transaction.atomic():
         migration = (
-            Migration.objects.select_for_update()
+            Migration.objects.select_for_update(**ROW_ONLY)
             .select_related("vm", "cluster", "source", "destination")
             .filter(pk=migration_id)
             .first()
@@ -55,7 +57,7 @@ def reap_lost_migrations() -> list[int]:
         state=MigrationState.RUNNING, heartbeat_at__lt=cutoff
     ).values_list("pk", flat=True):
         with transaction.atomic():
-            migration = Migration.objects.select_for_update().get(pk=pk)
+            migration = Migration.objects.select_for_update(**ROW_ONLY).get(pk=pk)
             if migration.state != MigrationState.RUNNING or (
                 migration.heartbeat_at and migration.heartbeat_at >= cutoff
             ):

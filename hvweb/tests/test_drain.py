@@ -202,3 +202,49 @@ def test_another_teams_host_cannot_be_drained_from_a_page(client, world):
     assert client.post(f"/hosts/{red.hosts[0].pk}/drain/").status_code == 404
     assert client.post(f"/hosts/{red.hosts[0].pk}/resume/").status_code == 404
     assert state_of(red.hosts[0]) == "up"
+
+
+# --- Locks ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_configuring_ha_does_not_wait_for_a_drain_holding_the_host(world):
+    """A drain holds its host's row; "configure HA" locks its VM's row alone.
+
+    Locking the VM's host and cluster too (``select_related`` rows) made the
+    two deadlock on PostgreSQL; with a 2 s lock timeout, waiting fails here.
+    """
+    import threading
+
+    from django.db import connection, transaction
+
+    from hvweb.inventory.actions import configure_highly_available
+    from hvweb.moves.drain import _locked
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (SQLite locks the whole file)")
+    vm = make_vm(world.hosts[0], "plain-1", csv=world.csv, highly_available=False)
+    held, release = threading.Event(), threading.Event()
+
+    def drain_in_progress():
+        try:
+            with transaction.atomic():
+                _locked(world.hosts[0])
+                held.set()
+                release.wait(20)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=drain_in_progress)
+    holder.start()
+    try:
+        assert held.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        (outcome,) = configure_highly_available([vm])
+        assert outcome.configured
+    finally:
+        release.set()
+        holder.join(20)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = 0")
