@@ -24,6 +24,7 @@ from migrator.rules import Failure
 from .choices import MigrationState
 from .models import Migration
 from .services import (
+    Destination,
     MigrationRefused,
     MoveOptions,
     ranked_destinations,
@@ -51,7 +52,7 @@ class Stayed:
     failures: tuple[Failure, ...] = ()
 
     def __str__(self) -> str:
-        return f"{self.vm.name}: {self.reason}"
+        return f"{self.vm.name} stays: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,28 +73,42 @@ class DrainOutcome:
         """Every running VM is leaving the host."""
         return not self.stayed
 
-    def __str__(self) -> str:
-        parts = [
-            f"{self.host.name} paused"
+    def lines(self) -> list[str]:
+        """The outcome as sentences: the host, each move, each VM that stays."""
+        host = self.host.name
+        found = [
+            f"{host} paused: it takes no new VMs."
             if self.paused_now
-            else f"{self.host.name} was paused already"
+            else f"{host} was paused already."
         ]
-        if self.moves:
-            moves = ", ".join(
-                f"{m.vm.name} → {m.destination.name}"
-                + (" (queued)" if m.state == MigrationState.QUEUED else "")
-                for m in self.moves
-            )
-            parts.append(f"moving {moves}")
-        if self.under_way:
-            parts.append(
-                "already moving " + ", ".join(m.vm.name for m in self.under_way)
-            )
-        if self.stayed:
-            parts.append("staying " + "; ".join(str(s) for s in self.stayed))
+        for m in self.moves:
+            how = "waits for a slot" if m.state == MigrationState.QUEUED else "running"
+            found.append(f"{m.vm.name} → {m.destination.name} (move #{m.pk}, {how}).")
+        found += [
+            f"{m.vm.name} was already moving (move #{m.pk})." for m in self.under_way
+        ]
+        found += [str(s) for s in self.stayed]
         if not (self.moves or self.under_way or self.stayed):
-            parts.append("no running VM was on it")
-        return "; ".join(parts) + "."
+            found.append("No VM was on it.")
+        return found
+
+    def __str__(self) -> str:
+        return " ".join(self.lines())
+
+
+def _held(vm: VirtualMachine, ranked: list[Destination]) -> Stayed:
+    """Why no host takes ``vm``: the failures of the closest one (fewest)."""
+    cluster = vm.host.cluster.name
+    if not ranked:
+        return Stayed(vm, f"{cluster} has no other host.")
+    closest = min(ranked, key=lambda d: len(d.failures))  # ties: the ranking's order
+    why = " ".join(f"{f.code}: {f.message}" for f in closest.failures)
+    return Stayed(
+        vm,
+        f"no host of {cluster} can take it; the closest, {closest.host.name}, "
+        f"refuses it with {why}",
+        closest.failures,
+    )
 
 
 def _locked(host: Host) -> Host:
@@ -153,29 +168,19 @@ def drain_host(host: Host, user=None, **options) -> DrainOutcome:
                 under_way.append(active[vm.pk])
                 continue
             if vm.power_state != PowerState.RUNNING:
-                stayed.append(
-                    Stayed(vm, f"{vm.get_power_state_display().lower()}, not moved")
-                )
+                state = vm.get_power_state_display().lower()
+                stayed.append(Stayed(vm, f"it is {state}, and only running VMs move."))
                 continue
             ranked = ranked_destinations(vm)
             best = next((d for d in ranked if d.selectable), None)
             if best is None:
-                failures = ranked[0].failures if ranked else ()
-                where = f" (best: {ranked[0].host.name})" if ranked else ""
-                stayed.append(
-                    Stayed(
-                        vm,
-                        "no host of the cluster can take it"
-                        + where
-                        + "".join(f"; {f.code}: {f.message}" for f in failures),
-                        failures,
-                    )
-                )
+                stayed.append(_held(vm, ranked))
                 continue
             try:
                 moves.append(start_migration(vm, best.host, user, **options))
             except MigrationRefused as refused:  # the load changed under us
-                stayed.append(Stayed(vm, str(refused), refused.failures))
+                reason = f"its move to {best.host.name} was refused: {refused}"
+                stayed.append(Stayed(vm, reason, refused.failures))
     return DrainOutcome(
         host=host,
         paused_now=paused_now,

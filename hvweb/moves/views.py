@@ -248,8 +248,10 @@ def host_drain(request: HttpRequest, pk: int) -> HttpResponse:
     except DrainRefused as exc:
         messages.error(request, f"{exc.code}: {exc.message}", extra_tags="at-drain")
     else:
-        level = messages.SUCCESS if outcome.complete else messages.WARNING
-        messages.add_message(request, level, str(outcome), extra_tags="at-drain")
+        stays = {str(s) for s in outcome.stayed}
+        for line in outcome.lines():
+            level = messages.WARNING if line in stays else messages.SUCCESS
+            messages.add_message(request, level, line, extra_tags="at-drain")
     return redirect(host)
 
 

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from hvweb.inventory.models import Host
-from hvweb.inventory.testing import make_member, make_vm, make_world
+from hvweb.inventory.testing import make_host, make_member, make_vm, make_world
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.drain import DrainRefused, drain_host, resume_host
 from hvweb.moves.models import Migration
@@ -46,11 +46,18 @@ def test_drain_pauses_the_host_and_spreads_its_vms_biggest_first(world):
         ("blue-web-1", third.name, MigrationState.QUEUED),
     ]
     assert all(m.requested_by == world.operator for m in outcome.moves)
-    assert str(outcome).startswith("HV-BLUE-1 paused; moving big-1 → HV-BLUE-2, ")
+    first, *_ = outcome.moves
+    assert outcome.lines()[:2] == [
+        "HV-BLUE-1 paused: it takes no new VMs.",
+        f"big-1 → HV-BLUE-2 (move #{first.pk}, running).",
+    ]
+    assert outcome.lines()[-1].endswith(", waits for a slot).")
 
 
 def test_vms_that_cannot_move_stay_with_the_reason(world):
     source = world.hosts[0]
+    # Ranked first for its free memory, but it breaks one rule more.
+    make_host(world.cluster, "HV-BLUE-9", hyperv_version="2008", memory_mib=65_536)
     make_vm(source, "local-1", csv=None, highly_available=False)
     make_vm(source, "off-1", csv=world.csv, power_state="off")
     outcome = drain_host(source, world.operator)
@@ -58,11 +65,17 @@ def test_vms_that_cannot_move_stay_with_the_reason(world):
     assert not outcome.complete
     stayed = {s.vm.name: s for s in outcome.stayed}
     assert set(stayed) == {"local-1", "off-1"}
-    assert stayed["off-1"].reason == "off, not moved"
+    assert str(stayed["off-1"]) == "off-1 stays: it is off, and only running VMs move."
     local = stayed["local-1"]
     assert "HIGHLY_AVAILABLE" in [f.code for f in local.failures]
-    assert local.reason.startswith("no host of the cluster can take it (best: HV-")
-    assert "staying local-1: no host of the cluster can take it" in str(outcome)
+    # Named by the closest host: the one with fewest failing rules, here the
+    # VM's own; on a tie, the most free memory (blue-web-1 went to HV-BLUE-2).
+    assert [f.code for f in local.failures] == ["HIGHLY_AVAILABLE"]
+    assert str(local).startswith(
+        "local-1 stays: no host of CLU-BLUE can take it; the closest, HV-BLUE-3, "
+        "refuses it with HIGHLY_AVAILABLE: local-1 is not highly available"
+    )
+    assert str(local) in outcome.lines()
     # The host is paused all the same: the operator sees what to fix.
     assert state_of(source) == "paused"
 
@@ -84,7 +97,10 @@ def test_draining_again_reports_the_moves_under_way(world):
     again = drain_host(source, world.operator)
     assert not again.paused_now and again.moves == ()
     assert [m.pk for m in again.under_way] == [m.pk for m in first.moves]
-    assert "was paused already" in str(again) and "already moving" in str(again)
+    assert again.lines() == [
+        "HV-BLUE-1 was paused already.",
+        f"blue-web-1 was already moving (move #{first.moves[0].pk}).",
+    ]
     assert Migration.objects.count() == 1
 
 
@@ -141,7 +157,8 @@ def test_draining_through_the_api_needs_the_operator_role(world, role, status):
     assert move["state"] == "running"
     assert Migration.objects.get(pk=move["id"]).speed == 0
     assert body["state"] == "paused" and body["paused_now"] and body["complete"]
-    assert body["summary"].startswith("HV-BLUE-1 paused; moving blue-web-1 → ")
+    assert body["summary"].startswith("HV-BLUE-1 paused: it takes no new VMs. ")
+    assert f"blue-web-1 → HV-BLUE-2 (move #{move['id']}, running)." in body["summary"]
     resumed = client.post(f"/api/hosts/{world.hosts[0].pk}/resume/")
     assert resumed.status_code == 200 and resumed.json()["state"] == "up"
 
@@ -180,8 +197,9 @@ def test_an_operator_drains_and_resumes_from_the_host_page(client, world):
     assert state_of(host) == "paused"
     # Not every VM could leave: a warning beside the button says which and why.
     assert 'class="control-message warning"' in text
-    assert "HV-BLUE-1 paused; moving blue-web-1 → HV-BLUE-" in text
-    assert "staying local-1: no host of the cluster can take it" in text
+    assert "HV-BLUE-1 paused: it takes no new VMs." in text
+    assert "blue-web-1 → HV-BLUE-2 (move #" in text
+    assert "local-1 stays: no host of CLU-BLUE can take it; the closest" in text
     assert 'id="resume"' in text and 'id="drain"' not in text
     client.post(f"/hosts/{host.pk}/resume/")
     assert state_of(host) == "up"

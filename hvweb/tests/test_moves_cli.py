@@ -141,7 +141,7 @@ def test_drain_host_exits_1_naming_what_stays_and_3_for_a_down_host(
     make_vm(world.hosts[0], "local-1", csv=None, highly_available=False)
     code, out, _ = run("drain_host", "HV-BLUE-1", "--speed", "0")
     assert code == 1
-    assert "staying local-1: no host of the cluster can take it" in out
+    assert "\nlocal-1 stays: no host of CLU-BLUE can take it; the closest" in out
     Host.objects.filter(pk=world.hosts[1].pk).update(state="down")
     code, _, err = run("drain_host", "HV-BLUE-2")
     assert code == 3 and err.startswith("refused: HOST_DOWN: HV-BLUE-2 is down")

@@ -62,7 +62,7 @@ class Command(BaseCommand):
             self.stderr.write(f"refused: {exc.code}: {exc.message}")
             sys.exit(EXIT_REFUSED)
         if not o["json"]:
-            self.stdout.write(str(outcome))
+            self.stdout.write("\n".join(outcome.lines()))
         moves = [*outcome.moves, *outcome.under_way]
         if o["wait"]:
             moves = self._wait(moves, o["timeout"])
