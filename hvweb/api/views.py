@@ -45,6 +45,14 @@ def failure_data(failure) -> dict:
     }
 
 
+def refusal(refused: CancelRefused | DrainRefused) -> Response:
+    """409: the request is well formed, but the object's state refuses it now."""
+    return Response(
+        {"code": refused.code, "detail": refused.message},
+        status=status.HTTP_409_CONFLICT,
+    )
+
+
 def boolean_parameter(request, name: str) -> bool:
     """A ``true``/``false`` query parameter, false when absent; else a 400."""
     values = request.query_params.getlist(name)
@@ -184,10 +192,7 @@ class HostViewSet(InventoryViewSet):
         try:
             outcome = drain_host(host, request.user, **options.validated_data)
         except DrainRefused as refused:
-            return Response(
-                {"code": refused.code, "detail": refused.message},
-                status=status.HTTP_409_CONFLICT,
-            )
+            return refusal(refused)
         return Response(drain_data(outcome))
 
     @extend_schema(
@@ -207,10 +212,7 @@ class HostViewSet(InventoryViewSet):
         try:
             host = resume_host(host, request.user)
         except DrainRefused as refused:
-            return Response(
-                {"code": refused.code, "detail": refused.message},
-                status=status.HTTP_409_CONFLICT,
-            )
+            return refusal(refused)
         return Response(self.get_serializer(host).data)
 
 
@@ -399,8 +401,5 @@ class MigrationViewSet(
         try:
             migration = cancel_migration(migration, request.user)
         except CancelRefused as refused:
-            return Response(
-                {"code": refused.code, "detail": refused.message},
-                status=status.HTTP_409_CONFLICT,
-            )
+            return refusal(refused)
         return Response(self._detail(migration))

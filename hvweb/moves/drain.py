@@ -120,6 +120,20 @@ def _locked(host: Host) -> Host:
     )
 
 
+def _may_operate(user, host: Host, doing: str) -> None:
+    if user is not None and not may(user, "operate", host):
+        raise PermissionDenied(
+            f"{doing} a host needs the operator or administrator role in its "
+            f"cluster's team."
+        )
+
+
+def _up_or_paused(host: Host, if_down: str) -> Host:
+    if host.state == HostState.DOWN:
+        raise DrainRefused("HOST_DOWN", f"{host.name} is down: {if_down}")
+    return host
+
+
 def drain_host(host: Host, user=None, **options) -> DrainOutcome:
     """Pause ``host`` and start a move of each of its running VMs.
 
@@ -131,20 +145,14 @@ def drain_host(host: Host, user=None, **options) -> DrainOutcome:
     error leave the host as it was. Raises PermissionDenied, DrainRefused
     (the host is down) or ValidationError (bad options).
     """
-    if user is not None and not may(user, "operate", host):
-        raise PermissionDenied(
-            "Draining a host needs the operator or administrator role in its "
-            "cluster's team."
-        )
+    _may_operate(user, host, "Draining")
     MoveOptions.parse(host.cluster, **options)  # bad options: refused before all
     with transaction.atomic():
-        host = _locked(host)
-        if host.state == HostState.DOWN:
-            raise DrainRefused(
-                "HOST_DOWN",
-                f"{host.name} is down: its VMs do not run there, so there is "
-                f"nothing to live-migrate. Bring it up first.",
-            )
+        host = _up_or_paused(
+            _locked(host),
+            "its VMs do not run there, so there is nothing to live-migrate. "
+            "Bring it up first.",
+        )
         paused_now = host.state != HostState.PAUSED
         if paused_now:
             host.state = HostState.PAUSED
@@ -196,19 +204,11 @@ def resume_host(host: Host, user=None) -> Host:
     Its VMs that moved away stay where they are (no failback). Raises
     PermissionDenied or DrainRefused (the host is down, not paused).
     """
-    if user is not None and not may(user, "operate", host):
-        raise PermissionDenied(
-            "Resuming a host needs the operator or administrator role in its "
-            "cluster's team."
-        )
+    _may_operate(user, host, "Resuming")
     with transaction.atomic():
-        host = _locked(host)
-        if host.state == HostState.DOWN:
-            raise DrainRefused(
-                "HOST_DOWN",
-                f"{host.name} is down, not paused: an administrator brings it "
-                f"up in the admin.",
-            )
+        host = _up_or_paused(
+            _locked(host), "not paused: an administrator brings it up in the admin."
+        )
         if host.state != HostState.UP:
             host.state = HostState.UP
             host.save(update_fields=["state"])

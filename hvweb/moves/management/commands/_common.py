@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Any, NoReturn
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from hvweb.moves.models import Migration
@@ -32,6 +34,17 @@ def move_options(o: dict[str, Any]) -> dict[str, Any]:
     """The move options given on the command line, for ``start_migration``."""
     keys = ("speed", "downtime_limit_ms", "performance_option")
     return {k: o[k] for k in keys if o[k] is not None}
+
+
+#: The exit code of a bad option, as argparse uses it.
+EXIT_USAGE = 2
+
+
+def exit_bad_options(stderr, error: ValidationError) -> NoReturn:
+    """Name each bad option and its rule on stderr; exit 2."""
+    for field, messages in error.message_dict.items():
+        stderr.write(f"{field}: {' '.join(messages)}")
+    sys.exit(EXIT_USAGE)
 
 
 def user_named(name: str | None):

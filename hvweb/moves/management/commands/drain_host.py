@@ -15,11 +15,17 @@ from hvweb.moves.choices import MigrationState
 from hvweb.moves.drain import DrainRefused, drain_host, resume_host
 from hvweb.moves.models import Migration
 
-from ._common import add_move_options, move_options, record, user_named
+from ._common import (
+    add_move_options,
+    exit_bad_options,
+    move_options,
+    record,
+    user_named,
+)
 
 #: Exit codes: 0 every running VM is leaving (with --wait: has left), 1 some
 #: VM stays or a move failed, 2 bad arguments, 3 refused (the host is down).
-EXIT_INCOMPLETE, EXIT_USAGE, EXIT_REFUSED = 1, 2, 3
+EXIT_INCOMPLETE, EXIT_REFUSED = 1, 3
 
 
 class Command(BaseCommand):
@@ -55,9 +61,7 @@ class Command(BaseCommand):
         except PermissionDenied as exc:
             raise CommandError(str(exc)) from None
         except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                self.stderr.write(f"{field}: {' '.join(messages)}")
-            sys.exit(EXIT_USAGE)
+            exit_bad_options(self.stderr, exc)
         except DrainRefused as exc:
             self.stderr.write(f"refused: {exc.code}: {exc.message}")
             sys.exit(EXIT_REFUSED)

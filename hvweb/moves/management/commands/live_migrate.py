@@ -16,11 +16,17 @@ from hvweb.moves.models import Migration
 from hvweb.moves.services import MigrationRefused, start_migration
 from migrator import Stage, format_size
 
-from ._common import add_move_options, move_options, record, user_named
+from ._common import (
+    add_move_options,
+    exit_bad_options,
+    move_options,
+    record,
+    user_named,
+)
 
 #: Exit codes: 0 moved (or accepted without --wait), 1 the move failed or was
 #: cancelled, 2 bad arguments, 3 refused by the rules.
-EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 1, 2, 3
+EXIT_FAILED, EXIT_REFUSED = 1, 3
 WORKER_HINT_AFTER_S = 10
 
 
@@ -60,9 +66,7 @@ class Command(BaseCommand):
         except PermissionDenied as exc:
             raise CommandError(str(exc)) from None
         except ValidationError as exc:
-            for field, messages in exc.message_dict.items():
-                self.stderr.write(f"{field}: {' '.join(messages)}")
-            sys.exit(EXIT_USAGE)
+            exit_bad_options(self.stderr, exc)
         except MigrationRefused as exc:
             if o["json"]:
                 failures = [
