@@ -13,7 +13,7 @@ from collections import defaultdict
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -145,10 +145,20 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request.user,
         pk=pk,
     )
-    (row,) = _host_rows([host])
+    from hvweb.moves.choices import MigrationState
+    from hvweb.moves.models import Migration
+
+    moves = list(
+        Migration.objects.filter(Q(source=host) | Q(destination=host))
+        .filter(state__in=MigrationState.active())
+        .select_related("vm", "source", "destination")
+        .order_by("created_at", "pk")
+    )
+    (row,) = _host_rows([host], moves)
     context = {
         "host": host,
         "row": row,
+        "moves": moves,
         "may_operate": access.may(request.user, "operate", host),
     }
     return render(request, "inventory/host_detail.html", context)

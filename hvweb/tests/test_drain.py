@@ -201,6 +201,9 @@ def test_an_operator_drains_and_resumes_from_the_host_page(client, world):
     assert "blue-web-1 → HV-BLUE-2 (move #" in text
     assert "local-1 stays: no host of CLU-BLUE can take it; the closest" in text
     assert 'id="resume"' in text and 'id="drain"' not in text
+    # The moves it started are listed on the host's page, each a link.
+    (move,) = Migration.objects.filter(source=host)
+    assert f'<a href="/migrations/{move.pk}/">#{move.pk} blue-web-1</a>' in text
     client.post(f"/hosts/{host.pk}/resume/")
     assert state_of(host) == "up"
 
