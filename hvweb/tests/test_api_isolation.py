@@ -16,7 +16,6 @@ from django.urls import get_resolver
 from hvweb.api.testing import token_client
 from hvweb.inventory.testing import make_member, make_world
 from hvweb.moves.services import start_migration
-from hvweb.tests.test_api_migrations import unworked  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +98,7 @@ def body_for(obj) -> dict:
     return data
 
 
-@pytest.mark.usefixtures("unworked")
+@pytest.mark.usefixtures("unworked_queue")
 @pytest.mark.parametrize(("name", "method"), ROUTES)
 def test_another_teams_object_is_404_on_every_route(name, method):
     blue, red = world_with_a_move("BLUE"), world_with_a_move("RED")

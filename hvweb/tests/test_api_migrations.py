@@ -4,18 +4,14 @@ whole scripted move on a real worker."""
 from __future__ import annotations
 
 import time
-import uuid
-from contextlib import contextmanager
 
 import pytest
-import redis
 from auditlog.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from hvweb.api.testing import token_client
-from hvweb.celery import app
 from hvweb.inventory.models import Host, VirtualMachine
 from hvweb.inventory.testing import make_host, make_member, make_vm, make_world
 from hvweb.moves.models import Migration
@@ -23,25 +19,6 @@ from hvweb.moves.services import start_migration
 from migrator.stages import Stage
 
 ROLES = ["viewer", "operator", "administrator"]
-
-
-@contextmanager
-def routed_to(queue: str):
-    default = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    try:
-        yield
-    finally:
-        app.conf.task_default_queue = default
-
-
-@pytest.fixture
-def unworked(redis_url):
-    """A queue no worker reads: a started move stays as the API left it."""
-    queue = f"api-unworked-{uuid.uuid4().hex[:8]}"
-    with routed_to(queue):
-        yield
-    redis.Redis.from_url(redis_url).delete(queue)
 
 
 @pytest.fixture
@@ -68,7 +45,7 @@ def start(client, world, **options):
 @pytest.mark.parametrize(
     ("role", "status"), [("viewer", 403), ("operator", 201), ("administrator", 201)]
 )
-def test_starting_a_move_needs_the_operator_role(world, unworked, role, status):
+def test_starting_a_move_needs_the_operator_role(world, unworked_queue, role, status):
     user = make_member(world.team, role)
     response = start(token_client(user), world, speed=0, downtime_limit_ms=50)
     assert response.status_code == status, response.content
@@ -96,7 +73,7 @@ def test_starting_a_move_needs_the_operator_role(world, unworked, role, status):
 
 
 @pytest.mark.django_db
-def test_a_move_the_rules_refuse_is_409_with_every_failing_rule(world, unworked):
+def test_a_move_the_rules_refuse_is_409_with_every_failing_rule(world, unworked_queue):
     amd = make_host(world.cluster, "HV-BLUE-AMD", cpu_vendor="amd", state="down")
     client = token_client(make_member(world.team, "operator"))
     response = client.post(
@@ -126,7 +103,7 @@ def test_a_move_the_rules_refuse_is_409_with_every_failing_rule(world, unworked)
     ],
 )
 def test_bad_options_are_400_naming_the_field_and_store_nothing(
-    world, unworked, options, field
+    world, unworked_queue, options, field
 ):
     client = token_client(make_member(world.team, "operator"))
     response = start(client, world, **options)
@@ -140,7 +117,7 @@ def test_bad_options_are_400_naming_the_field_and_store_nothing(
 
 
 @pytest.mark.django_db
-def test_another_teams_vm_or_host_does_not_exist_for_a_start(world, unworked):
+def test_another_teams_vm_or_host_does_not_exist_for_a_start(world, unworked_queue):
     red = make_world("RED")
     client = token_client(make_member(world.team, "administrator"))
     response = start(client, world, vm=red.vm.pk, destination=red.hosts[1].pk)
@@ -154,7 +131,7 @@ def test_another_teams_vm_or_host_does_not_exist_for_a_start(world, unworked):
 
 @pytest.mark.django_db
 def test_a_second_move_of_the_same_vm_is_refused_while_the_first_is_active(
-    world, unworked
+    world, unworked_queue
 ):
     client = token_client(make_member(world.team, "operator"))
     assert start(client, world, speed=0).status_code == 201
@@ -168,7 +145,7 @@ def test_a_second_move_of_the_same_vm_is_refused_while_the_first_is_active(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ROLES)
-def test_every_role_lists_and_reads_its_teams_moves_only(world, unworked, role):
+def test_every_role_lists_and_reads_its_teams_moves_only(world, unworked_queue, role):
     operator = make_member(world.team, "operator", "otto")
     mine = start_migration(world.vm, world.hosts[1], operator, speed=0)
     red = make_world("RED")
@@ -183,7 +160,7 @@ def test_every_role_lists_and_reads_its_teams_moves_only(world, unworked, role):
 
 
 @pytest.mark.django_db
-def test_moves_filter_by_state_vm_and_time(world, unworked):
+def test_moves_filter_by_state_vm_and_time(world, unworked_queue):
     operator = make_member(world.team, "operator")
     first = start_migration(world.vm, world.hosts[1], operator, speed=0)
     other_vm = VirtualMachine.objects.create(
@@ -208,7 +185,7 @@ def test_moves_filter_by_state_vm_and_time(world, unworked):
 @pytest.mark.parametrize(
     ("role", "status"), [("viewer", 403), ("operator", 200), ("administrator", 200)]
 )
-def test_cancelling_needs_the_operator_role(world, unworked, role, status):
+def test_cancelling_needs_the_operator_role(world, unworked_queue, role, status):
     migration = start_migration(world.vm, world.hosts[1], None, speed=0)
     response = token_client(make_member(world.team, role)).post(
         f"/api/migrations/{migration.pk}/cancel/"
@@ -221,7 +198,7 @@ def test_cancelling_needs_the_operator_role(world, unworked, role, status):
 
 
 @pytest.mark.django_db
-def test_a_queued_move_is_cancelled_at_once(world, unworked):
+def test_a_queued_move_is_cancelled_at_once(world, unworked_queue):
     operator = make_member(world.team, "operator")
     world.cluster.max_simultaneous_migrations = 1
     world.cluster.save()
@@ -236,7 +213,7 @@ def test_a_queued_move_is_cancelled_at_once(world, unworked):
 
 
 @pytest.mark.django_db
-def test_cancel_is_409_once_the_vm_is_paused_for_the_switchover(world, unworked):
+def test_cancel_is_409_once_the_vm_is_paused_for_the_switchover(world, unworked_queue):
     migration = start_migration(world.vm, world.hosts[1], None, speed=0)
     # As a worker records it when stage 4 begins (no worker runs this move).
     Migration.objects.filter(pk=migration.pk).update(
@@ -254,7 +231,7 @@ def test_cancel_is_409_once_the_vm_is_paused_for_the_switchover(world, unworked)
 
 
 @pytest.mark.django_db
-def test_starting_and_cancelling_are_recorded_with_the_person(world, unworked):
+def test_starting_and_cancelling_are_recorded_with_the_person(world, unworked_queue):
     operator = make_member(world.team, "operator", "otto")
     admin = make_member(world.team, "administrator", "ann")
     started = start(token_client(operator), world, speed=0)

@@ -48,16 +48,6 @@ def log_in(page, live_url: str, username: str) -> None:
     page.wait_for_url(live_url + "/")
 
 
-def wait_for(predicate, timeout=60.0, every=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s")
-
-
 def csrf_post(page, url: str, form: dict):
     """POST from the page's own session with a valid CSRF token (a forger's
     request: the page offered no such control)."""

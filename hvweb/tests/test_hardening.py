@@ -17,7 +17,6 @@ from rest_framework.test import APIClient
 
 from hvweb.api.testing import token_client
 from hvweb.inventory.testing import make_member, make_world
-from hvweb.tests.test_api_migrations import unworked  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -290,7 +289,7 @@ def test_a_superuser_reaches_every_team_through_the_api(world):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("unworked")
+@pytest.mark.usefixtures("unworked_queue")
 @pytest.mark.parametrize("route", ["migrations", "clusters"])
 def test_websockets_refuse_foreign_or_missing_origins_and_accept_the_sites_own(
     client, route
