@@ -211,8 +211,8 @@ class VirtualMachineSerializer(ValidatedModelSerializer):
         ]
 
 
-class HostRefSerializer(serializers.Serializer):
-    """A host's id and name."""
+class RefSerializer(serializers.Serializer):
+    """An object's id and name (a host, a VM)."""
 
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -232,7 +232,7 @@ class FailureSerializer(serializers.Serializer):
 class DestinationReadinessSerializer(serializers.Serializer):
     """Whether the VM may move to this host, and what fails."""
 
-    host = HostRefSerializer()
+    host = RefSerializer()
     ready = serializers.BooleanField()
     failures = FailureSerializer(many=True)
 
@@ -241,7 +241,7 @@ class ReadinessSerializer(serializers.Serializer):
     """A VM's readiness against every other host of its cluster."""
 
     vm = serializers.IntegerField()
-    source = HostRefSerializer()
+    source = RefSerializer()
     operational = serializers.BooleanField(
         help_text="Whether the operational checks (host up, free memory, ...) "
         "were evaluated too."
@@ -447,26 +447,19 @@ class CancelRefusalSerializer(serializers.Serializer):
 # --- Draining a host -----------------------------------------------------------------
 
 
-class VMRefSerializer(serializers.Serializer):
-    """A VM's id and name."""
-
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-
-
 class DrainMoveSerializer(serializers.Serializer):
     """A move a drain started, or found under way."""
 
     id = serializers.IntegerField()
-    vm = VMRefSerializer()
-    destination = HostRefSerializer()
+    vm = RefSerializer()
+    destination = RefSerializer()
     state = serializers.CharField(help_text="running, or queued at a host's limit.")
 
 
 class DrainStayedSerializer(serializers.Serializer):
     """A VM the drain left on the host, and why."""
 
-    vm = VMRefSerializer()
+    vm = RefSerializer()
     reason = serializers.CharField()
     failures = FailureSerializer(many=True)
 
@@ -474,7 +467,7 @@ class DrainStayedSerializer(serializers.Serializer):
 class DrainOutcomeSerializer(serializers.Serializer):
     """What draining the host did."""
 
-    host = HostRefSerializer()
+    host = RefSerializer()
     state = serializers.CharField(help_text="The host's state now: paused.")
     paused_now = serializers.BooleanField(help_text="False: it was paused already.")
     complete = serializers.BooleanField(help_text="Every running VM is leaving.")

@@ -262,13 +262,13 @@ class VirtualMachineViewSet(InventoryViewSet):
             pairs = [(r.destination, r.failures) for r in snapshots.readiness([vm])]
         body = {
             "vm": vm.pk,
-            "source": {"id": vm.host_id, "name": vm.host.name},
+            "source": _ref(vm.host),
             "operational": operational,
             "ready_hosts": sum(not failures for _, failures in pairs),
             "candidates": len(pairs),
             "destinations": [
                 {
-                    "host": {"id": host.pk, "name": host.name},
+                    "host": _ref(host),
                     "ready": not failures,
                     "failures": [failure_data(f) for f in failures],
                 }
