@@ -241,12 +241,15 @@ def routed_to(queue: str) -> Iterator[None]:
     """Send the Celery tasks started inside to ``queue`` instead of the default."""
     from hvweb.celery import app
 
+    # Under the Django setting's own name: Celery 5.6 reads the namespaced key
+    # (``CELERY_TASK_DEFAULT_QUEUE``) before ``task_default_queue``, whatever
+    # was set last, so setting the short name alone routed nothing there.
     default = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
+    app.conf.CELERY_TASK_DEFAULT_QUEUE = queue
     try:
         yield
     finally:
-        app.conf.task_default_queue = default
+        app.conf.CELERY_TASK_DEFAULT_QUEUE = default
 
 
 @pytest.fixture
