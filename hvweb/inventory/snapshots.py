@@ -6,7 +6,9 @@ them looks at a rule's fields by itself.
 
 The load figures the orchestration knows about (memory reserved by incoming
 moves, live migrations under way, whether a VM is being moved) are arguments
-with neutral defaults: the inventory alone does not know them.
+with neutral defaults: the inventory alone does not know them. They have one
+home, ``hvweb.moves.capacity``, which fills them in for every check of a move
+now (its ``readiness`` is the operational form of :func:`readiness` here).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "Readiness",
     "cluster_snapshot",
     "disk_snapshot",
+    "disks_by_vm",
     "host_snapshot",
     "readiness",
     "readiness_by_vm",
@@ -156,13 +159,22 @@ class PairResult:
         return next((f for f in self.failures if f.code == code), None)
 
 
-def readiness(
-    vms: Iterable[VirtualMachine], *, operational: bool = False
-) -> list[PairResult]:
+def disks_by_vm(vms: Iterable[VirtualMachine]) -> dict[int, list[DiskSnapshot]]:
+    """Per VM id: its disks as the rules see them, in one query for all."""
+    disks: dict[int, list[DiskSnapshot]] = {vm.pk: [] for vm in vms}
+    for disk in VirtualDisk.objects.filter(vm__in=list(disks)).select_related(
+        "csv__cluster"
+    ):
+        disks[disk.vm_id].append(disk_snapshot(disk))
+    return disks
+
+
+def readiness(vms: Iterable[VirtualMachine]) -> list[PairResult]:
     """Each VM against every other host of its cluster, in few queries.
 
-    Configuration rules only by default (what the readiness matrix and the
-    admin show); ``operational`` adds the checks for starting a move now.
+    The seven configuration rules: what the readiness matrix and the admin
+    show. The checks for starting a move now need the load of the moves under
+    way: ``hvweb.moves.capacity.readiness`` adds them, for the same pairs.
     """
     vms = list(vms)
     cluster_ids = {vm.host.cluster_id for vm in vms}
@@ -170,7 +182,6 @@ def readiness(
     for host in (
         Host.objects.filter(cluster_id__in=cluster_ids)
         .select_related("cluster")
-        .prefetch_related("virtual_machines")
         .order_by("name")
     ):
         hosts_by_cluster[host.cluster_id].append(host)
@@ -178,15 +189,12 @@ def readiness(
         c.pk: cluster_snapshot(c, hosts_by_cluster[c.pk])
         for c in Cluster.objects.filter(pk__in=cluster_ids)
     }
-    host_snaps = {
-        h.pk: host_snapshot(h, vm_memory_mib=memory_held_mib(h.virtual_machines.all()))
+    host_snaps = {  # the seven rules do not look at a host's load
+        h.pk: host_snapshot(h, vm_memory_mib=0)
         for hosts in hosts_by_cluster.values()
         for h in hosts
     }
-    disks: dict[int, list[DiskSnapshot]] = defaultdict(list)
-    for disk in VirtualDisk.objects.filter(vm__in=vms).select_related("csv__cluster"):
-        disks[disk.vm_id].append(disk_snapshot(disk))
-    evaluate = rules.migration_failures if operational else rules.configuration_failures
+    disks = disks_by_vm(vms)
     results = []
     for vm in vms:
         cluster_id = vm.host.cluster_id
@@ -199,7 +207,7 @@ def readiness(
                     vm=vm,
                     source=vm.host,
                     destination=destination,
-                    failures=evaluate(
+                    failures=rules.configuration_failures(
                         vm_snap,
                         host_snaps[vm.host_id],
                         host_snaps[destination.pk],

@@ -8,45 +8,39 @@ side, their VMs, memory against capacity, moves in flight) in the same shape the
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from hvweb.moves import capacity
 from migrator import rules
 from migrator.stages import Stage
 
 from . import access, snapshots
 from .actions import configure_highly_available
-from .models import Cluster, Host, VirtualMachine, memory_held_mib
+from .models import Cluster, Host, VirtualMachine
 
 #: Stage labels by value, for the boards' script.
 STAGE_LABELS = {stage.value: stage.label for stage in Stage}
 
 
-def _host_rows(hosts, moves=()):
-    """Per host: its VMs, memory held, memory reserved by moves still coming."""
+def _host_rows(load: capacity.ClusterCapacity, moves) -> list[dict]:
+    """Per host of ``load``: its VMs, memory held, memory reserved by moves
+    still coming (the rules are ``hvweb.moves.capacity``'s); ``moves`` are the
+    moves in flight the page lists, whose VMs are marked as moving."""
+    moving = {m.vm_id for m in moves}
     rows = []
-    for host in hosts:
-        vms = list(host.virtual_machines.all())
-        used = memory_held_mib(vms)
-        # A move reserves its VM's memory on the destination until the VM is
-        # there; after "online" the VM itself holds it (counted once, not twice).
-        reserved = sum(
-            m.reserved_memory_mib
-            for m in moves
-            if m.destination_id == host.pk and m.vm.host_id != host.pk
-        )
-        held = used + reserved
+    for host in load.hosts.values():
+        used = load.loads[host.pk].used_mib
+        reserved = load.loads[host.pk].reserved_mib
         rows.append(
             {
                 "host": host,
-                "vms": vms,
+                "vms": list(host.virtual_machines.all()),
                 "memory_in_use_mib": used,
                 "memory_reserved_mib": reserved,
                 "memory_percent": round(100 * used / host.memory_mib)
@@ -58,8 +52,8 @@ def _host_rows(hosts, moves=()):
                 )
                 if host.memory_mib
                 else 0,
-                "free_mib": host.memory_mib - held,
-                "moving_vm_ids": {m.vm_id for m in moves},
+                "free_mib": host.memory_mib - used - reserved,
+                "moving_vm_ids": moving,
             }
         )
     return rows
@@ -67,29 +61,13 @@ def _host_rows(hosts, moves=()):
 
 def _boards(clusters):
     """Each cluster with its host rows and moves in flight, in few queries."""
-    from hvweb.moves.choices import MigrationState
-    from hvweb.moves.models import Migration
-
     clusters = list(clusters)
-    hosts_by_cluster = defaultdict(list)
-    for host in (
-        Host.objects.filter(cluster__in=clusters)
-        .prefetch_related("virtual_machines")
-        .order_by("name")
-    ):
-        hosts_by_cluster[host.cluster_id].append(host)
-    moves_by_cluster = defaultdict(list)
-    for move in Migration.objects.filter(
-        cluster__in=clusters, state__in=MigrationState.active()
-    ).select_related("vm", "source", "destination"):
-        moves_by_cluster[move.cluster_id].append(move)
+    loads = capacity.load_many(clusters)
     return [
         {
             "cluster": cluster,
-            "host_rows": _host_rows(
-                hosts_by_cluster[cluster.pk], moves_by_cluster[cluster.pk]
-            ),
-            "moves": moves_by_cluster[cluster.pk],
+            "host_rows": _host_rows(loads[cluster.pk], loads[cluster.pk].moves),
+            "moves": loads[cluster.pk].moves,
         }
         for cluster in clusters
     ]
@@ -139,22 +117,11 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
     host = access.get_visible_or_404(
-        Host.objects.select_related("cluster__team").prefetch_related(
-            "virtual_machines"
-        ),
-        request.user,
-        pk=pk,
+        Host.objects.select_related("cluster__team"), request.user, pk=pk
     )
-    from hvweb.moves.choices import MigrationState
-    from hvweb.moves.models import Migration
-
-    moves = list(
-        Migration.objects.filter(Q(source=host) | Q(destination=host))
-        .filter(state__in=MigrationState.active())
-        .select_related("vm", "source", "destination")
-        .order_by("created_at", "pk")
-    )
-    (row,) = _host_rows([host], moves)
+    load = capacity.load(host.cluster, only=[host.pk])
+    moves = sorted(load.moves, key=lambda m: (m.created_at, m.pk))  # from and to it
+    (row,) = _host_rows(load, moves)
     context = {
         "host": host,
         "row": row,

@@ -3,9 +3,10 @@
 Draining is how an operator empties a node before maintenance: the host is
 paused, so the rules refuse it as a destination (``DESTINATION_PAUSED``), and
 each running VM on it is moved to the best host the rules allow now, exactly
-as an operator would start the moves by hand (:func:`start_migration`: the
-same checks, reservations and queue). A VM that no host can take stays, with
-the reasons; resuming the host makes it a destination again.
+as an operator would start the moves by hand (the same admission,
+:func:`hvweb.moves.lifecycle.admit`: the same checks, reservations and
+queue). A VM that no host can take stays, with the reasons; resuming the host
+makes it a destination again.
 """
 
 from __future__ import annotations
@@ -21,15 +22,12 @@ from hvweb.inventory.choices import HostState, PowerState
 from hvweb.inventory.models import Host, VirtualMachine
 from migrator.rules import Failure
 
+from . import capacity, lifecycle
+from .capacity import Destination
 from .choices import MigrationState
+from .lifecycle import MigrationRefused
 from .models import Migration
-from .services import (
-    Destination,
-    MigrationRefused,
-    MoveOptions,
-    ranked_destinations,
-    start_migration,
-)
+from .services import MoveOptions
 
 __all__ = ["DrainOutcome", "DrainRefused", "Stayed", "drain_host", "resume_host"]
 
@@ -140,13 +138,14 @@ def drain_host(host: Host, user=None, **options) -> DrainOutcome:
     Biggest VMs are placed first, each on its best-ranked destination (ready
     hosts first, then those where the move waits for a slot, by free memory
     after the reservations of the moves already started), so the VMs spread
-    over the cluster. ``options`` are those of :func:`start_migration`, for
-    every move. Pausing and the moves are one transaction: bad options or an
-    error leave the host as it was. Raises PermissionDenied, DrainRefused
-    (the host is down) or ValidationError (bad options).
+    over the cluster. ``options`` are those of
+    :func:`hvweb.moves.services.start_migration`, for every move. Pausing and
+    the moves are one transaction: bad options or an error leave the host as
+    it was. Raises PermissionDenied, DrainRefused (the host is down) or
+    ValidationError (bad options).
     """
     _may_operate(user, host, "Draining")
-    MoveOptions.parse(host.cluster, **options)  # bad options: refused before all
+    opts = MoveOptions.parse(host.cluster, **options)  # refused before all
     with transaction.atomic():
         host = _up_or_paused(
             _locked(host),
@@ -171,6 +170,7 @@ def drain_host(host: Host, user=None, **options) -> DrainOutcome:
         moves: list[Migration] = []
         under_way: list[Migration] = []
         stayed: list[Stayed] = []
+        load = capacity.load(host.cluster)  # then kept current as moves start
         for vm in vms:
             if vm.pk in active:
                 under_way.append(active[vm.pk])
@@ -179,16 +179,19 @@ def drain_host(host: Host, user=None, **options) -> DrainOutcome:
                 state = vm.get_power_state_display().lower()
                 stayed.append(Stayed(vm, f"it is {state}, and only running VMs move."))
                 continue
-            ranked = ranked_destinations(vm)
+            ranked = load.ranked(vm)
             best = next((d for d in ranked if d.selectable), None)
             if best is None:
                 stayed.append(_held(vm, ranked))
                 continue
             try:
-                moves.append(start_migration(vm, best.host, user, **options))
+                move = lifecycle.admit(vm, best.host, requested_by=user, options=opts)
             except MigrationRefused as refused:  # the load changed under us
                 reason = f"its move to {best.host.name} was refused: {refused}"
                 stayed.append(Stayed(vm, reason, refused.failures))
+                continue
+            moves.append(move)
+            load.track(move)
     return DrainOutcome(
         host=host,
         paused_now=paused_now,

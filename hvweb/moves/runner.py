@@ -5,8 +5,10 @@ The Celery task hands a claimed move to :class:`Runner`. It re-checks the rules
 spec from the rows, runs the engine (paced in real time with the move's speed
 factor, unpaced when it is 0), and journals every stage, pass and throttled
 progress event. The VM's owner changes only when the "online" stage starts, in
-one transaction with that event. Anything that ends the move before then leaves
-the VM on its source; the reservation ends with the move's active state.
+one transaction with that event. Every end goes through
+:func:`hvweb.moves.lifecycle.finish`. Anything that ends the move before
+"online" leaves the VM on its source; the reservation ends with the move's
+active state.
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ from migrator import (
     paced,
 )
 
-from . import journal
+from . import capacity, journal, lifecycle
 from .choices import MigrationState, StageOutcome
+from .lifecycle import Kind
 from .models import Migration, MigrationPass, MigrationStage
-from .services import current_failures, dispatch_queued
 
 log = logging.getLogger(__name__)
 
@@ -204,33 +206,30 @@ class Runner:
             self._fail_unexpectedly(exc)
         finally:
             heartbeat.stop()
-            dispatch_queued(self.migration.cluster_id)
 
     def _run(self) -> None:
         m = self.migration
-        blocking = [
-            f
-            for f in current_failures(m.vm, m.destination, exclude=m)
-            if not f.queueable
-        ]
+        failures = capacity.failures_now(m.vm, m.destination, exclude=m)
+        blocking = [f for f in failures if not f.queueable]
+        before = Stage.CONFIGURATION_TRANSFER.value
         if blocking:
-            self._end_before_start(
-                MigrationState.FAILED,
-                blocking[0].code,
+            lifecycle.finish(
+                self.pk, MigrationState.FAILED, blocking[0].code,
                 "The rules no longer allow this move: "
                 + "; ".join(f"{f.code}: {f.message}" for f in blocking),
-            )
+                stage=before,
+            )  # fmt: skip
             return
         if self.cancel_requested():
-            self._end_before_start(
-                MigrationState.CANCELLED, "CANCELLED", "Cancelled before it started."
-            )
+            lifecycle.finish(
+                self.pk, MigrationState.CANCELLED, "CANCELLED",
+                "Cancelled before it started.", stage=before,
+            )  # fmt: skip
             return
         engine = Engine(
             migration_spec(m), faults=Faults(**m.faults), cancel=self.cancel_requested
         )
-        journal.record(self.pk, "started", {"predicted": engine.prediction.to_dict()},
-                       predicted=engine.prediction.to_dict())  # fmt: skip
+        lifecycle.start(self.pk, engine.prediction.to_dict())
         events = engine.events()
         if m.speed > 0:
             events = paced(events, speed=m.speed, sleep=self.sleep)
@@ -244,15 +243,9 @@ class Runner:
     def _cancel_in_stage(self) -> None:
         stage = self.stage or Stage.CONFIGURATION_TRANSFER
         message = f"Cancelled by the operator during {stage.label.lower()}."
-        with transaction.atomic():
-            self._close_stage(stage.value, StageOutcome.CANCELLED, None)
-            journal.record(
-                self.pk, "cancelled",
-                {"stage": stage.value, "reason": message},
-                state=MigrationState.CANCELLED, failed_stage=stage.value,
-                error_code="CANCELLED", error_message=message,
-                finished_at=timezone.now(),
-            )  # fmt: skip
+        lifecycle.finish(
+            self.pk, MigrationState.CANCELLED, "CANCELLED", message, stage=stage.value
+        )
 
     def handle(self, event: Event) -> None:
         data = event.to_dict()
@@ -275,65 +268,47 @@ class Runner:
                         host_id=self.migration.destination_id
                     )
                     changes["switched_over"] = True
-                journal.record(self.pk, event.kind, data, **changes)
+                journal.record(self.pk, Kind.STAGE_STARTED, data, **changes)
         elif isinstance(event, StageFinished):
             with transaction.atomic():
-                self._close_stage(
-                    event.stage.value, StageOutcome.FINISHED, event.duration_s
-                )
-                journal.record(self.pk, event.kind, data)
+                self._stage_done(event.stage.value, event.duration_s)
+                journal.record(self.pk, Kind.STAGE_FINISHED, data)
         elif isinstance(event, PassFinished):
             with transaction.atomic():
                 MigrationPass.objects.create(
                     migration_id=self.pk,
                     **{k: v for k, v in data.items() if k != "kind"},
                 )
-                journal.record(self.pk, event.kind, data)
+                journal.record(self.pk, Kind.PASS_FINISHED, data)
         elif isinstance(event, Progress):
             wall = time.monotonic()
             if wall - self._last_progress >= 1 / PROGRESS_PER_SECOND:
                 self._last_progress = wall
-                journal.record(self.pk, event.kind, data, progress=data)
+                journal.record(self.pk, Kind.PROGRESS, data, progress=data)
         elif isinstance(event, Completed):
-            journal.record(
-                self.pk, event.kind, data,
-                state=MigrationState.SUCCEEDED, finished_at=now,
-                **result_fields(event.result),
+            lifecycle.finish(
+                self.pk, MigrationState.SUCCEEDED, data=data,
+                fields=result_fields(event.result),
             )  # fmt: skip
-        elif isinstance(event, (Failed, Cancelled)):
-            failed = isinstance(event, Failed)
-            with transaction.atomic():
-                self._close_stage(
-                    event.stage.value,
-                    StageOutcome.FAILED if failed else StageOutcome.CANCELLED,
-                    None,
-                )
-                journal.record(
-                    self.pk, event.kind, data,
-                    state=MigrationState.FAILED if failed else MigrationState.CANCELLED,
-                    failed_stage=event.stage.value,
-                    error_code=event.code if failed else "CANCELLED",
-                    error_message=event.reason,
-                    finished_at=now,
-                )  # fmt: skip
+        elif isinstance(event, Failed):
+            lifecycle.finish(
+                self.pk, MigrationState.FAILED, event.code, event.reason,
+                stage=event.stage.value, data=data,
+            )  # fmt: skip
+        elif isinstance(event, Cancelled):
+            lifecycle.finish(
+                self.pk, MigrationState.CANCELLED, "CANCELLED", event.reason,
+                stage=event.stage.value, data=data,
+            )  # fmt: skip
 
-    def _close_stage(self, stage: str, outcome: str, duration_s: float | None) -> None:
+    def _stage_done(self, stage: str, duration_s: float) -> None:
         row = self._stage_rows.get(stage)
         if row is None:
             return
-        row.outcome = outcome
+        row.outcome = StageOutcome.FINISHED
         row.duration_s = duration_s
         row.finished_at = timezone.now()
         row.save(update_fields=["outcome", "duration_s", "finished_at"])
-
-    def _end_before_start(self, state: str, code: str, message: str) -> None:
-        kind = "cancelled" if state == MigrationState.CANCELLED else "failed"
-        stage = Stage.CONFIGURATION_TRANSFER.value
-        journal.record(
-            self.pk, kind, {"stage": stage, "code": code, "reason": message},
-            state=state, failed_stage=stage, error_code=code, error_message=message,
-            finished_at=timezone.now(),
-        )  # fmt: skip
 
     def _fail_unexpectedly(self, exc: Exception) -> None:
         close_old_connections()
@@ -345,16 +320,9 @@ class Runner:
             if m.switched_over
             else "the VM keeps running on the source"
         )
-        for stage, row in self._stage_rows.items():
-            if row.outcome == StageOutcome.RUNNING:
-                self._close_stage(stage, StageOutcome.FAILED, None)
-        journal.record(
-            self.pk, "failed",
-            {"stage": m.stage or None, "code": "INTERNAL_ERROR",
-             "reason": f"{type(exc).__name__}: {exc}"},
-            state=MigrationState.FAILED, failed_stage=m.stage,
-            error_code="INTERNAL_ERROR",
-            error_message=f"The worker hit an error ({type(exc).__name__}: {exc}); "
-            f"{where}.",
-            finished_at=timezone.now(),
+        error = f"{type(exc).__name__}: {exc}"
+        lifecycle.finish(
+            self.pk, MigrationState.FAILED, "INTERNAL_ERROR",
+            f"The worker hit an error ({error}); {where}.",
+            stage=m.stage, reason=error,
         )  # fmt: skip

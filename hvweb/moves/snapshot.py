@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import F, Sum
+from django.db.models import F
 
-from hvweb.inventory.models import Cluster, VirtualMachine, memory_held_mib
+from hvweb.inventory.models import Cluster, VirtualMachine
 
+from . import capacity
 from .choices import MigrationState
 from .models import Migration, MigrationEvent
 
@@ -108,16 +109,21 @@ def migration_snapshot(migration_id: int) -> dict[str, Any]:
 
 
 def cluster_snapshot(cluster_id: int) -> dict[str, Any]:
-    """Hosts with their VMs and memory, and the moves in flight, of one cluster."""
+    """Hosts with their VMs and memory, and the moves in flight, of one cluster.
+
+    Each host's ``used_mib`` (memory held by its running and paused VMs) and
+    ``reserved_mib`` (memory set aside by moves coming to it that have not
+    switched over) are :mod:`hvweb.moves.capacity`'s, the figures every check
+    and page uses: a VM that switched over counts as used on its destination,
+    never also as reserved. Free memory is ``memory_mib - used_mib -
+    reserved_mib``.
+    """
     cluster = Cluster.objects.get(pk=cluster_id)
-    hosts = list(cluster.hosts.order_by("name"))
+    load = capacity.load(cluster)
     vms = list(VirtualMachine.objects.filter(host__cluster=cluster).order_by("name"))
     active = Migration.objects.filter(
         cluster=cluster, state__in=MigrationState.active()
     ).select_related("vm", "source", "destination")
-    reserved = dict(
-        active.values_list("destination").annotate(mib=Sum("reserved_memory_mib"))
-    )
     return {
         "type": "snapshot",
         "cluster": {"id": cluster.pk, "name": cluster.name},
@@ -127,10 +133,10 @@ def cluster_snapshot(cluster_id: int) -> dict[str, Any]:
                 "name": h.name,
                 "state": h.state,
                 "memory_mib": h.memory_mib,
-                "used_mib": memory_held_mib(v for v in vms if v.host_id == h.pk),
-                "reserved_mib": reserved.get(h.pk, 0),
+                "used_mib": load.loads[h.pk].used_mib,
+                "reserved_mib": load.loads[h.pk].reserved_mib,
             }
-            for h in hosts
+            for h in load.hosts.values()
         ],
         "vms": [
             {

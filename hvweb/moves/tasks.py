@@ -1,4 +1,8 @@
-"""Celery tasks: run a move, and reap moves whose worker died."""
+"""Celery tasks: run a move, and reap moves whose worker died.
+
+Thin shells over :mod:`hvweb.moves.lifecycle` (claiming and ending a move)
+and :class:`hvweb.moves.runner.Runner` (running it).
+"""
 
 from __future__ import annotations
 
@@ -13,32 +17,21 @@ from django.utils import timezone
 
 from hvweb.core.locking import ROW_ONLY
 
-from . import journal
-from .choices import MigrationState, StageOutcome
+from . import lifecycle
+from .choices import MigrationState
 from .models import Migration
 from .runner import Runner
-from .services import dispatch_queued
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="hvweb.run_migration", acks_late=True, ignore_result=True)
+@shared_task(name=lifecycle.RUN_TASK, acks_late=True, ignore_result=True)
 def run_migration(migration_id: int) -> str:
     """Run move ``migration_id``; a second delivery of the same move does nothing."""
-    with transaction.atomic():
-        migration = (
-            Migration.objects.select_for_update(**ROW_ONLY)
-            .select_related("vm", "cluster", "source", "destination")
-            .filter(pk=migration_id)
-            .first()
-        )
-        if migration is None:
-            return "gone"
-        if migration.state != MigrationState.RUNNING or migration.started_at:
-            return f"not run: {migration.state}, started {migration.started_at}"
-        migration.started_at = migration.heartbeat_at = timezone.now()
-        migration.worker = socket.gethostname()
-        migration.save(update_fields=["started_at", "heartbeat_at", "worker"])
+    try:
+        migration = lifecycle.claim(migration_id, socket.gethostname())
+    except lifecycle.NotRunnable as why:
+        return str(why)
     Runner(migration).run()
     return Migration.objects.values_list("state", flat=True).get(pk=migration_id)
 
@@ -57,7 +50,11 @@ def reap_lost_migrations() -> list[int]:
         state=MigrationState.RUNNING, heartbeat_at__lt=cutoff
     ).values_list("pk", flat=True):
         with transaction.atomic():
-            migration = Migration.objects.select_for_update(**ROW_ONLY).get(pk=pk)
+            migration = (
+                Migration.objects.select_for_update(**ROW_ONLY)
+                .select_related("source", "destination")
+                .get(pk=pk)
+            )
             if migration.state != MigrationState.RUNNING or (
                 migration.heartbeat_at and migration.heartbeat_at >= cutoff
             ):
@@ -70,18 +67,10 @@ def reap_lost_migrations() -> list[int]:
                 f"stopped answering for over {settings.HVWEB_HEARTBEAT_TIMEOUT_S} s; "
                 f"the VM runs on {host.name}."
             )
-            migration.stages.filter(outcome=StageOutcome.RUNNING).update(
-                outcome=StageOutcome.FAILED, finished_at=timezone.now()
-            )
-            journal.record(
-                pk, "failed",
-                {"stage": migration.stage or None, "code": "WORKER_LOST",
-                 "reason": message},
-                state=MigrationState.FAILED, failed_stage=migration.stage,
-                error_code="WORKER_LOST", error_message=message,
-                finished_at=timezone.now(),
+            lifecycle.finish(
+                pk, MigrationState.FAILED, "WORKER_LOST", message,
+                stage=migration.stage,
             )  # fmt: skip
         log.warning("move %s failed as WORKER_LOST: %s", pk, message)
         reaped.append(pk)
-        dispatch_queued(migration.cluster_id)
     return reaped

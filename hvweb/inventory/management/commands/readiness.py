@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from hvweb.inventory import access, snapshots
 from hvweb.inventory.models import Host, VirtualMachine
+from hvweb.moves import capacity
 
 
 class Command(BaseCommand):
@@ -29,7 +30,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--now",
             action="store_true",
-            help="also run the operational checks (host up, free memory, ...)",
+            help="also run the operational checks (host up, free memory, ...) "
+            "with the moves under way, as starting a move now would",
         )
         parser.add_argument(
             "--user", help="only what this user's teams may see (default: all)"
@@ -57,7 +59,10 @@ class Command(BaseCommand):
             vms = vms.filter(
                 Q(host__name=host) | Q(host__cluster__hosts__name=host)
             ).distinct()
-        results = snapshots.readiness(vms, operational=options["now"])
+        if options["now"]:
+            results = capacity.readiness(vms)
+        else:
+            results = snapshots.readiness(vms)
         if host:
             results = [
                 r for r in results if host in (r.source.name, r.destination.name)

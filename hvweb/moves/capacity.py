@@ -1,0 +1,360 @@
+"""What each host of a cluster carries now: the one home of a host's load.
+
+Every reader of the load goes through :class:`ClusterCapacity`: the destination
+evaluations (:func:`hvweb.moves.services.evaluate_destinations`, the VM page's
+ranking, a drain), admission and the dispatcher (:mod:`hvweb.moves.lifecycle`),
+the worker's re-check before it runs a move, ``readiness --now`` and the API's
+``?operational=true`` (:func:`readiness`), the clusters overview, the host page
+and the ``/ws/clusters/<id>/`` snapshot. A host's load is three figures
+(:class:`HostLoad`), one rule each:
+
+* ``used_mib``: memory held by the VMs whose row names the host, running or
+  paused (:func:`hvweb.inventory.models.memory_held_mib`);
+* ``reserved_mib``: memory set aside on the host by active moves coming to it
+  that have not switched over yet (:func:`reserves_memory`). From the "online"
+  stage on, the VM's row names the destination, so its memory is already in
+  ``used_mib`` there: the reservation is not counted a second time;
+* ``running``: running moves the host takes part in, as source or destination
+  (:func:`holds_slots`), against the cluster's limit of simultaneous live
+  migrations. A queued move holds no slot; a running one holds its two until
+  it ends, switched over or not.
+
+A capacity is read from the database once (a few queries, however many hosts,
+VMs and moves) and then kept up to date in memory by whoever changes moves
+while holding it: :meth:`ClusterCapacity.release` takes a move's share out,
+:meth:`ClusterCapacity.track` puts back what it holds now.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+from django.db.models import Q
+
+from hvweb.inventory import snapshots
+from hvweb.inventory.models import Cluster, Host, VirtualMachine, memory_held_mib
+from hvweb.inventory.snapshots import PairResult
+from migrator import rules
+from migrator.rules import ClusterSnapshot, DiskSnapshot, Failure, HostSnapshot
+
+from .choices import MigrationState
+from .models import Migration
+
+__all__ = [
+    "ClusterCapacity",
+    "Destination",
+    "HostLoad",
+    "failures_now",
+    "for_vm",
+    "holds_slots",
+    "load",
+    "load_many",
+    "readiness",
+    "reserves_memory",
+]
+
+
+def reserves_memory(migration: Migration) -> bool:
+    """The move sets its VM's memory aside on its destination now.
+
+    From request (queued or running) until the VM switches over; after that
+    the VM itself holds the memory on the destination.
+    """
+    return migration.state in MigrationState.active() and not migration.switched_over
+
+
+def holds_slots(migration: Migration) -> bool:
+    """The move counts against the simultaneous-migration limit of both its hosts."""
+    return migration.state == MigrationState.RUNNING
+
+
+@dataclass(slots=True)
+class HostLoad:
+    """What one host carries now (see the module's rules)."""
+
+    used_mib: int = 0
+    reserved_mib: int = 0
+    running: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Share:
+    """What one active move adds to the load: its memory and its slots."""
+
+    vm_id: int
+    source_id: int
+    destination_id: int
+    reserved_mib: int
+    slots: bool
+
+    @classmethod
+    def of(cls, migration: Migration) -> _Share | None:
+        if not migration.active:
+            return None
+        return cls(
+            vm_id=migration.vm_id,
+            source_id=migration.source_id,
+            destination_id=migration.destination_id,
+            reserved_mib=(
+                migration.reserved_memory_mib if reserves_memory(migration) else 0
+            ),
+            slots=holds_slots(migration),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A host the VM could move to now, with what stands in the way."""
+
+    host: Host
+    free_mib: int
+    failures: tuple[Failure, ...]
+
+    @property
+    def status(self) -> str:
+        if not self.failures:
+            return "ready"
+        return "queues" if all(f.queueable for f in self.failures) else "blocked"
+
+    @property
+    def selectable(self) -> bool:
+        return self.status != "blocked"
+
+
+class ClusterCapacity:
+    """A cluster's hosts, each with its load, and the moves under way there.
+
+    Build it with :func:`load`, :func:`load_many` or :func:`for_vm`. ``hosts``
+    are ordered by name, each with its VMs prefetched; ``moves`` are the
+    active moves that touch them as loaded (newest first, with their VM and
+    hosts), for the pages; ``loads`` are kept current by :meth:`release` and
+    :meth:`track`. A ``partial`` capacity holds some of the cluster's hosts
+    only: their loads are as exact (a host's load depends on its own VMs and
+    the moves that touch it), and the rules still see the whole cluster.
+    """
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        hosts: Iterable[Host],
+        moves: Iterable[Migration],
+        *,
+        partial: bool = False,
+    ) -> None:
+        self.cluster = cluster
+        self.partial = partial
+        self.hosts: dict[int, Host] = {h.pk: h for h in hosts}
+        self.moves: list[Migration] = list(moves)
+        self.loads: dict[int, HostLoad] = {
+            pk: HostLoad(used_mib=memory_held_mib(h.virtual_machines.all()))
+            for pk, h in self.hosts.items()
+        }
+        self._shares: dict[int, _Share] = {}
+        self._moving = Counter[int]()
+        for migration in self.moves:
+            self.track(migration)
+
+    # -- keeping it current --------------------------------------------------------
+
+    def track(self, migration: Migration) -> None:
+        """Count ``migration`` as it stands now (nothing once it has ended)."""
+        self.release(migration)
+        share = _Share.of(migration)
+        if share is not None:
+            self._shares[migration.pk] = share
+            self._apply(share, +1)
+
+    def release(self, migration: Migration) -> None:
+        """Leave ``migration`` out of the load (its memory, its slots, its VM)."""
+        share = self._shares.pop(migration.pk, None)
+        if share is not None:
+            self._apply(share, -1)
+
+    def _apply(self, share: _Share, sign: int) -> None:
+        self._moving[share.vm_id] += sign
+        if share.destination_id in self.loads:
+            self.loads[share.destination_id].reserved_mib += sign * share.reserved_mib
+        if share.slots:
+            for pk in (share.source_id, share.destination_id):
+                if pk in self.loads:
+                    self.loads[pk].running += sign
+
+    # -- reading it ----------------------------------------------------------------
+
+    def moving(self, vm_id: int) -> bool:
+        """An active move of this VM is counted here."""
+        return self._moving[vm_id] > 0
+
+    @cached_property
+    def rules_cluster(self) -> ClusterSnapshot:
+        """The cluster as the rules see it (its CSVs, boot drives, CPU vendors)."""
+        every = None if self.partial else self.hosts.values()  # None: read them
+        return snapshots.cluster_snapshot(self.cluster, every)
+
+    def host_snapshot(self, host: Host) -> HostSnapshot:
+        """``host`` as the rules see it, with its load now.
+
+        A host of another cluster (a destination no rule lets a VM of this
+        cluster reach) is read with its own cluster's load.
+        """
+        if host.pk not in self.loads:
+            return load(host.cluster, only=[host.pk]).host_snapshot(host)
+        found = self.loads[host.pk]
+        return snapshots.host_snapshot(
+            self.hosts[host.pk],
+            vm_memory_mib=found.used_mib,
+            reserved_memory_mib=found.reserved_mib,
+            active_migrations=found.running,
+        )
+
+    def failures(
+        self,
+        vm: VirtualMachine,
+        destination: Host,
+        *,
+        disks: Sequence[DiskSnapshot] | None = None,
+    ) -> tuple[Failure, ...]:
+        """Every rule and operational check failing for moving ``vm`` now.
+
+        ``vm`` runs on a host of this cluster; ``disks`` (default: read
+        from the database) lets a caller pass them already loaded.
+        """
+        (found,) = self.evaluate(vm, [destination], disks=disks)
+        return found.failures
+
+    def evaluate(
+        self,
+        vm: VirtualMachine,
+        destinations: Iterable[Host],
+        *,
+        disks: Sequence[DiskSnapshot] | None = None,
+    ) -> list[Destination]:
+        """Each of ``destinations`` for ``vm`` now: free memory and failures."""
+        vm_snap = snapshots.vm_snapshot(
+            vm, disks=disks, migration_active=self.moving(vm.pk)
+        )
+        source = self.host_snapshot(self.hosts[vm.host_id])
+        found = []
+        for host in destinations:
+            target = self.host_snapshot(host)
+            found.append(
+                Destination(
+                    host=host,
+                    free_mib=target.free_memory_mib,
+                    failures=rules.migration_failures(
+                        vm_snap, source, target, self.rules_cluster
+                    ),
+                )
+            )
+        return found
+
+    def ranked(self, vm: VirtualMachine) -> list[Destination]:
+        """Every other host of the cluster for ``vm``: ready first, then those
+        where the move would wait in the queue, then blocked ones; each by
+        free memory."""
+        others = [h for h in self.hosts.values() if h.pk != vm.host_id]
+        order = {"ready": 0, "queues": 1, "blocked": 2}
+        return sorted(
+            self.evaluate(vm, others),
+            key=lambda d: (order[d.status], -d.free_mib, d.host.name),
+        )
+
+
+def _hosts_query():
+    return Host.objects.select_related("cluster").prefetch_related("virtual_machines")
+
+
+def _active_moves(host_ids: Iterable[int]):
+    ids = list(host_ids)
+    return (
+        Migration.objects.filter(state__in=MigrationState.active())
+        .filter(Q(source_id__in=ids) | Q(destination_id__in=ids))
+        .select_related("vm", "source", "destination")
+    )
+
+
+def load_many(
+    clusters: Iterable[Cluster], *, only: Iterable[int] | None = None
+) -> dict[int, ClusterCapacity]:
+    """Per cluster id: its capacity, read in three queries for all of them.
+
+    ``only`` (host ids) makes them partial: those hosts alone are read.
+    """
+    clusters = {c.pk: c for c in clusters}
+    found = _hosts_query().filter(cluster_id__in=clusters)
+    if only is not None:
+        found = found.filter(pk__in=list(only))
+    hosts: dict[int, list[Host]] = defaultdict(list)
+    cluster_of: dict[int, int] = {}
+    for host in found.order_by("name"):
+        hosts[host.cluster_id].append(host)
+        cluster_of[host.pk] = host.cluster_id
+    moves: dict[int, list[Migration]] = defaultdict(list)
+    for move in _active_moves(cluster_of):
+        # A move's hosts share its cluster; one host is enough to place it.
+        owner = cluster_of.get(move.source_id, cluster_of.get(move.destination_id))
+        moves[owner].append(move)
+    return {
+        pk: ClusterCapacity(c, hosts[pk], moves[pk], partial=only is not None)
+        for pk, c in clusters.items()
+    }
+
+
+def load(
+    cluster: Cluster,
+    *,
+    only: Iterable[int] | None = None,
+    exclude: Migration | None = None,
+) -> ClusterCapacity:
+    """The capacity of ``cluster`` now (of its hosts ``only``, if given);
+    ``exclude`` leaves one move out of it."""
+    (found,) = load_many([cluster], only=only).values()
+    if exclude is not None:
+        found.release(exclude)
+    return found
+
+
+def for_vm(
+    vm: VirtualMachine,
+    destinations: Iterable[Host] | None = None,
+    *,
+    exclude: Migration | None = None,
+) -> ClusterCapacity:
+    """The capacity of the cluster ``vm`` runs in: of its host and
+    ``destinations`` when given, else of every host."""
+    only = None if destinations is None else [vm.host_id, *(h.pk for h in destinations)]
+    return load(vm.host.cluster, only=only, exclude=exclude)
+
+
+def failures_now(
+    vm: VirtualMachine, destination: Host, *, exclude: Migration | None = None
+) -> tuple[Failure, ...]:
+    """Every rule and operational check failing for moving ``vm`` to
+    ``destination`` now, with the load of its two hosts; ``exclude`` leaves
+    one move out (the move that is being decided)."""
+    return for_vm(vm, [destination], exclude=exclude).failures(vm, destination)
+
+
+def readiness(vms: Iterable[VirtualMachine]) -> list[PairResult]:
+    """Each VM against every other host of its cluster, for starting a move now.
+
+    The operational form of :func:`hvweb.inventory.snapshots.readiness` (same
+    pairs, same order), with each cluster's load: what ``readiness --now``
+    prints. The API's ``?operational=true`` evaluates the same way
+    (:meth:`ClusterCapacity.evaluate`, through ``evaluate_destinations``).
+    """
+    vms = list(vms)
+    capacities = load_many({vm.host.cluster_id: vm.host.cluster for vm in vms}.values())
+    disks = snapshots.disks_by_vm(vms)
+    results = []
+    for vm in vms:
+        cluster = capacities[vm.host.cluster_id]
+        others = [h for h in cluster.hosts.values() if h.pk != vm.host_id]
+        results += [
+            PairResult(vm=vm, source=vm.host, destination=d.host, failures=d.failures)
+            for d in cluster.evaluate(vm, others, disks=disks[vm.pk])
+        ]
+    return results

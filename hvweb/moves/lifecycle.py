@@ -1,0 +1,440 @@
+"""A move's lifecycle: the one place a move is admitted, queued, dispatched,
+claimed, started, asked to cancel and ended.
+
+::
+
+    admit ──► queued ──► dispatched ──► claimed ──► started ──► stages … ──► finish
+                 │            │            │                                 ▲
+                 └────────────┴────────────┴── cancel, refusal, lost job ────┘
+
+* :func:`admit` decides a request with the cluster's capacity
+  (:mod:`hvweb.moves.capacity`): refused, queued at a host's limit, or
+  dispatched to a worker.
+* :func:`dispatch_queued` starts queued moves as slots free up, reading the
+  cluster's capacity once and updating it as it places each move.
+* :func:`claim` (the Celery task) and :func:`start` (the runner) mark a
+  worker's take-over and the engine's start.
+* :func:`finish` ends a move, whoever ends it (the runner, the task's reaper,
+  a cancel, a refused dispatch): it writes the state, the journal event,
+  ``finished_at`` and the error, closes the stage that was running, and once
+  the end is committed dispatches the cluster's queued moves and sends
+  :data:`move_finished`, the hook for what later reacts to an end.
+
+Every event of a move is journalled with a :class:`Kind`; the journal
+(:mod:`hvweb.moves.journal`) numbers, stores and sends it. The Celery task is
+sent by name (:data:`RUN_TASK`), so this module does not import the task
+module, which imports it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any, Protocol
+
+from celery import current_app
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch
+from django.dispatch import Signal
+from django.utils import timezone
+
+from hvweb.core.locking import ROW_ONLY
+from hvweb.inventory import snapshots
+from hvweb.inventory.models import Cluster, Host, VirtualDisk, VirtualMachine
+from migrator import (
+    Cancelled,
+    Completed,
+    Failed,
+    PassFinished,
+    Progress,
+    StageFinished,
+    StageStarted,
+)
+from migrator.rules import Failure
+from migrator.stages import Stage
+
+from . import capacity, journal
+from .choices import MigrationState, StageOutcome
+from .models import Migration, MigrationStage
+
+__all__ = [
+    "RUN_TASK",
+    "CancelRefused",
+    "Kind",
+    "MigrationRefused",
+    "NotRunnable",
+    "admit",
+    "cancel",
+    "claim",
+    "dispatch_queued",
+    "finish",
+    "move_finished",
+    "start",
+]
+
+log = logging.getLogger(__name__)
+
+#: The Celery task that runs a move (``hvweb.moves.tasks.run_migration``).
+RUN_TASK = "hvweb.run_migration"
+
+
+class Kind(StrEnum):
+    """What a journal event of a move says happened."""
+
+    #: Admitted, waiting for a slot (``waiting_for``: the codes that hold it).
+    QUEUED = "queued"
+    #: Handed to the job queue; a worker will claim it.
+    DISPATCHED = "dispatched"
+    #: A worker re-checked the rules and the engine began (``predicted``).
+    STARTED = "started"
+    #: An operator asked the worker running it to stop (``by``).
+    CANCEL_REQUESTED = "cancel_requested"
+    # The engine's events, named by the engine (``migrator.events``).
+    STAGE_STARTED = StageStarted.kind
+    STAGE_FINISHED = StageFinished.kind
+    PASS_FINISHED = PassFinished.kind
+    PROGRESS = Progress.kind
+    # The three ends, written by :func:`finish` alone.
+    COMPLETED = Completed.kind
+    FAILED = Failed.kind
+    CANCELLED = Cancelled.kind
+
+
+#: The journal event of each end.
+END_KINDS = {
+    MigrationState.SUCCEEDED: Kind.COMPLETED,
+    MigrationState.FAILED: Kind.FAILED,
+    MigrationState.CANCELLED: Kind.CANCELLED,
+}
+
+#: Sent once per move that ends, after its end is committed, with
+#: ``migration`` (the move as it ended). Receivers must not raise: an error is
+#: logged and the others still run. Metrics, webhooks and event IDs hang here.
+move_finished = Signal()
+
+
+class MigrationRefused(Exception):
+    """The rules forbid the move now; ``failures`` lists every failing rule."""
+
+    def __init__(self, failures: Sequence[Failure]) -> None:
+        self.failures = tuple(failures)
+        super().__init__(
+            "; ".join(f"{f.code}: {f.message}" for f in self.failures)
+            or "the move is not allowed"
+        )
+
+    @property
+    def codes(self) -> list[str]:
+        return [f.code for f in self.failures]
+
+
+class CancelRefused(Exception):
+    """The move can no longer be cancelled (or never could)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+class NotRunnable(Exception):
+    """A worker got a move it must not run (gone, over, or already taken)."""
+
+
+class Options(Protocol):
+    """A move's checked options (``hvweb.moves.services.MoveOptions``)."""
+
+    performance_option: str
+    downtime_limit_ms: int
+    speed: float
+    faults: Mapping[str, Any]
+
+
+# --- Admission and dispatch -------------------------------------------------------
+
+
+def admit(
+    vm: VirtualMachine, destination: Host, *, requested_by, options: Options
+) -> Migration:
+    """Record a move of ``vm`` to ``destination`` if the rules allow it now.
+
+    The one admission: with the VM's row locked, every rule and operational
+    check is evaluated with the cluster's capacity. A move no rule forbids is
+    dispatched to a worker; one held only by a host's limit of simultaneous
+    migrations is queued; anything else raises :class:`MigrationRefused` with
+    every failing rule, and nothing is stored.
+    """
+    try:
+        with transaction.atomic():
+            vm = (
+                VirtualMachine.objects.select_for_update(**ROW_ONLY)
+                .select_related("host__cluster")
+                .get(pk=vm.pk)
+            )
+            destination = Host.objects.select_related("cluster").get(pk=destination.pk)
+            failures = capacity.failures_now(vm, destination)
+            if any(not f.queueable for f in failures):
+                raise MigrationRefused(failures)
+            migration = Migration.objects.create(
+                vm=vm,
+                cluster=vm.host.cluster,
+                source=vm.host,
+                destination=destination,
+                requested_by=requested_by,
+                performance_option=options.performance_option,
+                downtime_limit_ms=options.downtime_limit_ms,
+                speed=options.speed,
+                faults=dict(options.faults),
+                reserved_memory_mib=vm.memory_mib,
+                state=MigrationState.QUEUED if failures else MigrationState.RUNNING,
+            )
+            if failures:
+                journal.record(
+                    migration.pk, Kind.QUEUED,
+                    {"waiting_for": [f.code for f in failures],
+                     "reason": failures[0].message},
+                )  # fmt: skip
+            else:
+                _dispatch(migration.pk)
+    except IntegrityError:
+        # Another request won the race for this VM: the constraint let one through.
+        raise MigrationRefused(capacity.failures_now(vm, destination)) from None
+    return migration
+
+
+def _dispatch(migration_id: int) -> Migration:
+    """Mark the move running and hand it to a worker once that is committed.
+
+    If the broker cannot take it, the move fails at once with the reason (the
+    VM has not left its host) instead of waiting forever for a worker.
+    """
+    migration = journal.record(
+        migration_id, Kind.DISPATCHED, {}, state=MigrationState.RUNNING
+    )
+
+    def send() -> None:
+        try:
+            current_app.send_task(RUN_TASK, args=[migration_id])
+        except Exception as exc:  # kombu raises its own kinds for a lost broker
+            log.error("could not queue move %s: %s", migration_id, exc)
+            finish(
+                migration_id, MigrationState.FAILED, "QUEUE_UNAVAILABLE",
+                "The job queue (Redis) did not take the move: "
+                f"{exc}. The VM stays on its host; start the move again once "
+                "/healthz is green.",
+                reason=str(exc),
+                # The broker that refused this move would refuse the next one.
+                dispatch_next=False,
+            )  # fmt: skip
+
+    transaction.on_commit(send)
+    return migration
+
+
+def dispatch_queued(cluster_id: int) -> list[Migration]:
+    """Start the cluster's queued moves that have a slot now, oldest first.
+
+    The cluster's capacity is read once and updated in memory as each move
+    is placed, so the cost grows with the queue, not with its square. The
+    cluster's row is locked meanwhile, so two dispatchers of one cluster take
+    turns instead of placing moves on the same free slot. A queued move that
+    the rules now forbid (say its destination went down) fails with those
+    rules; the VM has not left its host.
+    """
+    started: list[Migration] = []
+    with transaction.atomic():
+        cluster = (
+            Cluster.objects.select_for_update(**ROW_ONLY).filter(pk=cluster_id).first()
+        )
+        if cluster is None:
+            return started
+        queued = list(
+            Migration.objects.select_for_update(**ROW_ONLY)
+            .filter(cluster_id=cluster_id, state=MigrationState.QUEUED)
+            .select_related("vm__host", "destination")
+            .prefetch_related(
+                Prefetch(
+                    "vm__disks", VirtualDisk.objects.select_related("csv__cluster")
+                )
+            )
+            .order_by("created_at", "pk")
+        )
+        if not queued:
+            return started
+        load = capacity.load(cluster)
+        for migration in queued:
+            load.release(migration)  # its own reservation does not count against it
+            vm = migration.vm
+            if vm.host_id in load.hosts:
+                disks = [snapshots.disk_snapshot(d) for d in vm.disks.all()]
+                failures = load.failures(vm, migration.destination, disks=disks)
+            else:  # its VM was put on another cluster's host meanwhile
+                failures = capacity.failures_now(
+                    vm, migration.destination, exclude=migration
+                )
+            blocking = [f for f in failures if not f.queueable]
+            if blocking:
+                finish(
+                    migration.pk, MigrationState.FAILED, blocking[0].code,
+                    "; ".join(f"{f.code}: {f.message}" for f in blocking),
+                    reason="; ".join(f.message for f in blocking),
+                    dispatch_next=False,  # this loop places the others itself
+                )  # fmt: skip
+            elif not failures:
+                migration = _dispatch(migration.pk)
+                started.append(migration)
+                load.track(migration)
+            else:
+                load.track(migration)
+    return started
+
+
+# --- A worker's part --------------------------------------------------------------
+
+
+def claim(migration_id: int, worker: str) -> Migration:
+    """Take a dispatched move for ``worker``; a second delivery gets NotRunnable."""
+    with transaction.atomic():
+        migration = (
+            Migration.objects.select_for_update(**ROW_ONLY)
+            .select_related("vm", "cluster", "source", "destination")
+            .filter(pk=migration_id)
+            .first()
+        )
+        if migration is None:
+            raise NotRunnable("gone")
+        if migration.state != MigrationState.RUNNING or migration.started_at:
+            raise NotRunnable(
+                f"not run: {migration.state}, started {migration.started_at}"
+            )
+        migration.started_at = migration.heartbeat_at = timezone.now()
+        migration.worker = worker
+        migration.save(update_fields=["started_at", "heartbeat_at", "worker"])
+    return migration
+
+
+def start(migration_id: int, predicted: dict[str, Any]) -> Migration:
+    """The worker re-checked the rules and the engine begins."""
+    return journal.record(
+        migration_id, Kind.STARTED, {"predicted": predicted}, predicted=predicted
+    )
+
+
+# --- Cancel -----------------------------------------------------------------------
+
+
+def cancel(migration_id: int, who: str) -> Migration:
+    """End a move no worker has started at once; ask a worker to stop its own.
+
+    A move is ended at once while queued, or dispatched but not yet taken by
+    a worker (all busy, or its job lost with a flushed Redis): the task, if it
+    is ever delivered, then finds the move over and does nothing. Raises
+    CancelRefused: Hyper-V accepts a cancel only while the move is queued or
+    in stages 1–3.
+    """
+    with transaction.atomic():
+        migration = Migration.objects.select_for_update(**ROW_ONLY).get(pk=migration_id)
+        waiting = {
+            MigrationState.QUEUED: "while queued",
+            MigrationState.RUNNING: "before a worker took it",
+        }.get(migration.state)
+        if waiting and migration.started_at is None:
+            return finish(
+                migration.pk, MigrationState.CANCELLED, "CANCELLED",
+                f"Cancelled by {who} {waiting}.",
+                reason=f"cancelled by {who} {waiting}",
+                fields={"cancel_requested": True},
+            )  # fmt: skip
+        if not migration.active:
+            raise CancelRefused(
+                "MIGRATION_FINISHED",
+                f"The move already ended ({migration.get_state_display().lower()}).",
+            )
+        if not migration.cancellable:
+            stage = Stage(migration.stage)
+            raise CancelRefused(
+                "CANCEL_TOO_LATE",
+                f"The move is in stage {stage.number}, {stage.label.lower()}: the VM "
+                "is paused for the switchover and Hyper-V accepts a cancel only "
+                "during stages 1–3 (setup and memory transfer). Let it finish.",
+            )
+        if not migration.cancel_requested:
+            migration = journal.record(
+                migration.pk, Kind.CANCEL_REQUESTED, {"by": who}, cancel_requested=True
+            )
+    return migration
+
+
+# --- The end ----------------------------------------------------------------------
+
+
+def finish(
+    migration_id: int,
+    outcome: MigrationState,
+    code: str = "",
+    message: str = "",
+    *,
+    stage: str | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+    fields: Mapping[str, Any] | None = None,
+    dispatch_next: bool = True,
+) -> Migration:
+    """End the move with ``outcome`` (succeeded, failed or cancelled), once.
+
+    For a failure or a cancel, ``code`` and ``message`` are the error shown on
+    the move, ``stage`` the stage it ended in (None before any) and ``reason``
+    the journal's short form of the message (default: the message). The
+    stage row still running ends with the outcome. ``data`` is the journal
+    event's data when the engine ended the move (its event as a dict);
+    ``fields`` are other columns the end sets (a success's results).
+
+    A move that has already ended is left as it is. Once the end is
+    committed, the cluster's queued moves are dispatched (unless
+    ``dispatch_next`` is False: the caller places them itself, or the
+    broker is down) and :data:`move_finished` is sent.
+    """
+    kind = END_KINDS[outcome]
+    now = timezone.now()
+    with transaction.atomic():
+        current = Migration.objects.select_for_update(**ROW_ONLY).get(pk=migration_id)
+        if not current.active:
+            log.warning(
+                "move %s already ended (%s); not ending it again as %s",
+                migration_id, current.state, outcome,
+            )  # fmt: skip
+            return current
+        changes: dict[str, Any] = {"state": outcome, "finished_at": now}
+        if outcome != MigrationState.SUCCEEDED:
+            MigrationStage.objects.filter(
+                migration_id=migration_id, outcome=StageOutcome.RUNNING
+            ).update(
+                outcome=StageOutcome.FAILED
+                if outcome == MigrationState.FAILED
+                else StageOutcome.CANCELLED,
+                finished_at=now,
+            )
+            changes |= {
+                "failed_stage": stage or "",
+                "error_code": code,
+                "error_message": message,
+            }
+            if data is None:  # the shape of the engine's Failed and Cancelled
+                data = {"stage": stage or None, "reason": reason or message}
+                if outcome == MigrationState.FAILED:
+                    data = {"stage": stage or None, "code": code, **data}
+        migration = journal.record(
+            migration_id, kind, data or {}, **changes, **(fields or {})
+        )
+
+        def dispatch() -> None:
+            dispatch_queued(migration.cluster_id)
+
+        def announce() -> None:
+            move_finished.send_robust(sender=Migration, migration=migration)
+
+        if dispatch_next:
+            transaction.on_commit(dispatch, robust=True)
+        transaction.on_commit(announce, robust=True)
+    return migration
