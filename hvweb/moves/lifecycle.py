@@ -109,8 +109,9 @@ END_KINDS = {
 }
 
 #: Sent once per move that ends, after its end is committed, with
-#: ``migration`` (the move as it ended). Receivers must not raise: an error is
-#: logged and the others still run. Metrics, webhooks and event IDs hang here.
+#: ``migration`` (the move as it ended), in the process that ended it (the
+#: worker, the reaper's, or the web process for a cancel). A receiver's error
+#: is logged and the others still run. Metrics, webhooks and event IDs hang here.
 move_finished = Signal()
 
 
