@@ -1,6 +1,7 @@
 """The inventory's pages: the clusters overview, a cluster, a host, a VM.
 
-Every lookup goes through ``access.restrict``: another team's object is a 404.
+Every lookup is restricted to the user's teams (``Model.objects.restrict``,
+``access.get_visible_or_404``): another team's object is a 404.
 The overview and the cluster page draw each cluster as a "board" (hosts side by
 side, their VMs, memory against capacity, moves in flight) in the same shape the
 ``/ws/clusters/<id>/`` snapshot has, so ``static/js/clusters.js`` can keep it live.
@@ -23,7 +24,8 @@ from migrator.stages import Stage
 
 from . import access, snapshots
 from .actions import configure_highly_available
-from .models import Cluster, Host, VirtualMachine, memory_held_mib
+from .models import Cluster, Host, VirtualMachine
+from .rowsnapshots import memory_held_mib
 
 #: Stage labels by value, for the boards' script.
 STAGE_LABELS = {stage.value: stage.label for stage in Stage}
@@ -99,7 +101,7 @@ def _boards(clusters):
 def cluster_list(request: HttpRequest) -> HttpResponse:
     """The clusters overview: every visible cluster's hosts side by side, live."""
     clusters = list(
-        access.restrict(Cluster.objects.all(), request.user)
+        Cluster.objects.restrict(request.user)
         .select_related("team")
         .annotate(
             host_count=Count("hosts", distinct=True),

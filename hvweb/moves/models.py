@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from hvweb.inventory.choices import PerformanceOption
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
+from hvweb.inventory.querysets import RestrictedQuerySet
 from migrator.stages import Stage
 
 from .choices import STAGE_CHOICES, MigrationState, StageOutcome
@@ -84,6 +85,8 @@ class Migration(models.Model):
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
 
+    objects = RestrictedQuerySet.as_manager()
+
     team_path = "cluster__team"
 
     class Meta:
@@ -151,6 +154,8 @@ class MigrationStage(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = RestrictedQuerySet.as_manager()
+
     team_path = "migration__cluster__team"
 
     class Meta:
@@ -182,6 +187,8 @@ class MigrationPass(models.Model):
     remaining_dirty_pages = models.BigIntegerField()
     t = models.FloatField(help_text="Simulated seconds since the move began.")
 
+    objects = RestrictedQuerySet.as_manager()
+
     team_path = "migration__cluster__team"
 
     class Meta:
@@ -206,6 +213,8 @@ class MigrationEvent(models.Model):
     kind = models.CharField(max_length=30)
     data = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = RestrictedQuerySet.as_manager()
 
     team_path = "migration__cluster__team"
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from django.db.models import F, Sum
 
-from hvweb.inventory.models import Cluster, VirtualMachine, memory_held_mib
+from hvweb.inventory.models import Cluster, VirtualMachine
+from hvweb.inventory.rowsnapshots import memory_held_mib
 
 from .choices import MigrationState
 from .models import Migration, MigrationEvent
