@@ -13,22 +13,17 @@ from collections import defaultdict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from migrator import rules
-from migrator.stages import Stage
 
 from . import access, snapshots
 from .actions import configure_highly_available
 from .models import Cluster, Host, VirtualMachine
 from .rowsnapshots import memory_held_mib
-
-#: Stage labels by value, for the boards' script.
-STAGE_LABELS = {stage.value: stage.label for stage in Stage}
 
 
 def _host_rows(hosts, moves=()):
@@ -114,7 +109,6 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
         {
             "clusters": clusters,
             "boards": _boards(clusters),
-            "stage_labels": STAGE_LABELS,
         },
     )
 
@@ -132,7 +126,6 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "cluster": cluster,
             "board": board,
             "host_rows": board["host_rows"],
-            "stage_labels": STAGE_LABELS,
             "csvs": cluster.csvs.select_related("owner"),
         },
     )
@@ -201,12 +194,14 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def vm_configure_ha(request: HttpRequest, pk: int) -> HttpResponse:
     """ "Configure as highly available" for one VM (operators and administrators)."""
-    vm = access.get_visible_or_404(VirtualMachine.objects.all(), request.user, pk=pk)
-    if not access.may(request.user, "operate", vm):
-        raise PermissionDenied(
-            "Configuring HA needs the operator or administrator role in this "
-            "cluster's team."
-        )
+    vm = access.get_to_act_on(
+        VirtualMachine.objects.all(),
+        request.user,
+        "operate",
+        "Configuring HA needs the operator or administrator role in this "
+        "cluster's team.",
+        pk=pk,
+    )
     (outcome,) = configure_highly_available([vm])
     level = messages.ERROR if outcome.failures else messages.SUCCESS
     # Tagged so the page shows it next to the button, not at the top.

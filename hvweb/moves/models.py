@@ -18,6 +18,7 @@ from hvweb.inventory.querysets import RestrictedQuerySet
 from migrator.stages import Stage
 
 from .choices import STAGE_CHOICES, MigrationState, StageOutcome
+from .options import DEFAULT_DOWNTIME_LIMIT_MS
 
 
 class Migration(models.Model):
@@ -44,7 +45,7 @@ class Migration(models.Model):
     )
     # Options, fixed when the move is requested.
     performance_option = models.CharField(max_length=20, choices=PerformanceOption)
-    downtime_limit_ms = models.PositiveIntegerField(default=300)
+    downtime_limit_ms = models.PositiveIntegerField(default=DEFAULT_DOWNTIME_LIMIT_MS)
     speed = models.FloatField(
         help_text="Simulated seconds per wall second; 0 runs unpaced."
     )
