@@ -38,11 +38,19 @@ __all__ = [
     "AUTOMATIC_START_ACTIONS",
     "CHECKS",
     "CPU_VENDORS",
+    "CPU_VENDOR_NAMES",
+    "CSV_STATES",
     "DISK_KINDS",
+    "DRIVE_LETTERS",
     "HOST_STATES",
+    "MEMORY_HOLDING_STATES",
+    "PERFORMANCE_OPTIONS",
     "POWER_STATES",
     "RULES",
+    "SAN_KINDS",
+    "START_ACTION_NAMES",
     "STORAGE_KINDS",
+    "WORKLOAD_PROFILES",
     "ClusterSnapshot",
     "DiskSnapshot",
     "Failure",
@@ -58,9 +66,13 @@ __all__ = [
     "prevailing",
 ]
 
-# --- Vocabulary shared with hvweb's choices (the stored values) ---------------------
+# --- Vocabulary: the stored values hvweb's choices are built from ---------------------
+# hvweb.inventory.choices adds a label and a colour to each value and refuses
+# a value it has no label for, so a value is added here and nowhere else.
 
 CPU_VENDORS: tuple[str, ...] = ("intel", "amd")
+#: How a message (and hvweb's choices) names each CPU vendor.
+CPU_VENDOR_NAMES: dict[str, str] = {"intel": "Intel", "amd": "AMD"}
 HOST_STATES: tuple[str, ...] = ("up", "paused", "down")
 POWER_STATES: tuple[str, ...] = ("running", "paused", "saved", "off")
 #: Power states in which a VM holds its memory on its host.
@@ -70,17 +82,24 @@ AUTOMATIC_START_ACTIONS: tuple[str, ...] = (
     "start_if_running",
     "always_start",
 )
-STORAGE_KINDS: tuple[str, ...] = ("fibre_channel", "iscsi", "none")
-SAN_KINDS: tuple[str, ...] = ("fibre_channel", "iscsi")
-DISK_KINDS: tuple[str, ...] = ("vhd", "vhdx", "passthrough")
-DRIVE_LETTERS: tuple[str, ...] = tuple("CDEFGHIJKLMNOPQRSTUVWXYZ")
-
-_VENDOR_NAMES = {"intel": "Intel", "amd": "AMD"}
-_START_ACTION_NAMES = {
+#: How a message (and hvweb's choices) names each Automatic Start Action.
+START_ACTION_NAMES: dict[str, str] = {
     "nothing": "Nothing",
     "start_if_running": "Start if it was running",
     "always_start": "Always start",
 }
+STORAGE_KINDS: tuple[str, ...] = ("fibre_channel", "iscsi", "none")
+SAN_KINDS: tuple[str, ...] = ("fibre_channel", "iscsi")
+#: A Cluster Shared Volume's state, as Get-ClusterSharedVolume reports it.
+CSV_STATES: tuple[str, ...] = ("online", "redirected", "offline")
+DISK_KINDS: tuple[str, ...] = ("vhd", "vhdx", "passthrough")
+DRIVE_LETTERS: tuple[str, ...] = tuple("CDEFGHIJKLMNOPQRSTUVWXYZ")
+#: Get-VMHost's VirtualMachineMigrationPerformanceOption (TCPIP, Compression,
+#: SMB); "compression" turns on the engine's delta encoding of re-sent pages.
+PERFORMANCE_OPTIONS: tuple[str, ...] = ("tcpip", "compression", "smb")
+#: The guest workloads a VM simulates (hvweb.moves.runner maps each to a
+#: migrator.spec.WorkloadSpec).
+WORKLOAD_PROFILES: tuple[str, ...] = ("idle", "web", "database", "memory_hammer")
 
 
 class RuleInputError(ValueError):
@@ -447,10 +466,10 @@ def check_cpu_vendor(pair: _Pair) -> Failure | None:
     return _failure(
         "CPU_VENDOR",
         [
-            f"{source.name} has an {_VENDOR_NAMES[source.cpu_vendor]} processor and "
-            f"{destination.name} an {_VENDOR_NAMES[destination.cpu_vendor]} one: a "
+            f"{source.name} has an {CPU_VENDOR_NAMES[source.cpu_vendor]} processor and "
+            f"{destination.name} an {CPU_VENDOR_NAMES[destination.cpu_vendor]} one: a "
             f"VM cannot live-migrate between manufacturers; choose a destination "
-            f"with an {_VENDOR_NAMES[source.cpu_vendor]} processor."
+            f"with an {CPU_VENDOR_NAMES[source.cpu_vendor]} processor."
         ],
         ["cpu_vendor"],
         odd,
@@ -494,7 +513,7 @@ def check_highly_available(pair: _Pair) -> Failure | None:
 
 
 def _auto_start_message(vm: VMSnapshot) -> str:
-    name = _START_ACTION_NAMES[vm.automatic_start_action]
+    name = START_ACTION_NAMES[vm.automatic_start_action]
     return (
         f"{vm.name}'s Automatic Start Action is \u201c{name}\u201d: set it to "
         f"\u201cNothing\u201d (the cluster, not the host, starts a highly "

@@ -1,50 +1,18 @@
-"""Query filters for the list endpoints, strict about what they accept.
+"""Query filters for the inventory's list endpoints, strict about what they accept.
 
-Related objects are filtered by id with integer filters, not choice filters: a
-choice filter would answer "not a valid choice" for an id that does not exist
-and an empty page for another team's, telling the two apart.
-
-django-filter forgives much that the schema forbids (an empty value, a
-parameter given twice, ``highly_available=maybe``, an id of 1e300 that
-overflows the database's integer); here each is a 400 naming the parameter.
+The strict base (``hvweb.core.filtersets``) refuses an empty value, a
+parameter given twice or a malformed one with a 400 naming the parameter.
+Related objects are filtered by id with integer filters, so that a missing id
+and another team's id answer alike (an empty page). The moves' filters are
+``hvweb.moves.filtersets.MigrationFilterSet``, shared with the history page.
 """
 
 from __future__ import annotations
 
-from django import forms
 from django_filters import rest_framework as filters
 
+from hvweb.core.filtersets import IdFilter, StrictFilterSet
 from hvweb.inventory.models import Cluster, ClusterSharedVolume, Host, VirtualMachine
-from hvweb.moves.models import Migration
-
-#: The largest id the database stores (a signed 64-bit integer).
-MAX_ID = 2**63 - 1
-
-
-class IdFilter(filters.NumberFilter):
-    """An object's id: a whole number the database can hold."""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", MAX_ID)
-        super().__init__(*args, **kwargs)
-
-
-class StrictFilterSet(filters.FilterSet):
-    def is_valid(self) -> bool:
-        form = self.form
-        for name, filter_ in self.filters.items():
-            values = self.data.getlist(name) if hasattr(self.data, "getlist") else []
-            if len(values) > 1:
-                form.add_error(name, "Give this parameter once.")
-            elif values == [""]:
-                form.add_error(name, "Give a value, or leave the parameter out.")
-            elif values and isinstance(filter_, filters.BooleanFilter):
-                if values[0] not in ("true", "false"):
-                    form.add_error(name, "Give true or false.")
-        return super().is_valid()
 
 
 class ClusterFilter(StrictFilterSet):
@@ -90,20 +58,3 @@ class VirtualMachineFilter(StrictFilterSet):
             "automatic_start_action",
             "workload_profile",
         ]
-
-
-class MigrationFilter(StrictFilterSet):
-    vm = IdFilter(field_name="vm_id")
-    cluster = IdFilter(field_name="cluster_id")
-    source = IdFilter(field_name="source_id")
-    destination = IdFilter(field_name="destination_id")
-    created_after = filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="gte"
-    )
-    created_before = filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="lt"
-    )
-
-    class Meta:
-        model = Migration
-        fields = ["vm", "cluster", "source", "destination", "state"]

@@ -3,6 +3,12 @@
 ``ValidatedModelSerializer`` (after NetBox's) runs ``full_clean()`` on the
 object as the request would leave it, so the API refuses exactly what the
 admin refuses, with the same field-keyed messages that name the rule.
+
+Every reply of the API is built by a serializer here, including the replies
+that are not models (readiness, the drain's outcome, refusals). A move has one
+representation, :class:`MigrationSerializer`, which the websocket snapshot, the
+CLI's ``--json``, the CSV export, the cluster snapshot and the drain reply use
+too (see its docstring).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 from copy import copy
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
@@ -25,7 +32,7 @@ from hvweb.inventory.models import (
     VirtualDisk,
     VirtualMachine,
 )
-from hvweb.moves import services
+from hvweb.moves import options
 from hvweb.moves.choices import STAGE_CHOICES
 from hvweb.moves.models import Migration, MigrationPass, MigrationStage
 
@@ -67,7 +74,7 @@ class ValidatedModelSerializer(serializers.ModelSerializer):
         for field in fields.values():
             queryset = getattr(field, "queryset", None)
             if queryset is not None and hasattr(queryset.model, "team_path"):
-                field.queryset = access.restrict(queryset, user, "view")
+                field.queryset = queryset.restrict(user, "view")
         return fields
 
     def validate(self, data):
@@ -212,10 +219,10 @@ class VirtualMachineSerializer(ValidatedModelSerializer):
 
 
 class RefSerializer(serializers.Serializer):
-    """An object's id and name (a host, a VM)."""
+    """An object's id and name (a cluster, a host, a VM): a nested reference."""
 
-    id = serializers.IntegerField()
-    name = serializers.CharField()
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
 
 
 class FailureSerializer(serializers.Serializer):
@@ -229,36 +236,51 @@ class FailureSerializer(serializers.Serializer):
     queueable = serializers.BooleanField()
 
 
+# Reads {"host": Host, "failures": [Failure, ...]}.
 class DestinationReadinessSerializer(serializers.Serializer):
     """Whether the VM may move to this host, and what fails."""
 
     host = RefSerializer()
-    ready = serializers.BooleanField()
+    ready = serializers.SerializerMethodField()
     failures = FailureSerializer(many=True)
 
+    def get_ready(self, destination) -> bool:
+        return not destination["failures"]
 
+
+# Reads {"vm": VirtualMachine, "operational": bool, "destinations": [...]}.
 class ReadinessSerializer(serializers.Serializer):
     """A VM's readiness against every other host of its cluster."""
 
-    vm = serializers.IntegerField()
-    source = RefSerializer()
+    vm = serializers.IntegerField(source="vm.pk")
+    source = RefSerializer(source="vm.host")
     operational = serializers.BooleanField(
         help_text="Whether the operational checks (host up, free memory, ...) "
         "were evaluated too."
     )
-    ready_hosts = serializers.IntegerField()
-    candidates = serializers.IntegerField()
+    ready_hosts = serializers.SerializerMethodField()
+    candidates = serializers.SerializerMethodField()
     destinations = DestinationReadinessSerializer(many=True)
 
+    def get_ready_hosts(self, readiness) -> int:
+        return sum(not d["failures"] for d in readiness["destinations"])
 
+    def get_candidates(self, readiness) -> int:
+        return len(readiness["destinations"])
+
+
+# Reads an hvweb.inventory.actions.HAOutcome.
 class HAOutcomeSerializer(serializers.Serializer):
     """What 'Configure as highly available' did."""
 
-    vm = serializers.IntegerField()
+    vm = serializers.IntegerField(source="vm.pk")
     configured = serializers.BooleanField()
     already = serializers.BooleanField()
-    highly_available = serializers.BooleanField()
+    highly_available = serializers.SerializerMethodField()
     failures = FailureSerializer(many=True)
+
+    def get_highly_available(self, outcome) -> bool:
+        return outcome.configured or outcome.already
 
 
 # --- Live migrations -----------------------------------------------------------------
@@ -301,8 +323,17 @@ class MigrationPassSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# The one representation of a move. The API's list and detail and the websocket
+# snapshot (/ws/migrations/<id>/) are this; the CLI's --json and the CSV export
+# are its flat form (FlatMigrationSerializer: objects by name); the cluster
+# snapshot and the drain reply use its brief form (NestedMigrationSerializer).
 class MigrationSerializer(serializers.ModelSerializer):
-    """A live migration: what was asked, where it is, what it did."""
+    """A live migration: what was asked, where it is, what it did.
+
+    ``vm``, ``cluster``, ``source`` and ``destination`` are ids, as a start
+    request and the filters take them; a drain's reply gives its moves in
+    brief, with those as ``{id, name}``.
+    """
 
     requested_by = serializers.SlugRelatedField(
         slug_field="username",
@@ -338,6 +369,7 @@ class MigrationSerializer(serializers.ModelSerializer):
             "downtime_limit_ms",
             "speed",
             "faults",
+            "reserved_memory_mib",
             "state",
             "stage",
             "cancel_requested",
@@ -353,14 +385,30 @@ class MigrationSerializer(serializers.ModelSerializer):
             "final_dirty_pages",
             "total_time_s",
             "downtime_s",
+            "sampled",
             "verified",
             "predicted",
             "result",
             "failed_stage",
             "error_code",
             "error_message",
+            "last_seq",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "reserved_memory_mib": {
+                "help_text": "Memory set aside on the destination while the move "
+                "is active (the VM's memory when it was asked for)."
+            },
+            "sampled": {
+                "help_text": "The engine moved a sample of the pages: the guest's "
+                "memory did not fit the worker's memory budget."
+            },
+            "last_seq": {
+                "help_text": "The sequence number of the move's latest event "
+                "(``/ws/migrations/<id>/?resume_from=`` takes it)."
+            },
+        }
 
 
 class MigrationDetailSerializer(MigrationSerializer):
@@ -374,41 +422,115 @@ class MigrationDetailSerializer(MigrationSerializer):
         read_only_fields = fields
 
 
+class NestedMigrationSerializer(MigrationSerializer):
+    """A move in brief (NetBox's nested form): its objects by id and name."""
+
+    vm = RefSerializer(read_only=True)
+    cluster = RefSerializer(read_only=True)
+    source = RefSerializer(read_only=True)
+    destination = RefSerializer(read_only=True)
+
+    class Meta(MigrationSerializer.Meta):
+        fields = ["id", "vm", "cluster", "source", "destination", "state", "stage"]
+        read_only_fields = fields
+
+
+class FlatMigrationSerializer(MigrationSerializer):
+    """The record with its objects by name: the CLI's ``--json``, a CSV row."""
+
+    vm = serializers.CharField(source="vm.name", read_only=True)
+    cluster = serializers.CharField(source="cluster.name", read_only=True)
+    source = serializers.CharField(source="source.name", read_only=True)
+    destination = serializers.CharField(source="destination.name", read_only=True)
+
+
+class _BoundsShownNotChecked:
+    """A number field whose ``min_value``/``max_value`` the schema shows.
+
+    :class:`hvweb.moves.options.MoveOptions` checks a move's options for every
+    way in, with one message per rule; this field only refuses another JSON
+    type.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators = [
+            v
+            for v in self.validators
+            if not isinstance(v, MinValueValidator | MaxValueValidator)
+        ]
+
+
+class OptionIntegerField(_BoundsShownNotChecked, strict.StrictIntegerField):
+    pass
+
+
+class OptionFloatField(_BoundsShownNotChecked, strict.StrictFloatField):
+    pass
+
+
+class OptionChoiceField(strict.StrictChoiceField):
+    """A string whose choices the schema lists; MoveOptions checks the value."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return data
+
+
+def _fault(name: str, help_text: str) -> OptionIntegerField:
+    low, high = options.FAULT_BOUNDS[name]
+    return OptionIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=low,
+        max_value=high,
+        help_text=help_text,
+    )
+
+
 class FaultsSerializer(serializers.Serializer):
     """Faults to inject into the move (drills)."""
 
-    link_failure_pass = strict.StrictIntegerField(
-        required=False, allow_null=True, min_value=1, max_value=1000,
-        help_text="The link drops halfway through this pre-copy pass.",
-    )  # fmt: skip
-    link_failure_byte = strict.StrictIntegerField(
-        required=False, allow_null=True, min_value=0, max_value=2**62,
-        help_text="The link drops once this many bytes have crossed it.",
-    )  # fmt: skip
+    link_failure_pass = _fault(
+        "link_failure_pass", "The link drops halfway through this pre-copy pass."
+    )
+    link_failure_byte = _fault(
+        "link_failure_byte", "The link drops once this many bytes have crossed it."
+    )
     refuse_destination = strict.StrictBooleanField(
         required=False, help_text="The destination refuses to create the VM."
     )
-    corrupt_page = strict.StrictIntegerField(
-        required=False, allow_null=True, min_value=0, max_value=2**40,
-        help_text="This page is damaged in transit; verification must catch it.",
-    )  # fmt: skip
+    corrupt_page = _fault(
+        "corrupt_page",
+        "This page is damaged in transit; verification must catch it.",
+    )
 
 
 class MoveOptionsSerializer(serializers.Serializer):
-    """How a move runs. Options left out take the cluster's settings."""
+    """How a move runs. Options left out take the cluster's settings.
 
-    performance_option = strict.StrictChoiceField(
+    The service checks the values (``hvweb.moves.options.MoveOptions``): a bad
+    one is a 400 naming the option.
+    """
+
+    performance_option = OptionChoiceField(
         choices=PerformanceOption.choices, required=False
     )
-    downtime_limit_ms = strict.StrictIntegerField(
-        required=False, min_value=0, max_value=services.MAX_DOWNTIME_LIMIT_MS,
-        help_text="Longest acceptable blackout; 0 means no limit. Default 300.",
-    )  # fmt: skip
-    speed = strict.StrictFloatField(
-        required=False, min_value=0, max_value=services.MAX_SPEED,
-        help_text="Simulated seconds per wall second; 0 runs unpaced. Default: "
-        "the cluster's simulation speed.",
-    )  # fmt: skip
+    downtime_limit_ms = OptionIntegerField(
+        required=False,
+        min_value=0,
+        max_value=options.MAX_DOWNTIME_LIMIT_MS,
+        help_text="Longest acceptable blackout; 0 means no limit. Default "
+        f"{options.DEFAULT_DOWNTIME_LIMIT_MS}.",
+    )
+    speed = OptionFloatField(
+        required=False,
+        min_value=0,
+        max_value=options.MAX_SPEED,
+        help_text=f"Simulated seconds per wall second; 0 runs unpaced, else from "
+        f"{options.MIN_SPEED:g}. Default: the cluster's simulation speed.",
+    )
 
 
 class MigrationStartSerializer(MoveOptionsSerializer):
@@ -426,34 +548,35 @@ class MigrationStartSerializer(MoveOptionsSerializer):
         fields = super().get_fields()
         user = _request_user(self)
         for name in ("vm", "destination"):
-            fields[name].queryset = access.restrict(fields[name].queryset, user, "view")
+            fields[name].queryset = fields[name].queryset.restrict(user, "view")
         return fields
 
 
+# Reads a hvweb.moves.services.MigrationRefused.
 class MigrationRefusalSerializer(serializers.Serializer):
     """The rules refuse the move now: every failing rule, and how to fix it."""
 
-    detail = serializers.CharField()
+    detail = serializers.CharField(source="*")
     failures = FailureSerializer(many=True)
 
 
-class CancelRefusalSerializer(serializers.Serializer):
-    """The move cannot be cancelled (any more)."""
+# Reads a CancelRefused or DrainRefused.
+class RefusalSerializer(serializers.Serializer):
+    """The object's state refuses the action now."""
 
     code = serializers.CharField()
-    detail = serializers.CharField()
+    detail = serializers.CharField(source="message")
+
+
+class CancelRefusalSerializer(RefusalSerializer):
+    """The move cannot be cancelled (any more)."""
+
+
+class DrainRefusalSerializer(RefusalSerializer):
+    """The host cannot be drained or resumed (it is down)."""
 
 
 # --- Draining a host -----------------------------------------------------------------
-
-
-class DrainMoveSerializer(serializers.Serializer):
-    """A move a drain started, or found under way."""
-
-    id = serializers.IntegerField()
-    vm = RefSerializer()
-    destination = RefSerializer()
-    state = serializers.CharField(help_text="running, or queued at a host's limit.")
 
 
 class DrainStayedSerializer(serializers.Serializer):
@@ -464,18 +587,20 @@ class DrainStayedSerializer(serializers.Serializer):
     failures = FailureSerializer(many=True)
 
 
+# Reads a hvweb.moves.drain.DrainOutcome.
 class DrainOutcomeSerializer(serializers.Serializer):
     """What draining the host did."""
 
     host = RefSerializer()
-    state = serializers.CharField(help_text="The host's state now: paused.")
+    state = serializers.CharField(
+        source="host.state", help_text="The host's state now: paused."
+    )
     paused_now = serializers.BooleanField(help_text="False: it was paused already.")
     complete = serializers.BooleanField(help_text="Every running VM is leaving.")
-    moves = DrainMoveSerializer(many=True, help_text="Started by this drain.")
-    under_way = DrainMoveSerializer(many=True, help_text="Already moving before.")
+    moves = NestedMigrationSerializer(
+        many=True,
+        help_text="Started by this drain (running, or queued at a host's limit).",
+    )
+    under_way = NestedMigrationSerializer(many=True, help_text="Already moving before.")
     stayed = DrainStayedSerializer(many=True)
-    summary = serializers.CharField()
-
-
-class DrainRefusalSerializer(CancelRefusalSerializer):
-    """The host cannot be drained or resumed (it is down)."""
+    summary = serializers.CharField(source="*")

@@ -20,7 +20,8 @@ from hvweb.inventory.models import (
     Team,
     VirtualMachine,
 )
-from hvweb.moves.drain import DrainOutcome, DrainRefused, drain_host, resume_host
+from hvweb.moves.drain import DrainRefused, drain_host, resume_host
+from hvweb.moves.filtersets import MigrationFilterSet
 from hvweb.moves.models import Migration
 from hvweb.moves.services import (
     CancelRefused,
@@ -34,22 +35,10 @@ from . import filters, serializers
 from .permissions import TeamRole
 
 
-def failure_data(failure) -> dict:
-    return {
-        "code": failure.code,
-        "message": failure.message,
-        "seed": failure.seed,
-        "fields": list(failure.fields),
-        "subjects": list(failure.subjects),
-        "queueable": failure.queueable,
-    }
-
-
 def refusal(refused: CancelRefused | DrainRefused) -> Response:
     """409: the request is well formed, but the object's state refuses it now."""
     return Response(
-        {"code": refused.code, "detail": refused.message},
-        status=status.HTTP_409_CONFLICT,
+        serializers.RefusalSerializer(refused).data, status=status.HTTP_409_CONFLICT
     )
 
 
@@ -78,7 +67,7 @@ class TeamScopedMixin:
         return self.action_roles.get(self.action, self.write_action)
 
     def get_queryset(self):
-        return access.restrict(super().get_queryset(), self.request.user, "view")
+        return super().get_queryset().restrict(self.request.user, "view")
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -129,38 +118,6 @@ class ClusterViewSet(InventoryViewSet):
     ordering_fields = ["name", "id"]
 
 
-def _ref(obj) -> dict:
-    return {"id": obj.pk, "name": obj.name}
-
-
-def drain_data(outcome: DrainOutcome) -> dict:
-    def move(m: Migration) -> dict:
-        return {
-            "id": m.pk,
-            "vm": _ref(m.vm),
-            "destination": _ref(m.destination),
-            "state": m.state,
-        }
-
-    return {
-        "host": _ref(outcome.host),
-        "state": outcome.host.state,
-        "paused_now": outcome.paused_now,
-        "complete": outcome.complete,
-        "moves": [move(m) for m in outcome.moves],
-        "under_way": [move(m) for m in outcome.under_way],
-        "stayed": [
-            {
-                "vm": _ref(s.vm),
-                "reason": s.reason,
-                "failures": [failure_data(f) for f in s.failures],
-            }
-            for s in outcome.stayed
-        ],
-        "summary": str(outcome),
-    }
-
-
 class HostViewSet(InventoryViewSet):
     """Hyper-V hosts; operators drain (pause and empty) and resume them."""
 
@@ -193,7 +150,7 @@ class HostViewSet(InventoryViewSet):
             outcome = drain_host(host, request.user, **options.validated_data)
         except DrainRefused as refused:
             return refusal(refused)
-        return Response(drain_data(outcome))
+        return Response(serializers.DrainOutcomeSerializer(outcome).data)
 
     @extend_schema(
         request=None,
@@ -260,22 +217,12 @@ class VirtualMachineViewSet(InventoryViewSet):
             pairs = [(d.host, d.failures) for d in evaluate_destinations(vm, others)]
         else:
             pairs = [(r.destination, r.failures) for r in snapshots.readiness([vm])]
-        body = {
-            "vm": vm.pk,
-            "source": _ref(vm.host),
+        readiness = {
+            "vm": vm,
             "operational": operational,
-            "ready_hosts": sum(not failures for _, failures in pairs),
-            "candidates": len(pairs),
-            "destinations": [
-                {
-                    "host": _ref(host),
-                    "ready": not failures,
-                    "failures": [failure_data(f) for f in failures],
-                }
-                for host, failures in pairs
-            ],
+            "destinations": [{"host": h, "failures": f} for h, f in pairs],
         }
-        return Response(body)
+        return Response(serializers.ReadinessSerializer(readiness).data)
 
     @extend_schema(request=None, responses=serializers.HAOutcomeSerializer)
     @action(detail=True, methods=["post"], url_path="configure-ha")
@@ -283,14 +230,10 @@ class VirtualMachineViewSet(InventoryViewSet):
         """Mark the VM highly available, or say which rules refuse it (409)."""
         vm = self.get_object()
         (outcome,) = configure_highly_available([vm])
-        body = {
-            "vm": vm.pk,
-            "configured": outcome.configured,
-            "already": outcome.already,
-            "highly_available": outcome.configured or outcome.already,
-            "failures": [failure_data(f) for f in outcome.failures],
-        }
-        return Response(body, status=409 if outcome.failures else 200)
+        return Response(
+            serializers.HAOutcomeSerializer(outcome).data,
+            status=409 if outcome.failures else 200,
+        )
 
 
 class MigrationViewSet(
@@ -309,7 +252,7 @@ class MigrationViewSet(
     queryset = Migration.objects.select_related(
         "vm", "cluster", "source", "destination", "requested_by"
     )
-    filterset_class = filters.MigrationFilter
+    filterset_class = MigrationFilterSet
     ordering_fields = ["created_at", "id", "finished_at"]
     write_action = "operate"
 
@@ -372,10 +315,7 @@ class MigrationViewSet(
             migration = start_migration(vm, destination, request.user, **data)
         except MigrationRefused as refused:
             return Response(
-                {
-                    "detail": str(refused),
-                    "failures": [failure_data(f) for f in refused.failures],
-                },
+                serializers.MigrationRefusalSerializer(refused).data,
                 status=status.HTTP_409_CONFLICT,
             )
         return Response(

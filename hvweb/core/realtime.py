@@ -2,9 +2,11 @@
 
 Every message that crosses the channel layer is one envelope,
 ``{"type": "hvweb.event", "seq": n, "text": "<the frame as JSON>"}``: the frame
-is serialised once here, and each consumer's ``hvweb_event`` handler sends the
-text as it is, however many viewers there are. Emitting after the database
-commit means a viewer never sees a state the database does not have yet.
+(``hvweb.moves.frames.Frame``, one typed shape) is serialised once here, and
+each consumer's ``hvweb_event`` handler sends the text as it is, however many
+viewers there are. Emitting after the database commit means a viewer never
+sees a state the database does not have yet. (The worker's health ping sends
+its pong the same way, as a message of its own.)
 
 Synchronous callers (Celery tasks, views) share one event loop per process,
 kept in a daemon thread, so the channel layer's Redis connections are reused
@@ -18,11 +20,16 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+if TYPE_CHECKING:
+    from hvweb.moves.frames import Frame
+
+    Message = Frame | Mapping[str, Any]
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +49,13 @@ def cluster_group(cluster_id: int) -> str:
     return f"cluster.{cluster_id}"
 
 
-def frame_text(event: dict[str, Any]) -> str:
-    """The websocket frame of ``event``: ``{"type": "event", ...}`` as JSON."""
-    return json.dumps({"type": "event", **event}, separators=(",", ":"))
+def frame_text(frame: Message) -> str:
+    """The websocket message of ``frame``: ``{"type": "event", ...}`` as JSON."""
+    return json.dumps({"type": "event", **frame}, separators=(",", ":"))
 
 
-def envelope(event: dict[str, Any]) -> dict[str, Any]:
-    return {"type": ENVELOPE_TYPE, "seq": event.get("seq"), "text": frame_text(event)}
+def envelope(frame: Message) -> dict[str, Any]:
+    return {"type": ENVELOPE_TYPE, "seq": frame.get("seq"), "text": frame_text(frame)}
 
 
 def _emitter_loop() -> asyncio.AbstractEventLoop:
@@ -64,10 +71,10 @@ def _emitter_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
-def emit(groups: Iterable[str], event: dict[str, Any]) -> None:
-    """Send ``event`` to every group now (from synchronous code)."""
+def emit(groups: Iterable[str], frame: Message) -> None:
+    """Send ``frame`` to every group now (from synchronous code)."""
     layer = get_channel_layer()
-    message = envelope(event)
+    message = envelope(frame)
     groups = list(groups)
 
     async def send() -> None:
@@ -78,8 +85,8 @@ def emit(groups: Iterable[str], event: dict[str, Any]) -> None:
     future.result(timeout=EMIT_TIMEOUT_S)
 
 
-def emit_on_commit(groups: Iterable[str], event: dict[str, Any]) -> None:
-    """Send ``event`` once the current transaction commits (at once outside one).
+def emit_on_commit(groups: Iterable[str], frame: Message) -> None:
+    """Send ``frame`` once the current transaction commits (at once outside one).
 
     Delivery is best effort: the database already holds the event, and a
     viewer that missed it resumes from there. A channel layer that does not
@@ -89,7 +96,7 @@ def emit_on_commit(groups: Iterable[str], event: dict[str, Any]) -> None:
 
     def send() -> None:
         try:
-            emit(groups, event)
+            emit(groups, frame)
         except Exception as exc:  # Redis down or slow: viewers catch up later
             log.warning("event not delivered to %s: %r", groups, exc)
 

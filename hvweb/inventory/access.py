@@ -9,18 +9,23 @@ A member's role in a team grants actions on that team's objects:
 
 Outside one's teams, objects do not exist: views look them up through
 :func:`restrict` and answer 404. Superusers see and do everything.
+
+Callers write ``Model.objects.restrict(user, action)``
+(:class:`hvweb.inventory.querysets.RestrictedQuerySet`), which applies
+:func:`restrict`. This module imports no model, so the models' managers can
+use it.
 """
 
 from __future__ import annotations
 
 from typing import Literal, TypeVar
 
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404
 
 from .choices import Role
-from .models import Membership
 
 Action = Literal["view", "operate", "administer"]
 ACTIONS: tuple[Action, ...] = ("view", "operate", "administer")
@@ -39,9 +44,7 @@ def team_ids(user, action: Action = "view") -> QuerySet:
     """Ids of the teams in which ``user`` may take ``action`` (a subquery)."""
     if action not in ROLES_FOR:
         raise ValueError(f"unknown action {action!r}; expected one of {ACTIONS}")
-    return Membership.objects.filter(
-        user_id=user.pk, role__in=ROLES_FOR[action]
-    ).values("team_id")
+    return user.memberships.filter(role__in=ROLES_FOR[action]).values("team_id")
 
 
 def restrict(queryset: QuerySet[M], user, action: Action = "view") -> QuerySet[M]:
@@ -79,3 +82,17 @@ def get_visible_or_404(queryset: QuerySet[M], user, **lookup) -> M:
         return restrict(queryset, user, "view").get(**lookup)
     except queryset.model.DoesNotExist:
         raise Http404("No such object.") from None
+
+
+def get_to_act_on(
+    queryset: QuerySet[M], user, action: Action, refusal: str, **lookup
+) -> M:
+    """The one object ``user`` may see (else 404) and take ``action`` on.
+
+    Seeing it without the role is a 403 whose message is ``refusal`` (the
+    role the action needs).
+    """
+    obj = get_visible_or_404(queryset, user, **lookup)
+    if not may(user, action, obj):
+        raise PermissionDenied(refusal)
+    return obj

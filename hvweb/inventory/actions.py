@@ -36,9 +36,9 @@ class HAOutcome:
 def configure_highly_available(vms: Iterable[VirtualMachine]) -> list[HAOutcome]:
     """Mark highly available each VM that the rules allow; report the others.
 
-    Callers pass only VMs the user may operate (``access.restrict(...,
-    "operate")``). Each VM is decided in its own transaction on fresh rows, so
-    a refused VM leaves nothing behind and does not hold back the others.
+    Callers pass only VMs the user may operate (``.restrict(user, "operate")``).
+    Each VM is decided in its own transaction on fresh rows, so a refused VM
+    leaves nothing behind and does not hold back the others.
     """
     outcomes = []
     for vm in vms:

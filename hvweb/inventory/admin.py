@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils.html import format_html, format_html_join
 
 from migrator import rules
 
-from . import access, snapshots
+from . import access, snapshots, validation
 from .actions import configure_highly_available
 from .models import (
     Cluster,
@@ -34,8 +35,8 @@ def _restricted_choices(db_field, request, kwargs) -> None:
     """Offer only related objects the user administers (e.g. their clusters)."""
     related = db_field.remote_field.model
     if hasattr(related, "team_path"):
-        kwargs["queryset"] = access.restrict(
-            related._default_manager.all(), request.user, "administer"
+        kwargs["queryset"] = related._default_manager.restrict(
+            request.user, "administer"
         )
 
 
@@ -43,7 +44,7 @@ class TeamScopedAdmin(admin.ModelAdmin):
     """A ModelAdmin that shows and edits only the objects of the user's teams."""
 
     def get_queryset(self, request):
-        return access.restrict(super().get_queryset(request), request.user, "view")
+        return super().get_queryset(request).restrict(request.user, "view")
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
@@ -272,8 +273,9 @@ class VirtualMachineAdmin(TeamScopedAdmin):
         """Ticking HA and moving disks onto CSVs can be one save.
 
         While the disk inline is editable, each disk checks its own placement
-        on the VM as this save leaves it (``VirtualDisk.clean``), so the VM
-        does not refuse HA over disks stored before the save.
+        on the VM as this save leaves it (``VirtualDisk.clean``), so the VM's
+        form leaves out the VM's HIGHLY_AVAILABLE errors, which come from the
+        disks stored before the save.
         """
         form = super().get_form(request, obj, change, **kwargs)
         if not any(
@@ -287,9 +289,12 @@ class VirtualMachineAdmin(TeamScopedAdmin):
             return form
 
         class DisksCheckedApart(form):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, **kwargs)
-                self.instance.disks_checked_apart = True
+            def add_error(self, field, error):
+                if isinstance(error, ValidationError):
+                    error = validation.without_rule(error, "HIGHLY_AVAILABLE")
+                    if not error.messages:
+                        return
+                super().add_error(field, error)
 
         return DisksCheckedApart
 
@@ -320,7 +325,7 @@ class VirtualMachineAdmin(TeamScopedAdmin):
         description="Configure as highly available", permissions=["configure_ha"]
     )
     def configure_ha(self, request, queryset):
-        allowed = access.restrict(queryset, request.user, "operate")
+        allowed = queryset.restrict(request.user, "operate")
         for vm in queryset.exclude(pk__in=allowed.values("pk")):
             self.message_user(
                 request,

@@ -1,15 +1,20 @@
-"""Every choice the inventory stores, with a display colour beside each value.
+"""Every choice the inventory stores, with a label and a display colour per value.
 
-The stored values are the vocabulary of ``migrator.rules`` (a test holds them
-equal), so a row's value goes into a snapshot unchanged.
+The stored values are ``migrator``'s vocabulary (``migrator.rules``,
+``migrator.hyperv``): each class here is built from them, adding only the
+labels and colours, and refuses a value it has no label for. A row's value
+therefore goes into a rule snapshot unchanged, and a new value is added in
+``migrator`` and labelled here, never typed twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+
 from django.db import models
 
+from migrator import rules
 from migrator.hyperv import VERSIONS, supports_live_migration
-from migrator.rules import DRIVE_LETTERS
 
 
 class ColouredChoices(models.TextChoices):
@@ -37,90 +42,142 @@ def colours(**by_value: str):
     return decorate
 
 
-@colours(fibre_channel="blue", iscsi="teal", none="grey")
-class StorageKind(ColouredChoices):
-    FIBRE_CHANNEL = "fibre_channel", "Fibre Channel SAN"
-    ISCSI = "iscsi", "iSCSI SAN"
-    NONE = "none", "None"
+def vocabulary(
+    name: str,
+    values: Iterable[str],
+    shown: Mapping[str, tuple[str, str]],
+    member: Callable[[str], str] = str.upper,
+):
+    """A ColouredChoices class of the stored ``values``, in their order.
+
+    ``shown`` gives each value its ``(label, colour)``; a value without one,
+    or one for no value, is a TypeError at import. ``member`` names the enum
+    member of a value (``"up"`` is ``HostState.UP``).
+    """
+    values = tuple(values)
+    if set(shown) != set(values):
+        raise TypeError(
+            f"{name}: labels for {sorted(set(shown) - set(values))} but no value, "
+            f"values {sorted(set(values) - set(shown))} without a label"
+        )
+    cls = ColouredChoices(name, [(member(v), (v, shown[v][0])) for v in values])
+    return colours(**{v: shown[v][1] for v in values})(cls)
 
 
-@colours(tcpip="grey", compression="blue", smb="purple")
-class PerformanceOption(ColouredChoices):
-    TCPIP = "tcpip", "TCP/IP"
-    COMPRESSION = "compression", "Compression"
-    SMB = "smb", "SMB"
+def _named(names: Mapping[str, str], colour: Mapping[str, str]) -> dict:
+    """Labels ``migrator`` already uses in its messages, with colours."""
+    return {value: (label, colour[value]) for value, label in names.items()}
 
 
-# Built from migrator.hyperv.VERSIONS so that the list lives in one place.
-HyperVVersion = colours(
-    **{v: ("green" if supports_live_migration(v) else "red") for v in VERSIONS}
-)(
-    ColouredChoices(
-        "HyperVVersion",
-        [(f"V{v.replace(' ', '_')}", (v, f"Hyper-V {v}")) for v in VERSIONS],
-    )
+StorageKind = vocabulary(
+    "StorageKind",
+    rules.STORAGE_KINDS,
+    {
+        "fibre_channel": ("Fibre Channel SAN", "blue"),
+        "iscsi": ("iSCSI SAN", "teal"),
+        "none": ("None", "grey"),
+    },
+)
+
+PerformanceOption = vocabulary(
+    "PerformanceOption",
+    rules.PERFORMANCE_OPTIONS,
+    {
+        "tcpip": ("TCP/IP", "grey"),
+        "compression": ("Compression", "blue"),
+        "smb": ("SMB", "purple"),
+    },
+)
+
+HyperVVersion = vocabulary(
+    "HyperVVersion",
+    VERSIONS,
+    {
+        v: (f"Hyper-V {v}", "green" if supports_live_migration(v) else "red")
+        for v in VERSIONS
+    },
+    member=lambda v: f"V{v.replace(' ', '_')}",
+)
+
+CpuVendor = vocabulary(
+    "CpuVendor",
+    rules.CPU_VENDORS,
+    _named(rules.CPU_VENDOR_NAMES, {"intel": "blue", "amd": "red"}),
+)
+
+DriveLetter = vocabulary(
+    "DriveLetter",
+    rules.DRIVE_LETTERS,
+    {
+        letter: (f"{letter}:", "green" if letter == "C" else "orange")
+        for letter in rules.DRIVE_LETTERS
+    },
+    member=str,
+)
+
+HostState = vocabulary(
+    "HostState",
+    rules.HOST_STATES,
+    {
+        "up": ("Up", "green"),
+        "paused": ("Paused (drained)", "orange"),
+        "down": ("Down", "red"),
+    },
+)
+
+CsvState = vocabulary(
+    "CsvState",
+    rules.CSV_STATES,
+    {
+        "online": ("Online", "green"),
+        "redirected": ("Redirected access", "orange"),
+        "offline": ("Offline", "red"),
+    },
+)
+
+PowerState = vocabulary(
+    "PowerState",
+    rules.POWER_STATES,
+    {
+        "running": ("Running", "green"),
+        "paused": ("Paused", "orange"),
+        "saved": ("Saved", "blue"),
+        "off": ("Off", "grey"),
+    },
+)
+
+AutomaticStartAction = vocabulary(
+    "AutomaticStartAction",
+    rules.AUTOMATIC_START_ACTIONS,
+    _named(
+        rules.START_ACTION_NAMES,
+        {"nothing": "green", "start_if_running": "orange", "always_start": "orange"},
+    ),
+)
+
+DiskKind = vocabulary(
+    "DiskKind",
+    rules.DISK_KINDS,
+    {
+        "vhd": ("VHD", "grey"),
+        "vhdx": ("VHDX", "blue"),
+        "passthrough": ("Passthrough disk", "purple"),
+    },
+)
+
+WorkloadProfile = vocabulary(
+    "WorkloadProfile",
+    rules.WORKLOAD_PROFILES,
+    {
+        "idle": ("Idle", "grey"),
+        "web": ("Web server", "blue"),
+        "database": ("Database", "purple"),
+        "memory_hammer": ("Memory hammer", "red"),
+    },
 )
 
 
-@colours(intel="blue", amd="red")
-class CpuVendor(ColouredChoices):
-    INTEL = "intel", "Intel"
-    AMD = "amd", "AMD"
-
-
-DriveLetter = colours(
-    **{letter: ("green" if letter == "C" else "orange") for letter in DRIVE_LETTERS}
-)(
-    ColouredChoices(
-        "DriveLetter", [(letter, (letter, f"{letter}:")) for letter in DRIVE_LETTERS]
-    )
-)
-
-
-@colours(up="green", paused="orange", down="red")
-class HostState(ColouredChoices):
-    UP = "up", "Up"
-    PAUSED = "paused", "Paused (drained)"
-    DOWN = "down", "Down"
-
-
-@colours(online="green", redirected="orange", offline="red")
-class CsvState(ColouredChoices):
-    ONLINE = "online", "Online"
-    REDIRECTED = "redirected", "Redirected access"
-    OFFLINE = "offline", "Offline"
-
-
-@colours(running="green", paused="orange", saved="blue", off="grey")
-class PowerState(ColouredChoices):
-    RUNNING = "running", "Running"
-    PAUSED = "paused", "Paused"
-    SAVED = "saved", "Saved"
-    OFF = "off", "Off"
-
-
-@colours(nothing="green", start_if_running="orange", always_start="orange")
-class AutomaticStartAction(ColouredChoices):
-    NOTHING = "nothing", "Nothing"
-    START_IF_RUNNING = "start_if_running", "Start if it was running"
-    ALWAYS_START = "always_start", "Always start"
-
-
-@colours(vhd="grey", vhdx="blue", passthrough="purple")
-class DiskKind(ColouredChoices):
-    VHD = "vhd", "VHD"
-    VHDX = "vhdx", "VHDX"
-    PASSTHROUGH = "passthrough", "Passthrough disk"
-
-
-@colours(idle="grey", web="blue", database="purple", memory_hammer="red")
-class WorkloadProfile(ColouredChoices):
-    IDLE = "idle", "Idle"
-    WEB = "web", "Web server"
-    DATABASE = "database", "Database"
-    MEMORY_HAMMER = "memory_hammer", "Memory hammer"
-
-
+# Team roles are hvweb's own (access control): the engine knows nothing of them.
 @colours(viewer="grey", operator="blue", administrator="purple")
 class Role(ColouredChoices):
     VIEWER = "viewer", "Viewer"

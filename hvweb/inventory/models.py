@@ -2,16 +2,17 @@
 
 Single-row checks live in field validators and ``clean()``; rules that span
 objects are ``migrator.rules`` functions, which ``clean()`` calls through
-``hvweb.inventory.snapshots`` and turns into field-keyed ValidationErrors.
-Database constraints back what must never be stored at all.
+``hvweb.inventory.validation`` as field-keyed ValidationErrors. Database
+constraints back what must never be stored at all.
 
 Every model names ``team_path``, the lookup from it to its owning Team, which
-``hvweb.inventory.access.restrict`` follows.
+``Model.objects.restrict(user, action)`` follows
+(``hvweb.inventory.querysets``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -20,8 +21,9 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from migrator.rules import DRIVE_LETTERS, Failure, RuleInputError
+from migrator.rules import DRIVE_LETTERS
 
+from . import validation
 from .choices import (
     AutomaticStartAction,
     CpuVendor,
@@ -36,6 +38,7 @@ from .choices import (
     StorageKind,
     WorkloadProfile,
 )
+from .querysets import RestrictedQuerySet, VirtualMachineQuerySet
 
 #: Hyper-V's MAC address form, as Get-VMNetworkAdapter shows it.
 MAC_PATTERN = r"^[0-9A-F]{2}(-[0-9A-F]{2}){5}$"
@@ -45,34 +48,9 @@ CSV_PATH_PATTERN = r"^[C-Z]:\\ClusterStorage\\[^\\/:*?\"<>|]+$"
 PAGE_SIZE_KIB = 4
 
 
-def failure_errors(failures: Iterable[Failure], field_for: dict[str, str]) -> dict:
-    """Field-keyed error lists from rule failures, each naming its rule.
-
-    ``field_for`` maps a rule's field names to the form field that shows it;
-    a failure whose fields are all unmapped lands on ``default`` (the ``None``
-    key is kept as NON_FIELD_ERRORS).
-    """
-    errors: dict[str, list[str]] = {}
-    for failure in failures:
-        key = next(
-            (field_for[f] for f in failure.fields if f in field_for),
-            field_for.get("*", "__all__"),
-        )
-        errors.setdefault(key, []).append(f"{failure.code}: {failure.message}")
-    return errors
-
-
-def rule_failures(evaluate: Callable[[], Sequence[Failure]]) -> Sequence[Failure]:
-    """``evaluate()``'s failures; none when a row's own field is invalid.
-
-    A field that fails its own validation (memory 0, an unknown version) cannot
-    make a snapshot; its field error already tells the user, so the
-    cross-object rules wait until it is fixed.
-    """
-    try:
-        return evaluate()
-    except (RuleInputError, TypeError):
-        return ()
+def _add(errors: dict[str, list], more: dict[str, list]) -> None:
+    for key, messages in more.items():
+        errors.setdefault(key, []).extend(messages)
 
 
 class Team(models.Model):
@@ -80,6 +58,8 @@ class Team(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
 
     team_path = ""
 
@@ -98,6 +78,8 @@ class Membership(models.Model):
     )
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role, default=Role.VIEWER)
+
+    objects = RestrictedQuerySet.as_manager()
 
     team_path = "team"
 
@@ -156,6 +138,8 @@ class Cluster(models.Model):
         "time).",
     )
     description = models.TextField(blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
 
     team_path = "team"
 
@@ -238,6 +222,8 @@ class Host(models.Model):
     )
     state = models.CharField(max_length=10, choices=HostState, default=HostState.UP)
 
+    objects = RestrictedQuerySet.as_manager()
+
     team_path = "cluster__team"
 
     class Meta:
@@ -275,11 +261,7 @@ class Host(models.Model):
         super().clean()
         if self.cluster_id is None:
             return
-        from migrator import rules
-
-        from . import snapshots
-
-        errors: dict[str, list[str]] = {}
+        errors: dict[str, list] = {}
         if self.pk:
             before = Host.objects.filter(pk=self.pk).values_list(
                 "cluster_id", flat=True
@@ -290,33 +272,9 @@ class Host(models.Model):
                         "This host runs VMs of its cluster: move them to other hosts "
                         "first, then move the host to another cluster."
                     ]
-        others = [
-            snapshots.host_snapshot(h)
-            for h in self.cluster.hosts.exclude(pk=self.pk).select_related("cluster")
-        ]
-        failures = rule_failures(
-            lambda: rules.host_membership_failures(
-                snapshots.host_snapshot(self, load=False),
-                others,
-                snapshots.cluster_snapshot(self.cluster),
-            )
-        )
-        for key, messages in failure_errors(
-            failures, {"boot_drive": "boot_drive"}
-        ).items():
-            errors.setdefault(key, []).extend(messages)
+        _add(errors, validation.host_rule_errors(self))
         if errors:
             raise ValidationError(errors)
-
-    def memory_in_use_mib(self) -> int:
-        """Memory held by the VMs running (or paused) on this host."""
-        return memory_held_mib(self.virtual_machines.all())
-
-
-def memory_held_mib(vms: Iterable[VirtualMachine]) -> int:
-    """Memory held by those of ``vms`` that are running or paused."""
-    holding = {PowerState.RUNNING, PowerState.PAUSED}
-    return sum(vm.memory_mib for vm in vms if vm.power_state in holding)
 
 
 class ClusterSharedVolume(models.Model):
@@ -346,6 +304,8 @@ class ClusterSharedVolume(models.Model):
         help_text="The coordinator node.",
     )
     state = models.CharField(max_length=20, choices=CsvState, default=CsvState.ONLINE)
+
+    objects = RestrictedQuerySet.as_manager()
 
     team_path = "cluster__team"
 
@@ -377,18 +337,7 @@ class ClusterSharedVolume(models.Model):
         super().clean()
         if self.cluster_id is None:
             return
-        from migrator import rules
-
-        from . import snapshots
-
-        errors = failure_errors(
-            rule_failures(
-                lambda: rules.csv_placement_failures(
-                    snapshots.cluster_snapshot(self.cluster)
-                )
-            ),
-            {"cluster": "cluster"},
-        )
+        errors = validation.csv_rule_errors(self)
         if self.owner_id is not None and self.owner.cluster_id != self.cluster_id:
             errors.setdefault("owner", []).append(
                 f"{self.owner} is not a host of {self.cluster}: the owner node is "
@@ -400,11 +349,6 @@ class ClusterSharedVolume(models.Model):
 
 class VirtualMachine(models.Model):
     """A virtual machine on its current host (the owner)."""
-
-    #: Set by a form that saves the VM's disks with it (the admin's disk
-    #: inline): each disk then checks its own placement on the VM as the form
-    #: leaves it, rather than the VM checking the disks stored before the save.
-    disks_checked_apart = False
 
     name = models.CharField(max_length=100, unique=True)
     host = models.ForeignKey(
@@ -442,6 +386,8 @@ class VirtualMachine(models.Model):
         validators=[MinValueValidator(1)],
         help_text=f"Pages ({PAGE_SIZE_KIB} KiB) the guest writes to.",
     )
+
+    objects = VirtualMachineQuerySet.as_manager()
 
     team_path = "host__cluster__team"
 
@@ -486,7 +432,7 @@ class VirtualMachine(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        errors: dict[str, list[str]] = {}
+        errors: dict[str, list] = {}
         if (
             self.memory_mib
             and self.working_set_pages
@@ -497,27 +443,7 @@ class VirtualMachine(models.Model):
                 f"{self.memory_mib * 1024 // PAGE_SIZE_KIB} pages of memory."
             ]
         if self.highly_available and self.host_id is not None:
-            from migrator import rules
-
-            from . import snapshots
-
-            failures = rule_failures(
-                lambda: rules.ha_configuration_failures(
-                    snapshots.vm_snapshot(self),
-                    snapshots.cluster_snapshot(self.cluster),
-                )
-            )
-            if self.disks_checked_apart:
-                failures = [f for f in failures if f.code != "HIGHLY_AVAILABLE"]
-            mapped = failure_errors(
-                failures,
-                {
-                    "automatic_start_action": "automatic_start_action",
-                    "*": "highly_available",
-                },
-            )
-            for key, messages in mapped.items():
-                errors.setdefault(key, []).extend(messages)
+            _add(errors, validation.vm_rule_errors(self))
         if errors:
             raise ValidationError(errors)
 
@@ -546,6 +472,8 @@ class VirtualDisk(models.Model):
     size_gib = models.PositiveIntegerField(
         "size (GiB)", default=40, validators=[MinValueValidator(1)]
     )
+
+    objects = RestrictedQuerySet.as_manager()
 
     team_path = "vm__host__cluster__team"
 
@@ -588,23 +516,9 @@ class VirtualDisk(models.Model):
                     }
                 )
             return
-        from migrator import rules
-
-        from . import snapshots
-
-        # This disk alone, on the VM as the form would leave it.
-        failures = [
-            f
-            for f in rule_failures(
-                lambda: rules.ha_configuration_failures(
-                    snapshots.vm_snapshot(vm, disks=[snapshots.disk_snapshot(self)]),
-                    snapshots.cluster_snapshot(vm.cluster),
-                )
-            )
-            if f.code == "HIGHLY_AVAILABLE"
-        ]
-        if failures:
-            raise ValidationError(failure_errors(failures, {"disks": "csv"}))
+        errors = validation.disk_rule_errors(self, vm)
+        if errors:
+            raise ValidationError(errors)
 
 
 class NetworkAdapter(models.Model):
@@ -627,6 +541,8 @@ class NetworkAdapter(models.Model):
         error_messages={"unique": "Another adapter already has this MAC address."},
     )
     virtual_switch = models.CharField(max_length=100)
+
+    objects = RestrictedQuerySet.as_manager()
 
     team_path = "vm__host__cluster__team"
 

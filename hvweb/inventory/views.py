@@ -1,6 +1,7 @@
 """The inventory's pages: the clusters overview, a cluster, a host, a VM.
 
-Every lookup goes through ``access.restrict``: another team's object is a 404.
+Every lookup is restricted to the user's teams (``Model.objects.restrict``,
+``access.get_visible_or_404``): another team's object is a 404.
 The overview and the cluster page draw each cluster as a "board" (hosts side by
 side, their VMs, memory against capacity, moves in flight) in the same shape the
 ``/ws/clusters/<id>/`` snapshot has, so ``static/js/clusters.js`` can keep it live.
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,14 +18,10 @@ from django.views.decorators.http import require_POST
 
 from hvweb.moves import capacity
 from migrator import rules
-from migrator.stages import Stage
 
 from . import access, snapshots
 from .actions import configure_highly_available
 from .models import Cluster, Host, VirtualMachine
-
-#: Stage labels by value, for the boards' script.
-STAGE_LABELS = {stage.value: stage.label for stage in Stage}
 
 
 def _host_rows(load: capacity.ClusterCapacity, moves) -> list[dict]:
@@ -77,7 +73,7 @@ def _boards(clusters):
 def cluster_list(request: HttpRequest) -> HttpResponse:
     """The clusters overview: every visible cluster's hosts side by side, live."""
     clusters = list(
-        access.restrict(Cluster.objects.all(), request.user)
+        Cluster.objects.restrict(request.user)
         .select_related("team")
         .annotate(
             host_count=Count("hosts", distinct=True),
@@ -90,7 +86,6 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
         {
             "clusters": clusters,
             "boards": _boards(clusters),
-            "stage_labels": STAGE_LABELS,
         },
     )
 
@@ -108,7 +103,6 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "cluster": cluster,
             "board": board,
             "host_rows": board["host_rows"],
-            "stage_labels": STAGE_LABELS,
             "csvs": cluster.csvs.select_related("owner"),
         },
     )
@@ -166,12 +160,14 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def vm_configure_ha(request: HttpRequest, pk: int) -> HttpResponse:
     """ "Configure as highly available" for one VM (operators and administrators)."""
-    vm = access.get_visible_or_404(VirtualMachine.objects.all(), request.user, pk=pk)
-    if not access.may(request.user, "operate", vm):
-        raise PermissionDenied(
-            "Configuring HA needs the operator or administrator role in this "
-            "cluster's team."
-        )
+    vm = access.get_to_act_on(
+        VirtualMachine.objects.all(),
+        request.user,
+        "operate",
+        "Configuring HA needs the operator or administrator role in this "
+        "cluster's team.",
+        pk=pk,
+    )
     (outcome,) = configure_highly_available([vm])
     level = messages.ERROR if outcome.failures else messages.SUCCESS
     # Tagged so the page shows it next to the button, not at the top.

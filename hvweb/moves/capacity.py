@@ -9,7 +9,7 @@ and the ``/ws/clusters/<id>/`` snapshot. A host's load is three figures
 (:class:`HostLoad`), one rule each:
 
 * ``used_mib``: memory held by the VMs whose row names the host, running or
-  paused (:func:`hvweb.inventory.models.memory_held_mib`);
+  paused (:func:`hvweb.inventory.rowsnapshots.memory_held_mib`);
 * ``reserved_mib``: memory set aside on the host by active moves coming to it
   that have not switched over yet (:func:`reserves_memory`). From the "online"
   stage on, the VM's row names the destination, so its memory is already in
@@ -35,7 +35,8 @@ from functools import cached_property
 from django.db.models import Q
 
 from hvweb.inventory import snapshots
-from hvweb.inventory.models import Cluster, Host, VirtualMachine, memory_held_mib
+from hvweb.inventory.models import Cluster, Host, VirtualMachine
+from hvweb.inventory.rowsnapshots import memory_held_mib
 from hvweb.inventory.snapshots import PairResult
 from migrator import rules
 from migrator.rules import ClusterSnapshot, DiskSnapshot, Failure, HostSnapshot
@@ -49,6 +50,7 @@ __all__ = [
     "HostLoad",
     "failures_now",
     "for_vm",
+    "host_memory",
     "holds_slots",
     "load",
     "load_many",
@@ -314,6 +316,19 @@ def load(
     (found,) = load_many([cluster], only=only).values()
     if exclude is not None:
         found.release(exclude)
+    return found
+
+
+def host_memory(host_ids: Iterable[int]) -> dict[int, HostLoad]:
+    """Per host id: its load now, for hosts of any clusters (the frames' ``hosts``)."""
+    ids = list(host_ids)
+    clusters = {
+        h.cluster_id: h.cluster
+        for h in Host.objects.filter(pk__in=ids).select_related("cluster")
+    }
+    found: dict[int, HostLoad] = {}
+    for capacity in load_many(clusters.values(), only=ids).values():
+        found.update(capacity.loads)
     return found
 
 

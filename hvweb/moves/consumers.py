@@ -18,7 +18,6 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from hvweb.core import realtime
-from hvweb.inventory.access import restrict
 from hvweb.inventory.models import Cluster
 
 from . import journal
@@ -40,7 +39,7 @@ def _in_pool(func):
 
 @_in_pool
 def _visible(model, user, pk: int) -> bool:
-    return restrict(model.objects.filter(pk=pk), user, "view").exists()
+    return model.objects.filter(pk=pk).restrict(user, "view").exists()
 
 
 class _Stream(AsyncWebsocketConsumer):

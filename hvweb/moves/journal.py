@@ -13,28 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from hvweb.core import realtime
 from hvweb.core.locking import ROW_ONLY
 
+from .frames import Frame, frame
 from .models import Migration, MigrationEvent
-
-
-def frame(migration: Migration, seq: int, kind: str, data: dict[str, Any]) -> dict:
-    """The frame viewers get: the event with where the move stands after it."""
-    return {
-        "migration": migration.pk,
-        "seq": seq,
-        "kind": kind,
-        "state": migration.state,
-        "stage": migration.stage,
-        "vm": migration.vm_id,
-        "source": migration.source_id,
-        "destination": migration.destination_id,
-        "at": timezone.now().isoformat(),
-        "data": data,
-    }
 
 
 def record(
@@ -62,7 +46,7 @@ def record(
     return migration
 
 
-def replay(migration_id: int, after: int) -> list[dict[str, Any]]:
+def replay(migration_id: int, after: int) -> list[Frame]:
     """The stored frames of the move with a sequence number above ``after``."""
     return list(
         MigrationEvent.objects.filter(migration_id=migration_id, seq__gt=after)

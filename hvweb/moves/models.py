@@ -14,9 +14,11 @@ from django.urls import reverse
 
 from hvweb.inventory.choices import PerformanceOption
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
+from hvweb.inventory.querysets import RestrictedQuerySet
 from migrator.stages import Stage
 
 from .choices import STAGE_CHOICES, MigrationState, StageOutcome
+from .options import DEFAULT_DOWNTIME_LIMIT_MS
 
 
 class Migration(models.Model):
@@ -43,7 +45,7 @@ class Migration(models.Model):
     )
     # Options, fixed when the move is requested.
     performance_option = models.CharField(max_length=20, choices=PerformanceOption)
-    downtime_limit_ms = models.PositiveIntegerField(default=300)
+    downtime_limit_ms = models.PositiveIntegerField(default=DEFAULT_DOWNTIME_LIMIT_MS)
     speed = models.FloatField(
         help_text="Simulated seconds per wall second; 0 runs unpaced."
     )
@@ -83,6 +85,8 @@ class Migration(models.Model):
     failed_stage = models.CharField(max_length=30, choices=STAGE_CHOICES, blank=True)
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
+
+    objects = RestrictedQuerySet.as_manager()
 
     team_path = "cluster__team"
 
@@ -151,6 +155,8 @@ class MigrationStage(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = RestrictedQuerySet.as_manager()
+
     team_path = "migration__cluster__team"
 
     class Meta:
@@ -182,6 +188,8 @@ class MigrationPass(models.Model):
     remaining_dirty_pages = models.BigIntegerField()
     t = models.FloatField(help_text="Simulated seconds since the move began.")
 
+    objects = RestrictedQuerySet.as_manager()
+
     team_path = "migration__cluster__team"
 
     class Meta:
@@ -206,6 +214,8 @@ class MigrationEvent(models.Model):
     kind = models.CharField(max_length=30)
     data = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = RestrictedQuerySet.as_manager()
 
     team_path = "migration__cluster__team"
 

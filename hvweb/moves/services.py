@@ -14,24 +14,20 @@ capacity.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 
 from hvweb.inventory.access import may
-from hvweb.inventory.choices import PerformanceOption
-from hvweb.inventory.models import Cluster, Host, VirtualMachine
-from migrator.errors import SpecError
+from hvweb.inventory.models import Host, VirtualMachine
 from migrator.rules import Failure
-from migrator.spec import Faults
 
 from . import capacity, lifecycle
 from .capacity import Destination
 from .lifecycle import CancelRefused, MigrationRefused
 from .models import Migration
+from .options import MoveOptions
 
 __all__ = [
     "CancelRefused",
@@ -44,74 +40,6 @@ __all__ = [
     "ranked_destinations",
     "start_migration",
 ]
-
-MAX_DOWNTIME_LIMIT_MS = 60_000
-MAX_SPEED = 1000.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MoveOptions:
-    """A move's options, checked where they enter (field-keyed errors)."""
-
-    performance_option: str
-    downtime_limit_ms: int
-    speed: float
-    faults: Mapping[str, Any]
-
-    @classmethod
-    def parse(
-        cls,
-        cluster: Cluster,
-        *,
-        performance_option: str | None = None,
-        downtime_limit_ms: Any = None,
-        speed: Any = None,
-        faults: Mapping[str, Any] | None = None,
-    ) -> MoveOptions:
-        """Options with the cluster's defaults; ValidationError names bad fields."""
-        errors: dict[str, str] = {}
-        option = performance_option or cluster.performance_option
-        if option not in PerformanceOption.values:
-            errors["performance_option"] = (
-                f"{option!r} is not a performance option; choose one of "
-                f"{', '.join(PerformanceOption.values)}."
-            )
-        limit = 300 if downtime_limit_ms is None else downtime_limit_ms
-        if isinstance(limit, bool) or not isinstance(limit, int):
-            try:
-                limit = int(str(limit))
-            except ValueError:
-                limit = -1
-        if not 0 <= limit <= MAX_DOWNTIME_LIMIT_MS:
-            errors["downtime_limit_ms"] = (
-                f"must be a whole number of milliseconds from 0 (no limit) to "
-                f"{MAX_DOWNTIME_LIMIT_MS}."
-            )
-        pace = cluster.simulation_speed if speed is None else speed
-        try:
-            pace = float(pace)
-        except (TypeError, ValueError):
-            pace = math.nan
-        if not (pace == 0 or 0.0001 <= pace <= MAX_SPEED):
-            errors["speed"] = (
-                f"must be 0 (unpaced) or a factor from 0.0001 to {MAX_SPEED:g} "
-                "(simulated seconds per wall second)."
-            )
-        fault_fields = dict(faults or {})
-        try:
-            Faults(**fault_fields)
-        except SpecError as exc:
-            errors["faults"] = str(exc)
-        except TypeError as exc:
-            errors["faults"] = f"unknown fault: {exc}"
-        if errors:
-            raise ValidationError(errors)
-        return cls(
-            performance_option=option,
-            downtime_limit_ms=limit,
-            speed=pace,
-            faults=fault_fields,
-        )
 
 
 def evaluate_destinations(

@@ -16,37 +16,35 @@ from __future__ import annotations
 
 import csv
 
-from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from hvweb.api.serializers import FlatMigrationSerializer
 from hvweb.inventory import access
 from hvweb.inventory.choices import PerformanceOption
-from hvweb.inventory.models import Cluster, Host, VirtualMachine
+from hvweb.inventory.models import Host, VirtualMachine
 from migrator.predict import Prediction, predict
 from migrator.stages import Stage
 
-from .choices import MigrationState
+from . import options as bounds
 from .drain import DrainRefused, drain_host, resume_host
+from .filtersets import PAGE_FILTERS, MigrationFilterSet
 from .models import Migration
+from .options import MoveOptions
 from .runner import build_spec
 from .services import (
     CancelRefused,
     MigrationRefused,
-    MoveOptions,
     cancel_migration,
     ranked_destinations,
     start_migration,
 )
 from .snapshot import migration_snapshot
-
-DEFAULT_DOWNTIME_LIMIT_MS = 300
 
 # --- The "Live migrate" form on the VM page --------------------------------------
 
@@ -76,17 +74,16 @@ def move_form_context(request: HttpRequest, vm: VirtualMachine, may_operate: boo
     if not may_operate:
         return {}
     cluster = vm.host.cluster
-    options = MoveOptions.parse(
-        cluster,
-        performance_option=cluster.performance_option,
-        downtime_limit_ms=DEFAULT_DOWNTIME_LIMIT_MS,
-        speed=cluster.simulation_speed,
-    )
+    options = MoveOptions.parse(cluster)  # the cluster's settings, the defaults
     destinations = ranked_destinations(vm)
     return {
         "destinations": destinations,
         "can_start": any(d.selectable for d in destinations),
         "move_options": options,
+        "option_bounds": {
+            "max_downtime_limit_ms": bounds.MAX_DOWNTIME_LIMIT_MS,
+            "max_speed": bounds.MAX_SPEED,
+        },
         "performance_options": PerformanceOption.choices,
         "prediction": prediction_dict(_predict(vm, options), options.speed),
     }
@@ -117,16 +114,16 @@ def vm_prediction(request: HttpRequest, pk: int) -> JsonResponse:
 @require_POST
 def migrate_vm(request: HttpRequest, pk: int) -> HttpResponse:
     """Start a move of the VM to the posted destination (operators)."""
-    vm = access.get_visible_or_404(
-        VirtualMachine.objects.select_related("host__cluster"), request.user, pk=pk
+    vm = access.get_to_act_on(
+        VirtualMachine.objects.select_related("host__cluster"),
+        request.user,
+        "operate",
+        "Starting a live migration needs the operator or administrator role in "
+        "this cluster's team.",
+        pk=pk,
     )
-    if not access.may(request.user, "operate", vm):
-        raise PermissionDenied(
-            "Starting a live migration needs the operator or administrator role in "
-            "this cluster's team."
-        )
     destination = (
-        access.restrict(Host.objects.all(), request.user)
+        Host.objects.restrict(request.user)
         .filter(pk=request.POST.get("destination") or None)
         .first()
     )
@@ -179,7 +176,6 @@ def migration_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "stage": stage.value,
             "number": stage.number,
             "label": stage.label,
-            "cancellable": stage.cancellable,
             "row": stages_done.get(stage.value),
         }
         for stage in Stage
@@ -197,15 +193,6 @@ def migration_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 migration.bytes_sent or 0, progress.get("bytes_sent") or 0
             ),
             "pass_shown": migration.passes or progress.get("pass_no"),
-            "stages_json": [
-                {
-                    "stage": t["stage"],
-                    "number": t["number"],
-                    "label": t["label"],
-                    "cancellable": t["cancellable"],
-                }
-                for t in timeline
-            ],  # fmt: skip
             "may_operate": access.may(request.user, "operate", migration),
         },
     )
@@ -214,11 +201,13 @@ def migration_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def migration_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    migration = access.get_visible_or_404(Migration.objects.all(), request.user, pk=pk)
-    if not access.may(request.user, "operate", migration):
-        raise PermissionDenied(
-            "Cancelling a live migration needs the operator or administrator role."
-        )
+    migration = access.get_to_act_on(
+        Migration.objects.all(),
+        request.user,
+        "operate",
+        "Cancelling a live migration needs the operator or administrator role.",
+        pk=pk,
+    )
     try:
         cancel_migration(migration, request.user)
     except CancelRefused as exc:
@@ -230,12 +219,13 @@ def migration_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _operated_host(request: HttpRequest, pk: int) -> Host:
-    host = access.get_visible_or_404(Host.objects.all(), request.user, pk=pk)
-    if not access.may(request.user, "operate", host):
-        raise PermissionDenied(
-            "Draining and resuming hosts needs the operator or administrator role."
-        )
-    return host
+    return access.get_to_act_on(
+        Host.objects.all(),
+        request.user,
+        "operate",
+        "Draining and resuming hosts needs the operator or administrator role.",
+        pk=pk,
+    )
 
 
 @login_required
@@ -269,73 +259,25 @@ def host_resume(request: HttpRequest, pk: int) -> HttpResponse:
 # --- History ---------------------------------------------------------------------
 
 
-class HistoryFilter(forms.Form):
-    """The history's filters; every one optional, each checked where it enters."""
-
-    cluster = forms.ModelChoiceField(
-        queryset=Cluster.objects.none(), required=False, empty_label="Any cluster"
-    )
-    vm = forms.CharField(
-        label="VM", required=False, max_length=100, help_text="Name contains"
-    )
-    state = forms.ChoiceField(
-        choices=[("", "Any state"), *MigrationState.choices], required=False
-    )
-    user = forms.CharField(label="Requested by", required=False, max_length=150)
-    since = forms.DateField(
-        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    until = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-
-    def __init__(self, *args, user=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["cluster"].queryset = access.restrict(Cluster.objects.all(), user)
-
-    def clean(self):
-        data = super().clean()
-        since, until = data.get("since"), data.get("until")
-        if since and until and since > until:
-            self.add_error("until", "must be on or after the From date.")
-        return data
-
-    def apply(self, queryset):
-        data = self.cleaned_data
-        if data.get("cluster"):
-            queryset = queryset.filter(cluster=data["cluster"])
-        if data.get("vm"):
-            queryset = queryset.filter(vm__name__icontains=data["vm"])
-        if data.get("state"):
-            queryset = queryset.filter(state=data["state"])
-        if data.get("user"):
-            name = data["user"]
-            queryset = queryset.filter(
-                **{f"requested_by__{get_user_model().USERNAME_FIELD}__iexact": name}
-            )
-        if data.get("since"):
-            queryset = queryset.filter(created_at__date__gte=data["since"])
-        if data.get("until"):
-            queryset = queryset.filter(created_at__date__lte=data["until"])
-        return queryset
-
-
 def _history(request: HttpRequest):
-    form = HistoryFilter(request.GET or None, user=request.user)
-    queryset = access.restrict(
-        Migration.objects.select_related(
+    """The history's filters (bound to what the request asks) and its rows."""
+    # An HTML form sends every field, the empty ones too: those filter nothing.
+    asked = {k: v for k, v in request.GET.items() if k != "page" and v != ""}
+    filterset = MigrationFilterSet(
+        asked or None,
+        queryset=Migration.objects.select_related(
             "vm", "cluster", "source", "destination", "requested_by"
-        ),
-        request.user,
+        ).restrict(request.user),
+        request=request,
     )
-    if form.is_bound:
-        queryset = form.apply(queryset) if form.is_valid() else queryset.none()
-    return form, queryset
+    if filterset.is_bound and not filterset.is_valid():
+        return filterset, filterset.queryset.none()
+    return filterset, filterset.qs
 
 
 @login_required
 def migration_list(request: HttpRequest) -> HttpResponse:
-    form, queryset = _history(request)
+    filterset, queryset = _history(request)
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -343,7 +285,8 @@ def migration_list(request: HttpRequest) -> HttpResponse:
         request,
         "moves/migration_list.html",
         {
-            "form": form,
+            "form": filterset.form,
+            "fields": [filterset.form[name] for name in PAGE_FILTERS],
             "page": page,
             "migrations": page.object_list,
             "query": query.urlencode(),
@@ -351,13 +294,16 @@ def migration_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-CSV_COLUMNS = [
-    "id", "created_at", "started_at", "finished_at", "cluster", "vm", "source",
-    "destination", "requested_by", "state", "stage", "failed_stage",
-    "performance_option", "downtime_limit_ms", "speed", "passes", "stop_reason",
-    "bytes_sent", "total_time_s", "downtime_s", "predicted_passes",
-    "predicted_total_time_s", "predicted_downtime_s", "error_code", "error_message",
-]  # fmt: skip
+#: The record's fields (FlatMigrationSerializer) that hold JSON objects: a CSV
+#: row leaves them out, but for the prediction's three figures.
+_CSV_OBJECTS = ("faults", "progress", "predicted", "result")
+_CSV_PREDICTED = ("passes", "total_time_s", "downtime_s")
+
+
+def csv_columns() -> list[str]:
+    """The CSV export's header: the move's record, flattened."""
+    names = [n for n in FlatMigrationSerializer().fields if n not in _CSV_OBJECTS]
+    return [*names, *(f"predicted_{key}" for key in _CSV_PREDICTED)]
 
 
 def _cell(value):
@@ -367,22 +313,14 @@ def _cell(value):
     return value
 
 
-def _csv_row(m: Migration) -> list:
-    predicted = m.predicted or {}
-    return [_cell(v) for v in [
-        m.pk, m.created_at.isoformat(),
-        m.started_at.isoformat() if m.started_at else "",
-        m.finished_at.isoformat() if m.finished_at else "",
-        m.cluster.name, m.vm.name, m.source.name, m.destination.name,
-        m.requested_by.get_username() if m.requested_by else "",
-        m.state, m.stage, m.failed_stage, m.performance_option, m.downtime_limit_ms,
-        m.speed, m.passes if m.passes is not None else "", m.stop_reason,
-        m.bytes_sent if m.bytes_sent is not None else "",
-        m.total_time_s if m.total_time_s is not None else "",
-        m.downtime_s if m.downtime_s is not None else "",
-        predicted.get("passes", ""), predicted.get("total_time_s", ""),
-        predicted.get("downtime_s", ""), m.error_code, m.error_message,
-    ]]  # fmt: skip
+def csv_row(record: dict, columns: list[str]) -> list:
+    """One move's flattened record as the cells under ``columns``."""
+    predicted = record["predicted"] or {}
+    flat = {
+        **record,
+        **{f"predicted_{key}": predicted.get(key) for key in _CSV_PREDICTED},
+    }
+    return [_cell(flat[name]) for name in columns]
 
 
 class _Echo:
@@ -393,15 +331,17 @@ class _Echo:
 @login_required
 def migration_export(request: HttpRequest) -> HttpResponse:
     """The history's rows (same filters) as CSV, streamed."""
-    form, queryset = _history(request)
-    if form.is_bound and not form.is_valid():
-        return JsonResponse({"errors": form.errors}, status=400)
+    filterset, queryset = _history(request)
+    if filterset.is_bound and not filterset.is_valid():
+        return JsonResponse({"errors": filterset.errors}, status=400)
     writer = csv.writer(_Echo())
+    record = FlatMigrationSerializer()
+    columns = csv_columns()
 
     def rows():
-        yield writer.writerow(CSV_COLUMNS)
+        yield writer.writerow(columns)
         for migration in queryset.iterator(chunk_size=500):
-            yield writer.writerow(_csv_row(migration))
+            yield writer.writerow(csv_row(record.to_representation(migration), columns))
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="hvweb-migrations.csv"'

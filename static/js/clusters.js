@@ -1,16 +1,17 @@
 /* The clusters overview and the cluster page, kept live.
  *
  * Each [data-cluster-board] listens to /ws/clusters/<id>/: the snapshot gives
- * hosts, VMs and moves in flight; every move's frames follow. A VM changes host
- * when its move's "online" stage starts, as in the database. A reconnect brings
- * a fresh snapshot, which replaces the board's state.
+ * hosts (with the memory their VMs hold and moves coming reserve), VMs and
+ * moves in flight; every move's frames follow (hvweb.moves.frames). The board
+ * shows what the server says: a frame carries where its move stands (state,
+ * whether the VM runs on the destination yet) and, when it can change them,
+ * the memory of the move's two hosts. A reconnect brings a fresh snapshot,
+ * which replaces the board's state.
  */
 "use strict";
 (function () {
-  const urls = JSON.parse(document.getElementById("board-urls").textContent);
-  const stageLabels = JSON.parse(document.getElementById("stage-labels").textContent);
-  const HOLDING = ["running", "paused"]; // power states that hold memory
-  const ACTIVE = ["queued", "running"];
+  const { urls, stages, active_states: ACTIVE, power_state_labels: POWER } = hvweb.constants;
+  const STAGE_LABEL = Object.fromEntries(stages.map((s) => [s.stage, s.label]));
   const el = hvweb.el;
 
   function Board(root) {
@@ -30,7 +31,12 @@
   Board.prototype.load = function (snap) {
     this.hosts = new Map(snap.hosts.map((h) => [h.id, h]));
     this.vms = new Map(snap.vms.map((v) => [v.id, v]));
-    this.moves = new Map(snap.migrations.map((m) => [m.id, m]));
+    // The snapshot gives each move in brief ({id, name} references); frames
+    // give ids: keep ids.
+    this.moves = new Map(snap.migrations.map((m) => [m.id, {
+      id: m.id, vm: m.vm.id, source: m.source.id, destination: m.destination.id,
+      state: m.state, stage: m.stage,
+    }]));
     this.render();
   };
 
@@ -43,9 +49,13 @@
     m.state = f.state;
     m.stage = f.stage;
     if (f.kind === "progress") m.bytes_sent = Math.max(m.bytes_sent || 0, f.data.bytes_sent);
-    if (f.kind === "stage_started" && f.data.stage === "online") {
+    if (f.switched_over) {
       const vm = this.vms.get(f.vm);
       if (vm) vm.host = f.destination;
+    }
+    for (const load of f.hosts || []) {
+      const host = this.hosts.get(load.id);
+      if (host) Object.assign(host, { used_mib: load.used_mib, reserved_mib: load.reserved_mib });
     }
     if (!ACTIVE.includes(f.state)) this.moves.delete(f.migration);
     this.schedule();
@@ -66,28 +76,18 @@
       const vms = [...this.vms.values()]
         .filter((v) => v.host === host.id)
         .sort((a, b) => a.name.localeCompare(b.name));
-      const used = vms.filter((v) => HOLDING.includes(v.power_state))
-        .reduce((sum, v) => sum + v.memory_mib, 0);
-      let reserved = 0;
-      for (const m of this.moves.values()) {
-        const vm = this.vms.get(m.vm);
-        if (m.destination === host.id && vm && vm.host !== host.id) reserved += vm.memory_mib;
-      }
-      const pct = (x) => Math.min(100, Math.round((100 * x) / host.memory_mib));
       article.querySelector("[data-memory]").textContent =
-        used + " of " + host.memory_mib + " MiB";
+        host.used_mib + " of " + host.memory_mib + " MiB";
       article.querySelector("[data-reserved]").textContent =
-        reserved ? "+ " + reserved + " MiB reserved" : "";
-      const meter = article.querySelector("[data-meter]");
-      meter.setAttribute("aria-label", pct(used) + " % of memory in use");
-      meter.children[0].style.width = pct(used) + "%";
-      meter.children[1].style.width = Math.min(100 - pct(used), pct(reserved)) + "%";
+        host.reserved_mib ? "+ " + host.reserved_mib + " MiB reserved" : "";
+      hvweb.meter(article.querySelector("[data-meter]"), host.used_mib, host.reserved_mib,
+        host.memory_mib);
       const list = article.querySelector("[data-vms]");
       list.replaceChildren(...(vms.length ? vms.map((v) => el("li",
         { "data-vm": v.id, class: "vm power-" + v.power_state + (moving.has(v.id) ? " moving" : "") },
         el("a", { href: hvweb.urlFor(urls.vm, v.id) }, v.name), " ",
         el("span", { class: "muted" }, v.memory_mib + " MiB" +
-          (v.power_state !== "running" ? " · " + v.power_state : ""))))
+          (v.power_state !== "running" ? " · " + hvweb.label(POWER, v.power_state).toLowerCase() : ""))))
         : [el("li", { class: "muted" }, "No VMs.")]));
     }
     const box = this.root.querySelector("[data-moves]");
@@ -98,8 +98,8 @@
       return el("li", { "data-move": m.id },
         el("a", { href: hvweb.urlFor(urls.migration, m.id) }, "#" + m.id + " " + (vm ? vm.name : "VM " + m.vm)),
         " " + name(m.source) + " → " + name(m.destination) + " · ",
-        el("span", { class: "tag move-" + m.state }, m.state),
-        m.stage ? " " + (stageLabels[m.stage] || m.stage) : "",
+        el("span", { class: "tag move-" + m.state }, hvweb.label(hvweb.constants.state_labels, m.state)),
+        m.stage ? " " + (STAGE_LABEL[m.stage] || m.stage) : "",
         m.bytes_sent ? " · " + hvweb.bytes(m.bytes_sent) + " sent" : "");
     });
     box.querySelector("ul").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "None.")]));

@@ -1,4 +1,5 @@
 /* A websocket that says whether it is live and reconnects when it drops.
+ * Needs common.js.
  *
  * hvweb.live(path, {snapshot(msg, again), event(frame), error(msg)}, badge)
  * opens ws(s)://<this host><path>; `path` may be a function, asked again at
@@ -8,7 +9,6 @@
  * The badge element shows the connection state (data-state and its text).
  */
 "use strict";
-window.hvweb = window.hvweb || {};
 
 hvweb.live = function (path, handlers, badge) {
   let socket = null;
@@ -59,32 +59,4 @@ hvweb.live = function (path, handlers, badge) {
     socket() { return socket; },
     stop() { stopped = true; if (socket) socket.close(); show("offline", "Not live"); },
   };
-};
-
-hvweb.urlFor = function (template, id) {
-  // Django reversed the URL with id 0 (".../0/"); put the real id in its place.
-  return template.replace(/\/0\/$/, "/" + id + "/");
-};
-
-hvweb.bytes = function (n) {
-  if (n === null || n === undefined) return "—";
-  const units = ["bytes", "KB", "MB", "GB", "TB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
-  return (i ? n.toFixed(1) : String(Math.round(n))) + " " + units[i];
-};
-
-hvweb.el = function (tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v);
-  }
-  for (const child of children) {
-    if (child !== null && child !== undefined) {
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-  }
-  return node;
 };

@@ -7,14 +7,16 @@
  * every later frame once, in order, and the page skips that snapshot. A gap
  * that does not fill within two seconds is treated as a dropped connection.
  * Frames only change the state; drawing happens at most every 100 ms, so a
- * burst of progress frames costs one redraw.
+ * burst of progress frames costs one redraw. The move's record is the API's
+ * (pass_count, cancellable, ...); a frame says where the move stands after
+ * its event (hvweb.moves.frames), so the page asks the server, not a rule of
+ * its own, whether the move may still be cancelled.
  */
 "use strict";
 (function () {
   const root = document.getElementById("migration");
-  const STAGES = JSON.parse(document.getElementById("stages-data").textContent);
-  const STAGE = Object.fromEntries(STAGES.map((s) => [s.stage, s]));
-  const ACTIVE = ["queued", "running"];
+  const STAGE = Object.fromEntries(hvweb.constants.stages.map((s) => [s.stage, s]));
+  const ACTIVE = hvweb.constants.active_states;
   const LOG_MAX = 500;
   const el = hvweb.el;
   const $ = (sel) => root.querySelector(sel);
@@ -39,7 +41,7 @@
   function load(snap) {
     const m = snap.migration;
     state.m = m;
-    state.predicted = m.predicted;
+    state.predicted = m.predicted && Object.keys(m.predicted).length ? m.predicted : null;
     state.stages = Object.fromEntries(snap.stages.map((s) => [s.stage, s]));
     state.passes = snap.passes.slice();
     state.lastSeq = snap.last_seq;
@@ -96,6 +98,8 @@
     const d = f.data || {};
     m.state = f.state;
     m.stage = f.stage;
+    if (f.cancellable !== undefined) m.cancellable = f.cancellable;
+    if (f.cancel_requested !== undefined) m.cancel_requested = f.cancel_requested;
     state.applied += 1;
     state.lastAt = f.at;
     state.lastLagMs = Date.now() - Date.parse(f.at);
@@ -127,12 +131,9 @@
         state.rates = { dirty: d.dirty_rate, link: d.link_rate };
         addPoint(d.t, d.bytes_sent);
         break;
-      case "cancel_requested":
-        m.cancel_requested = true;
-        break;
       case "completed": {
         const r = d.result;
-        Object.assign(m, { passes: r.passes, bytes_sent: r.bytes_sent, total_time_s: r.total_time_s,
+        Object.assign(m, { pass_count: r.passes, bytes_sent: r.bytes_sent, total_time_s: r.total_time_s,
           downtime_s: r.downtime_s, verified: r.verified, stop_reason: r.stop_reason });
         addPoint(r.total_time_s, r.bytes_sent);
         state.remaining = r.final_dirty_pages;
@@ -165,12 +166,6 @@
     state.timer = setTimeout(function () { state.timer = null; draw(); }, 100);
   }
 
-  function cancellable(m) {
-    if (m.cancel_requested) return false;
-    if (m.state === "queued") return true;
-    return m.state === "running" && (!m.stage || STAGE[m.stage].cancellable);
-  }
-
   function fmtS(x, digits) { return x === null || x === undefined ? "—" : x.toFixed(digits) + " s"; }
 
   function eta(m) {
@@ -194,11 +189,11 @@
     root.dataset.lastSeq = state.lastSeq;
     const tag = $("#state");
     tag.className = "tag move-" + m.state;
-    tag.textContent = m.state.charAt(0).toUpperCase() + m.state.slice(1) +
+    tag.textContent = hvweb.label(hvweb.constants.state_labels, m.state) +
       (m.stage ? " — " + STAGE[m.stage].label : "");
     $("#cancel-note").textContent = m.cancel_requested && ACTIVE.includes(m.state) ? "cancel requested" : "";
     const form = document.getElementById("cancel-form");
-    if (form) form.hidden = !cancellable(m);
+    if (form) form.hidden = !(m.cancellable && !m.cancel_requested);
     $("#error").textContent = m.error_code ? m.error_code + ": " + m.error_message : "";
     $("#error").hidden = $("#error-label").hidden = !m.error_code;
 
@@ -214,7 +209,7 @@
     const stat = (name) => $('[data-stat="' + name + '"]');
     stat("bytes").textContent = hvweb.bytes(state.bytes);
     stat("remaining").textContent = state.remaining === null ? "—" : state.remaining.toLocaleString("en");
-    stat("pass").textContent = m.passes || state.passNo || "—";
+    stat("pass").textContent = m.pass_count || state.passNo || "—";
     if (state.rates) {
       const { dirty, link } = state.rates;
       stat("rates").textContent = Math.round(dirty).toLocaleString("en") + " / " +
@@ -222,7 +217,7 @@
       stat("rate-meter").style.width = Math.min(100, (100 * dirty) / link).toFixed(1) + "%";
     }
     stat("eta").textContent = eta(m);
-    const expected = state.predicted ? state.predicted.bytes_sent : m.vm.memory_mib * MiB;
+    const expected = state.predicted ? state.predicted.bytes_sent : m.reserved_memory_mib * MiB;
     let pct = m.state === "succeeded" ? 100 : Math.min(99, Math.floor((100 * state.bytes) / expected));
     const bar = $("#progressbar");
     pct = Math.max(pct, Number(bar.getAttribute("aria-valuenow")));
@@ -285,7 +280,7 @@
   function drawVersus() {
     const m = state.m, p = state.predicted;
     const cells = {
-      passes: [p && p.passes, m.passes],
+      passes: [p && p.passes, m.pass_count],
       bytes: [p && hvweb.bytes(p.bytes_sent), m.bytes_sent ? hvweb.bytes(m.bytes_sent) : null],
       total: [p && fmtS(p.total_time_s, 3), m.total_time_s !== null ? fmtS(m.total_time_s, 3) : null],
       downtime: [p && fmtS(p.downtime_s, 4), m.downtime_s !== null ? fmtS(m.downtime_s, 4) : null],

@@ -1,16 +1,11 @@
-/* The VM page's "Live migrate" form: refresh the prediction as options change. */
+/* The VM page's "Live migrate" form: refresh the prediction as options change.
+ * Needs common.js (hvweb.bytes). */
 "use strict";
 (function () {
   const form = document.getElementById("migrate-form");
   if (!form) return;
   const box = document.getElementById("prediction");
   const field = (name) => box.querySelector('[data-p="' + name + '"]');
-  const bytes = function (n) {
-    const units = ["bytes", "KB", "MB", "GB", "TB"];
-    let i = 0;
-    while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
-    return (i ? n.toFixed(1) : String(Math.round(n))) + " " + units[i];
-  };
   let timer = null;
   let asked = 0;
 
@@ -44,7 +39,7 @@
     field("total").textContent = body.total_time_s.toFixed(2) + " s simulated" +
       (body.wall_time_s !== null ? ", about " + body.wall_time_s.toFixed(1) + " s here" : ", unpaced");
     field("downtime").textContent = body.downtime_s.toFixed(3) + " s";
-    field("bytes").textContent = bytes(body.bytes_sent);
+    field("bytes").textContent = hvweb.bytes(body.bytes_sent);
     field("reason").textContent = body.reason;
     field("reason").classList.toggle("bad", !body.converges);
   }

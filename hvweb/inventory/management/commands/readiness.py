@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
-from hvweb.inventory import access, snapshots
+from hvweb.inventory import snapshots
 from hvweb.inventory.models import Host, VirtualMachine
 from hvweb.moves import capacity
 
@@ -46,7 +46,7 @@ class Command(BaseCommand):
                 user = get_user_model().objects.get(username=options["user"])
             except get_user_model().DoesNotExist:
                 raise CommandError(f"no user named {options['user']!r}") from None
-            vms = access.restrict(vms, user, "view")
+            vms = vms.restrict(user, "view")
         if options["vm"]:
             vms = vms.filter(name=options["vm"])
             if not vms.exists():

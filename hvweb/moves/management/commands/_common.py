@@ -9,8 +9,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
+from hvweb.api.serializers import FlatMigrationSerializer
+from hvweb.inventory.choices import PerformanceOption
 from hvweb.moves.models import Migration
-from hvweb.moves.snapshot import migration_dict
 
 
 def add_move_options(parser) -> None:
@@ -25,7 +26,7 @@ def add_move_options(parser) -> None:
         help="stop pre-copy once the rest fits this blackout (ms; 0: no limit)",
     )  # fmt: skip
     parser.add_argument(
-        "--performance-option", choices=["tcpip", "compression", "smb"],
+        "--performance-option", choices=PerformanceOption.values,
         help="default: the cluster's",
     )  # fmt: skip
 
@@ -58,28 +59,23 @@ def user_named(name: str | None):
 
 
 def record(m: Migration) -> dict[str, Any]:
-    """The move as ``--json`` prints it: its record, with names for the objects."""
-    full = migration_dict(
+    """The move as ``--json`` prints it: the API's record with objects by name.
+
+    Two keys are the CLI's own: ``error`` (``{code, stage, message}`` of a move
+    that failed or was cancelled, else null) and ``passes``, the pass count
+    under the name scripts used before the record took the API's
+    (``pass_count``).
+    """
+    full = FlatMigrationSerializer(
         Migration.objects.select_related(
             "vm", "cluster", "source", "destination", "requested_by"
         ).get(pk=m.pk)
-    )
+    ).data
     error = None
     if full["error_code"]:
         error = {
             "code": full["error_code"],
-            "stage": full["failed_stage"],
+            "stage": full["failed_stage"] or None,
             "message": full["error_message"],
         }
-    keep = (
-        "id", "state", "stage", "passes", "stop_reason", "bytes_sent",
-        "final_dirty_pages", "total_time_s", "downtime_s", "sampled", "verified",
-        "predicted", "requested_by",
-    )  # fmt: skip
-    return {
-        **{key: full[key] for key in keep},
-        "vm": full["vm"]["name"],
-        "source": full["source"]["name"],
-        "destination": full["destination"]["name"],
-        "error": error,
-    }
+    return {**full, "passes": full["pass_count"], "error": error}

@@ -8,7 +8,6 @@ import sys
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
-from hvweb.inventory.access import restrict
 from hvweb.moves.models import Migration
 from hvweb.moves.services import CancelRefused, cancel_migration
 
@@ -27,7 +26,7 @@ class Command(BaseCommand):
         user = user_named(o["user"])
         moves = Migration.objects.all()
         if user is not None:
-            moves = restrict(moves, user)
+            moves = moves.restrict(user)
         migration = moves.filter(pk=o["id"]).first()
         if migration is None:
             raise CommandError(f"id: no move #{o['id']}")

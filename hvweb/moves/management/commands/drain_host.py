@@ -9,7 +9,6 @@ import time
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from hvweb.inventory.access import restrict
 from hvweb.inventory.models import Host
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.drain import DrainRefused, drain_host, resume_host
@@ -47,7 +46,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         user = user_named(o["user"])
-        hosts = Host.objects.all() if user is None else restrict(Host.objects, user)
+        hosts = Host.objects.all() if user is None else Host.objects.restrict(user)
         host = hosts.filter(name=o["host"]).first()
         if host is None:
             raise CommandError(f"host: no host named {o['host']!r}")

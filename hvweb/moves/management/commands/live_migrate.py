@@ -9,7 +9,6 @@ import time
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from hvweb.inventory.access import restrict
 from hvweb.inventory.models import Host, VirtualMachine
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.models import Migration
@@ -51,7 +50,7 @@ class Command(BaseCommand):
         vms = VirtualMachine.objects.select_related("host__cluster")
         hosts = Host.objects.all()
         if user is not None:
-            vms, hosts = restrict(vms, user), restrict(hosts, user)
+            vms, hosts = vms.restrict(user), hosts.restrict(user)
         vm = vms.filter(name=o["vm"]).first()
         if vm is None:
             raise CommandError(f"vm: no virtual machine named {o['vm']!r}")
