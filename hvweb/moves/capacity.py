@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from django.db.models import Q
+from django.db.models import Q, Sum
 
 from hvweb.inventory import snapshots
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
@@ -57,6 +57,10 @@ __all__ = [
     "readiness",
     "reserves_memory",
 ]
+
+
+#: :func:`reserves_memory` as a query.
+RESERVES_MEMORY = Q(state__in=MigrationState.active(), switched_over=False)
 
 
 def reserves_memory(migration: Migration) -> bool:
@@ -320,16 +324,27 @@ def load(
 
 
 def host_memory(host_ids: Iterable[int]) -> dict[int, HostLoad]:
-    """Per host id: its load now, for hosts of any clusters (the frames' ``hosts``)."""
+    """Per host id: memory used and reserved now (the frames' ``hosts``).
+
+    The same rules as :class:`ClusterCapacity`, asked of the database in two
+    summing queries, since a frame is built for every event of a move.
+    """
     ids = list(host_ids)
-    clusters = {
-        h.cluster_id: h.cluster
-        for h in Host.objects.filter(pk__in=ids).select_related("cluster")
+    used = dict(
+        VirtualMachine.objects.holding_memory()
+        .filter(host_id__in=ids)
+        .values_list("host")
+        .annotate(mib=Sum("memory_mib"))
+    )
+    reserved = dict(
+        Migration.objects.filter(RESERVES_MEMORY, destination_id__in=ids)
+        .values_list("destination")
+        .annotate(mib=Sum("reserved_memory_mib"))
+    )
+    return {
+        pk: HostLoad(used_mib=used.get(pk, 0), reserved_mib=reserved.get(pk, 0))
+        for pk in ids
     }
-    found: dict[int, HostLoad] = {}
-    for capacity in load_many(clusters.values(), only=ids).values():
-        found.update(capacity.loads)
-    return found
 
 
 def for_vm(
