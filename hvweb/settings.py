@@ -219,6 +219,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A running move rides out a Redis outage: its state lives in the database, and
+# the worker reconnects. Celery 6 is to make True the default (the warning
+# CANCEL_TASKS_BY_DEFAULT in celery/worker/consumer/consumer.py), which would
+# stop every running move at the first lost connection.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Celery 5.7.0's consumer ends the worker when Redis goes away while a move runs:
+# this one survives it (see its docstring).
+CELERY_WORKER_CONSUMER = "hvweb.celery:Consumer"
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
