@@ -3,9 +3,36 @@
 import os
 
 from celery import Celery
+from celery.worker.consumer import Consumer as CeleryConsumer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hvweb.settings")
 
 app = Celery("hvweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class Consumer(CeleryConsumer):
+    """Celery's worker consumer, without 5.7.0's crash when Redis goes away.
+
+    On a lost broker connection, Celery 5.7.0 first ``collect()``s the
+    connection, which closes its channel and releases the transport, then
+    ``close()``s it. On Redis that second close closes the channel again when the
+    first one stopped early (the worker's BRPOP was pending on the dead socket):
+    kombu restores the running tasks' unacknowledged messages through the
+    released transport, ``self.connection.client`` is None and
+    ``AttributeError: 'NoneType' object has no attribute 'hostname'`` escapes
+    ``ignore_errors`` and ends the worker after its running tasks. Celery 5.6.3
+    only collected; so does this consumer, which skips the second close.
+    Configured with ``CELERY_WORKER_CONSUMER``; see ``test_faults``.
+    """
+
+    def on_connection_error_after_connected(self, exc):
+        if self.connection is not None:
+            # An instance attribute: the discarded connection alone is affected.
+            self.connection.close = self.connection.release = _released
+        super().on_connection_error_after_connected(exc)
+
+
+def _released() -> None:
+    """``close()`` of a connection that ``collect()`` has already released."""

@@ -73,6 +73,7 @@ def start(socket_path: Path, **popen_kwargs: object) -> subprocess.Popen[bytes]:
             )
         time.sleep(0.02)
     process.kill()
+    process.wait()
     raise EmbeddedRedisError(f"redis-server did not answer on {socket_path} in 10 s")
 
 

@@ -3,13 +3,27 @@
 It applies migrations, seeds the demo inventory, starts the embedded Redis (unless
 ``REDIS_URL`` is set), one Celery worker with its beat (the reaper) and daphne,
 waits until ``/healthz`` answers 200 and prints where to go. Every child's output
-is prefixed with its name. Ctrl-C or SIGTERM stops every child it started; a child
-that dies stops the rest and exits non-zero.
+is prefixed with its name.
+
+The launcher supervises its children: one that dies is started again after a
+pause that doubles with each quick failure (1, 2, 4, 8 s), while the others keep
+running; each restart is logged. It gives up, stops the rest and exits 1 only
+when a child fails :data:`MAX_QUICK_FAILURES` times in a row, each within
+:data:`STABLE_AFTER_S` of its start. Ctrl-C or SIGTERM stops every child it
+started, and exits 0.
+
+Supervision is our own rather than a library's: honcho stops every process when
+one exits (Foreman's rule, ``honcho/manager.py``), while supervisord and circus
+are daemons driven by a configuration file and a control socket (circus also
+brings ZeroMQ and tornado). The console needs none of that, but it does need its
+order: the embedded Redis answering before migrations and the worker start, and
+every child bound to the launcher's life (``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import errno
 import json
@@ -22,11 +36,20 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 STOP_GRACE_S = 10.0
 HEALTH_TIMEOUT_S = 90.0
+#: The pause before the first restart of a child that died; it doubles with
+#: each quick failure in a row, up to RESTART_DELAY_MAX_S.
+RESTART_DELAY_S = float(os.environ.get("HVWEB_RESTART_DELAY_S") or 1.0)
+RESTART_DELAY_MAX_S = 30.0
+#: A child that ran this long before dying had started well: its death is not
+#: a quick failure, and the count of quick failures starts again.
+STABLE_AFTER_S = 30.0
+#: This many quick failures in a row and the launcher gives up.
+MAX_QUICK_FAILURES = 5
 _print_lock = threading.Lock()
 
 
@@ -38,6 +61,42 @@ def say(name: str, line: str) -> None:
 
 class Stop(Exception):
     """Raised from the signal handler so that any wait ends at once."""
+
+
+class GaveUp(Exception):
+    """A child kept failing as soon as it started."""
+
+
+class StopSignals:
+    """SIGINT and SIGTERM end the launcher, but never in the middle of a spawn.
+
+    The handler raises :class:`Stop` at once, except inside :meth:`deferred`
+    (starting a child), where it only notes the signal: the exception then comes
+    once the child is recorded, so that it is stopped with the others.
+    """
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._depth = 0
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received = signal.Signals(signum).name
+        if not self._depth:
+            raise Stop(self.received)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if not self._depth and self.received:
+            raise Stop(self.received)
 
 
 try:  # loaded here, not in the child: nothing may take locks between fork and exec
@@ -52,47 +111,137 @@ def _die_with_parent() -> None:
         _libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-@dataclass
+def _describe(code: int) -> str:
+    if code < 0:
+        try:
+            return f"code {code} ({signal.Signals(-code).name})"
+        except ValueError:
+            pass
+    return f"code {code}"
+
+
 class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    readers: list[threading.Thread] = field(default_factory=list)
+    """One supervised child: how to start it, its process and its restart history."""
+
+    def __init__(
+        self, name: str, spawn: Callable[[], subprocess.Popen[bytes]], pump: bool
+    ) -> None:
+        self.name = name
+        self.spawn = spawn
+        self.pump = pump
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.quick_failures = 0
+        self.restart_at: float | None = None
+        self.restarts = 0
+        self.readers: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self.process = self.spawn()
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        if self.pump and self.process.stdout is not None:
+            reader = threading.Thread(target=self._pump, args=(self.process,))
+            reader.daemon = True
+            reader.start()
+            self.readers.append(reader)
+
+    def _pump(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None
+        for raw in iter(process.stdout.readline, b""):
+            say(self.name, raw.decode("utf-8", "replace"))
 
 
 class Supervisor:
-    """Starts children in their own process groups and stops them in reverse."""
+    """Starts children in their own process groups, restarts the ones that die,
+    and stops them all in reverse order."""
 
-    def __init__(self) -> None:
+    def __init__(self, signals: StopSignals | None = None) -> None:
         self.children: list[Child] = []
+        self.signals = signals or StopSignals()
 
     def start(self, name: str, command: list[str], env: dict[str, str]) -> Child:
-        process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-        child = Child(name, process)
-        reader = threading.Thread(target=self._pump, args=(child,), daemon=True)
-        reader.start()
-        child.readers.append(reader)
-        self.children.append(child)
+        def spawn() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+
+        return self.add(name, spawn, pump=True)
+
+    def add(
+        self, name: str, spawn: Callable[[], subprocess.Popen[bytes]], pump: bool
+    ) -> Child:
+        """Start a child with ``spawn`` (called again for every restart)."""
+        child = Child(name, spawn, pump)
+        with self.signals.deferred():
+            self.children.append(child)
+            child.start()
         return child
 
+    def tick(self) -> None:
+        """Notice children that died and restart those whose pause is over.
+
+        Raises :class:`GaveUp` when a child failed quickly too many times in a row.
+        """
+        now = time.monotonic()
+        for child in self.children:
+            process = child.process
+            if child.restart_at is None:
+                if process is None or process.poll() is None:
+                    continue
+                self._bury(child)
+                self._schedule_restart(
+                    child, f"exited with {_describe(process.returncode)}"
+                )
+            elif now >= child.restart_at:
+                child.restarts += 1
+                say("hvweb", f"restarting {child.name} (restart {child.restarts})")
+                try:
+                    with self.signals.deferred():
+                        child.start()
+                except Stop:
+                    raise
+                except Exception as exc:  # a spawn that fails is a quick failure
+                    child.process = None
+                    child.started_at = time.monotonic()
+                    self._schedule_restart(child, f"did not start: {exc}")
+
+    def _schedule_restart(self, child: Child, what: str) -> None:
+        ran = time.monotonic() - child.started_at
+        if ran < STABLE_AFTER_S:
+            child.quick_failures += 1
+        else:
+            child.quick_failures = 1
+        if child.quick_failures >= MAX_QUICK_FAILURES:
+            raise GaveUp(
+                f"{child.name} {what}; it failed {child.quick_failures} times in a "
+                f"row within {STABLE_AFTER_S:.0f} s of starting: giving up"
+            )
+        delay = min(
+            RESTART_DELAY_S * 2 ** (child.quick_failures - 1), RESTART_DELAY_MAX_S
+        )
+        child.restart_at = time.monotonic() + delay
+        say(
+            "hvweb",
+            f"{child.name} {what} after {ran:.1f} s; the others keep running; "
+            f"restarting it in {delay:g} s",
+        )
+
     @staticmethod
-    def _pump(child: Child) -> None:
-        assert child.process.stdout is not None
-        for raw in iter(child.process.stdout.readline, b""):
-            say(child.name, raw.decode("utf-8", "replace"))
-
-    def adopt(self, name: str, process: subprocess.Popen[bytes]) -> None:
-        self.children.append(Child(name, process))
-
-    def first_dead(self) -> Child | None:
-        return next((c for c in self.children if c.process.poll() is not None), None)
+    def _bury(child: Child) -> None:
+        """Kill what is left of a dead child's process group (a Celery worker's
+        pool processes), so that one generation of it runs at a time."""
+        assert child.process is not None
+        _signal_group(child.process, signal.SIGKILL)
+        for reader in child.readers:
+            reader.join(timeout=2)
+        child.readers = [r for r in child.readers if r.is_alive()]
 
     def stop_all(self) -> None:
         for child in reversed(self.children):
@@ -104,6 +253,8 @@ class Supervisor:
     @staticmethod
     def _stop(child: Child) -> None:
         process = child.process
+        if process is None:
+            return
         if process.poll() is None:
             say("hvweb", f"stopping {child.name}")
             _signal_group(process, signal.SIGTERM)
@@ -142,23 +293,26 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
+def healthz_status(url: str) -> tuple[int, str]:
+    """``/healthz``'s status code and body (0 and the reason when nothing answers)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+    except OSError as exc:
+        return 0, str(exc)
+
+
 def wait_healthy(url: str, supervisor: Supervisor, timeout: float) -> None:
+    """Supervise the children until ``url`` answers 200."""
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while time.monotonic() < deadline:
-        dead = supervisor.first_dead()
-        if dead is not None:
-            raise RuntimeError(
-                f"{dead.name} exited with code {dead.process.returncode} during start"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except urllib.error.HTTPError as exc:
-            last = exc.read().decode("utf-8", "replace")
-        except OSError as exc:
-            last = str(exc)
+        supervisor.tick()
+        status, last = healthz_status(url)
+        if status == 200:
+            return
         time.sleep(0.3)
     raise RuntimeError(f"the console did not become healthy in {timeout:.0f} s: {last}")
 
@@ -193,6 +347,9 @@ def parse_args(argv: list[str] | None, default_port: int) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before Django: everything the console and its children write into the data
+    # folder (SQLite, the Redis socket, the beat schedule) is the user's alone.
+    os.umask(0o077)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hvweb.settings")
     import django
 
@@ -208,25 +365,24 @@ def main(argv: list[str] | None = None) -> int:
         say("hvweb", problem)
         return 1
 
-    def on_signal(signum: int, frame: object) -> None:
-        raise Stop(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
+    signals = StopSignals()
+    signals.install()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    supervisor = Supervisor()
+    supervisor = Supervisor(signals)
     code = 0
     try:
         if settings.REDIS_EMBEDDED:
             say("hvweb", f"starting the embedded Redis on {settings.REDIS_SOCKET}")
-            redis = embedded_redis.start(
-                settings.REDIS_SOCKET,
-                stdout=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
+            supervisor.add(
+                "redis",
+                lambda: embedded_redis.start(
+                    settings.REDIS_SOCKET,
+                    stdout=subprocess.DEVNULL,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                ),
+                pump=False,
             )
-            supervisor.adopt("redis", redis)
         say(
             "hvweb",
             f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}",
@@ -259,18 +415,13 @@ def main(argv: list[str] | None = None) -> int:
         for user, password in demo_logins(Path(settings.DATA_DIR)).items():
             say("hvweb", f"  log in as {user} / {password}")
         while True:
-            dead = supervisor.first_dead()
-            if dead is not None:
-                say(
-                    "hvweb",
-                    f"{dead.name} exited with code {dead.process.returncode}; "
-                    "stopping the others",
-                )
-                code = 1
-                break
+            supervisor.tick()
             time.sleep(0.2)
     except Stop as stop:
         say("hvweb", f"{stop}: stopping")
+    except GaveUp as exc:
+        say("hvweb", f"{exc}; stopping the others")
+        code = 1
     except Exception as exc:  # the launcher reports any start failure, then cleans up
         say("hvweb", f"error: {exc}")
         code = 1

@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 
+from hvweb import datadir
+
 
 def _flag(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
@@ -47,7 +49,8 @@ def _list(name: str, default: str) -> list[str]:
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("HVWEB_DATA_DIR") or BASE_DIR / "var").resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# 0700, its files 0600, tightened at every start: it holds tokens and sessions.
+datadir.secure(DATA_DIR)
 
 
 def _secret_key() -> str:
@@ -159,6 +162,8 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     )  # fmt: skip
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db.setdefault("OPTIONS", {}).update(_SQLITE_OPTIONS)
+    if _db["NAME"] and _db["NAME"] != ":memory:" and Path(_db["NAME"]).parent.is_dir():
+        datadir.private_file(Path(_db["NAME"]))  # and so its -wal and -shm files
     # A file, not memory, so that a Celery worker in another process shares it.
     _db["TEST"] = {"NAME": str(DATA_DIR / "test-hvweb.sqlite3")}
 DATABASES = {"default": _db}
@@ -214,6 +219,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A running move rides out a Redis outage: its state lives in the database, and
+# the worker reconnects. Celery 6 is to make True the default (the warning
+# CANCEL_TASKS_BY_DEFAULT in celery/worker/consumer/consumer.py), which would
+# stop every running move at the first lost connection.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Celery 5.7.0's consumer ends the worker when Redis goes away while a move runs:
+# this one survives it (see its docstring).
+CELERY_WORKER_CONSUMER = "hvweb.celery:Consumer"
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

@@ -62,7 +62,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def launcher_env(tmp_path: Path) -> dict[str, str]:
+def launcher_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env.update(
         HVWEB_DATA_DIR=str(tmp_path),
@@ -70,14 +70,15 @@ def launcher_env(tmp_path: Path) -> dict[str, str]:
         HVWEB_QUEUE=f"launcher-test-{uuid.uuid4().hex[:8]}",
         HVWEB_WORKER_CONCURRENCY="1",
         PYTHONUNBUFFERED="1",
+        **extra,
     )
     return env
 
 
-def start(tmp_path: Path, port: int) -> subprocess.Popen[str]:
+def start(tmp_path: Path, port: int, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "hvweb.launcher", "--port", str(port)],
-        cwd=ROOT, env=launcher_env(tmp_path), text=True,
+        cwd=ROOT, env=launcher_env(tmp_path, **env), text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
 
@@ -134,17 +135,40 @@ def test_a_port_in_use_is_a_clear_error_not_a_hang(tmp_path):
     assert f"port {port} on 127.0.0.1 is already in use" in out
 
 
-def test_a_child_that_dies_stops_the_rest_with_a_non_zero_exit(tmp_path):
+def test_a_child_that_keeps_failing_at_start_makes_the_launcher_give_up(tmp_path):
+    """A dead child is restarted; one that fails at once, again and again, ends
+    the launcher (exit 1) with every other child stopped."""
     port = free_port()
-    process = start(tmp_path, port)
+    process = start(tmp_path, port, HVWEB_RESTART_DELAY_S="0.2")
     try:
         read_until(process, "hvweb is running at", timeout=120)
         children = descendants(process.pid)
         daphne = next(pid for pid in children if b"daphne" in command_line(pid))
-        os.kill(daphne, signal.SIGKILL)
-        assert process.wait(30) == 1
-        out = process.stdout.read()
-        assert "web exited with code -9; stopping the others" in out
+        with socket.socket() as squatter:
+            os.kill(daphne, signal.SIGKILL)
+            # Taken before the restarted daphne binds it (it needs ~2 s to boot):
+            # every restart now fails with "Address already in use".
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            deadline = time.monotonic() + 5
+            while True:  # until the killed daphne's socket is closed
+                try:
+                    squatter.bind(("127.0.0.1", port))
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "the port stayed taken"
+                    time.sleep(0.01)
+            squatter.listen()
+            out = read_until(process, "hvweb | stopped", timeout=120)
+            assert process.wait(30) == 1
+        assert "web exited with code -9 (SIGKILL)" in out
+        assert "restarting web (restart 4)" in out
+        assert "restarting it in 0.4 s" in out  # the pause doubles
+        assert (
+            "web exited with code 1 after" in out
+            and "it failed 5 times in a row within 30 s of starting: giving up; "
+            "stopping the others"
+            in out
+        )
         time.sleep(0.5)
         assert [pid for pid in children if alive(pid)] == []
     finally:
