@@ -194,8 +194,7 @@ class Cluster(models.Model):
             models.UniqueConstraint(
                 fields=["team", "name"],
                 name="cluster_name_unique_in_team",
-                violation_error_message="This team already has a cluster of that "
-                "name.",
+                violation_error_message="This team already has a cluster of that name.",
             ),
             models.CheckConstraint(
                 condition=Q(max_simultaneous_migrations__gte=1),
@@ -281,8 +280,7 @@ class Host(models.Model):
             models.UniqueConstraint(
                 fields=["cluster", "name"],
                 name="host_name_unique_in_cluster",
-                violation_error_message="This cluster already has a host of that "
-                "name.",
+                violation_error_message="This cluster already has a host of that name.",
             ),
             models.CheckConstraint(
                 condition=Q(memory_mib__gt=0),
@@ -451,9 +449,7 @@ class VirtualMachine(models.Model):
     #: Hyper-V's VMId: the VM's identity (names repeat across clusters). Random
     #: for VMs made here; the cluster's own for imported ones, which the
     #: importer keeps unique within each cluster.
-    vm_id = models.UUIDField(
-        "VMId", default=uuid.uuid4, editable=False, db_index=True
-    )
+    vm_id = models.UUIDField("VMId", default=uuid.uuid4, editable=False, db_index=True)
     host = models.ForeignKey(
         Host, on_delete=models.PROTECT, related_name="virtual_machines"
     )
@@ -696,8 +692,7 @@ class NetworkAdapter(models.Model):
                 fields=["vm", "mac_address"],
                 condition=~Q(mac_address=UNASSIGNED_MAC),
                 name="adapter_mac_unique_in_vm",
-                violation_error_message="Another adapter already has this MAC "
-                "address.",
+                violation_error_message="Another adapter already has this MAC address.",
             ),
             models.CheckConstraint(
                 condition=Q(mac_address__regex=MAC_PATTERN),

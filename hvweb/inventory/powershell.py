@@ -171,7 +171,8 @@ def _ha_fix(
     off_csv = [d for d in vm.disks if d.csv is None or d.csv_cluster != cluster.name]
     if off_csv:
         if csv_paths:
-            # The volume with the most room the report knows of, else the first.
+            # The first volume by name: a real choice of volume is the
+            # operator's (the readiness report lists them all).
             volume = csv_paths[sorted(csv_paths)[0]]
             target = _csv_folder(volume, host.boot_drive, vm.name)
             commands.append(
@@ -278,8 +279,8 @@ def fixes_for(
                     (),
                     f"No command can fix this: {name} has an {vendor} processor, and "
                     f"a VM cannot live-migrate between Intel and AMD processors; no "
-                    f"setting changes a host's processor. Move {vm.name} only to "
-                    f"hosts with an {other} processor.",
+                    f"setting changes a host's processor. Keep the VMs that run on "
+                    f"{other} processors on hosts with {other} processors.",
                 )
             )
     elif code == "BOOT_DRIVE":
@@ -444,7 +445,7 @@ def script(
                 out.append(f"# {command.text}")
         out.append("")
     if manual:
-        out.append("# --- No command can fix these; they need hands on the hardware:")
+        out.append("# --- No command can fix these:")
         for fix in manual:
             out += _comment(f"{fix.code} {fix.subject}: {fix.note}")
         out.append("")
