@@ -304,11 +304,19 @@ _DRIVE = re.compile(r"^([A-Za-z]):\\?$")
 _MISSING = object()
 
 
+#: A Hyper-V object's own ToString: "VMNetworkAdapter (Name = 'x', VMName = 'y')
+#: [Id = '...']" (as PowerShell's formatting shows it, e.g. a Get-VM's CLIXML
+#: <ToString>VirtualMachine (Name = 'Win10Ent') [Id = '...']</ToString>).
+_OBJECT_STRING = re.compile(r"^[A-Za-z]\w* \(.*\)( \[Id = '[^']*'\])?$")
+
+
 def _looks_truncated(value: str) -> bool:
     """What ConvertTo-Json writes for an object or array past its -Depth."""
     text = value.strip()
-    return text.startswith("@{") or (
-        "." in text and bool(_TYPE_NAME.match(text)) and "\\" not in text
+    return (
+        text.startswith("@{")
+        or bool(_OBJECT_STRING.match(text))
+        or ("." in text and bool(_TYPE_NAME.match(text)) and "\\" not in text)
     )
 
 
@@ -1079,6 +1087,8 @@ def _cross_checks(
         if a.mac_address != UNASSIGNED_MAC
     ]
     unique(macs, lambda m: m, "MAC address", "MacAddress")
+    if r.problems:
+        return  # a node left out for its own problems is no missing owner
     node_names = {n.name.lower() for n in nodes}
     for c, p in csvs:
         if c.owner and node_names and c.owner.lower() not in node_names:

@@ -22,12 +22,14 @@ Standard library only.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
 __all__ = ["Style", "dumps", "encode"]
 
 Style = Literal["ps51", "ps7"]
 
+_DATE = re.compile(r"^/Date\(-?\d+([+-]\d{4})?\)/$")
 _PS51_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "'": "\\u0027"}
 
 
@@ -35,6 +37,9 @@ def _string(value: str, style: Style) -> str:
     text = json.dumps(value, ensure_ascii=False)
     if style == "ps51":
         text = "".join(_PS51_ESCAPES.get(ch, ch) for ch in text)
+        if _DATE.match(value):
+            # JavaScriptSerializer writes a DateTime as "\/Date(ms)\/".
+            text = text.replace("/", "\\/")
     return text
 
 
