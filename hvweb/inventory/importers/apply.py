@@ -41,9 +41,6 @@ from .plan import ImportOptions, Item, Plan, plan_import
 
 __all__ = ["ImportResult", "run_import"]
 
-#: Foreign keys are checked by the plan (and the database), not per row.
-_FK_FIELDS = ["team", "cluster", "host", "vm", "csv", "owner", "imported_by"]
-
 
 @dataclass(slots=True, kw_only=True)
 class ImportResult:
@@ -141,13 +138,27 @@ def run_import(
 # --- Checking rows before any is written -----------------------------------------
 
 
-def _check(obj, path: str, problems: list[Problem]) -> None:
-    try:
-        obj.clean_fields(exclude=_FK_FIELDS)
-    except ValidationError as error:
-        for name, messages in error.message_dict.items():
-            for message in messages:
-                problems.append(Problem(f"{path} ({name})", "field", message))
+class _FieldCheck:
+    """Each field's own validation (type, length, choices, validators) of the
+    rows the import would store, each distinct value checked once."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self._seen: dict[tuple, str | None] = {}
+
+    def row(self, model, values: dict[str, Any], path: str) -> None:
+        for name, value in values.items():
+            key = (model, name, value if not isinstance(value, list) else None)
+            if key not in self._seen:
+                field = model._meta.get_field(name)
+                try:
+                    field.clean(value, None)
+                    self._seen[key] = None
+                except ValidationError as error:
+                    self._seen[key] = " ".join(error.messages)
+            message = self._seen[key]
+            if message:
+                self.problems.append(Problem(f"{path} ({name})", "field", message))
 
 
 def _validate(plan: Plan) -> None:
@@ -157,36 +168,31 @@ def _validate(plan: Plan) -> None:
     host among C: hosts) are not applied: the cluster is what it is, and the
     readiness matrix shows what breaks which rule.
     """
-    problems: list[Problem] = []
-    desired = plan.cluster.desired
-    cluster = Cluster(team=plan.team, **desired)
-    _check(cluster, "Cluster", problems)
+    check = _FieldCheck()
+    check.row(Cluster, plan.cluster.desired, "Cluster")
+    vm_fields = ("name", "memory_mib", "vcpus", "power_state", "highly_available",
+                 "automatic_start_action")  # fmt: skip
     for item in plan.items:
         if item.status not in ("created", "updated"):
             continue
         d = item.desired
         if item.kind == "host":
-            _check(Host(**d), item.path, problems)
+            check.row(Host, d, item.path)
         elif item.kind == "csv":
-            _check(
-                ClusterSharedVolume(**{k: v for k, v in d.items() if k != "owner"}),
-                item.path, problems,
-            )  # fmt: skip
+            check.row(
+                ClusterSharedVolume,
+                {k: v for k, v in d.items() if k != "owner"},
+                item.path,
+            )
         else:
-            fields = {
-                k: v for k, v in d.items() if k not in ("host", "disks", "adapters")
-            }
-            _check(VirtualMachine(**fields), item.path, problems)
+            check.row(VirtualMachine, {k: d[k] for k in vm_fields}, item.path)
             for i, disk in enumerate(d["disks"]):
                 row = {k: v for k, v in disk.items() if k != "csv"}
-                _check(VirtualDisk(**row), f"{item.path}.HardDrives[{i}]", problems)
+                check.row(VirtualDisk, row, f"{item.path}.HardDrives[{i}]")
             for i, adapter in enumerate(d["adapters"]):
-                _check(
-                    NetworkAdapter(**adapter),
-                    f"{item.path}.NetworkAdapters[{i}]",
-                    problems,
-                )
-    if problems:
+                check.row(NetworkAdapter, adapter, f"{item.path}.NetworkAdapters[{i}]")
+    if check.problems:
+        problems = check.problems
         raise ImportRefused(problems[:100], max(0, len(problems) - 100))
 
 
