@@ -57,3 +57,26 @@ def import_link(context):
     """The navigation's "Import" link, for team administrators."""
     user = context["request"].user
     return {"show": access.has_role_anywhere(user, "administer")}
+
+
+@register.filter
+def field_value(value):
+    """A dry run's field value as text: disks and adapters one per line."""
+    if isinstance(value, list):
+        if not value:
+            return "none"
+        lines = []
+        for row in value:
+            if "mac_address" in row:
+                switch = row["virtual_switch"] or "?"
+                lines.append(f"{row['name']} {row['mac_address']} on {switch}")
+            else:
+                where = f"CSV {row['csv']}" if row["csv"] else "local storage"
+                size = f", {row['size_gib']} GiB" if row.get("size_gib") else ""
+                lines.append(
+                    f"{row['name']} ({row['kind']}) on {where}: {row['path']}{size}"
+                )
+        return "\n".join(lines)
+    if value is None:
+        return "—"
+    return value
