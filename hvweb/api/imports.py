@@ -13,7 +13,12 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.parsers import BaseParser
@@ -97,6 +102,14 @@ _Result = inline_serializer(
     },
 )
 _Detail = inline_serializer("ImportDetail", {"detail": serializers.CharField()})
+_REFUSED = (
+    "The file was refused and nothing changed: each problem has its path in the "
+    "file, its rule and a message (or a query parameter is invalid)."
+)
+_CONFLICT = (
+    "The file is another team's cluster, or live migrations are in flight in it."
+)
+_TOO_LARGE = "The file is larger than an export can be (32 MiB)."
 
 
 def refusal_body(refused: ImportRefused) -> dict:
@@ -145,20 +158,21 @@ class ImportView(APIView):
                 description="The SAN when the file does not say.",
             ),
         ],  # fmt: skip
-        request={
-            "application/octet-stream": OpenApiTypes.BINARY,
-            "multipart/form-data": inline_serializer(
-                "ImportUpload", {"file": serializers.FileField()}
-            ),
-        },
+        # A multipart/form-data body with the file as its "file" part is
+        # accepted too (curl -F file=@export.json), and left out of the schema:
+        # the server refuses a malformed multipart body before any view runs,
+        # with an empty 400 the schema could not describe.
+        request={"application/octet-stream": OpenApiTypes.BINARY},
         responses={
             200: _Result,
             201: _Result,
-            400: _Refusal,
+            # A refused file: {"detail", "problems": [{"path", "rule",
+            # "message"}], "more"}; a bad query parameter: {name: [rule]}.
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description=_REFUSED),
             403: _Detail,
             404: _Detail,
-            409: _Refusal,
-            413: _Refusal,
+            409: OpenApiResponse(_Refusal, description=_CONFLICT),
+            413: OpenApiResponse(_Refusal, description=_TOO_LARGE),
         },
     )
     def post(self, request):
