@@ -31,6 +31,15 @@
     Enums are written by name on every PowerShell version, so the file does not
     depend on release-specific numbers. Nothing in the cluster is changed.
 
+    Every cmdlet and parameter used is documented under
+    https://learn.microsoft.com/powershell/module/failoverclusters/ (Get-Cluster,
+    Get-ClusterResource, Get-ClusterParameter, Get-ClusterGroup,
+    Get-ClusterSharedVolume, Get-ClusterSharedVolumeState -Node, Get-ClusterNode)
+    and https://learn.microsoft.com/powershell/module/hyper-v/ (Get-VMHost,
+    Get-VM, Get-VMHardDiskDrive -VM, Get-VMNetworkAdapter -VM, and Get-VHD
+    -Path -ComputerName, asked of the VM's own host: a VHD in use on shared
+    storage can only be read from the host using it).
+
 .PARAMETER Path
     The file to write. Default: hvweb-<cluster>.json in the current folder.
 

@@ -23,6 +23,8 @@ documentation (each :class:`Command` carries its page):
   https://learn.microsoft.com/powershell/module/failoverclusters/suspend-clusternode
 * ``Enable-VMMigration -ComputerName`` (supports -WhatIf) -
   https://learn.microsoft.com/powershell/module/hyper-v/enable-vmmigration
+* named in advice only: ``Get-ClusterSharedVolumeState -Node`` and
+  ``Test-Cluster`` (FailoverClusters module pages of the same site).
 
 Where no command can make a rule hold (a processor's manufacturer, a 2008
 host, a boot drive, a cable to the SAN) the fix says so and says what to do.

@@ -261,8 +261,9 @@ class DrainStep:
 def drain_plan(host: Host) -> tuple[powershell.Command, list[DrainStep]]:
     """The drain as PowerShell: Failover Clustering's own, and each move.
 
-    Each running VM goes where hvweb's drain would send it (the best-ranked
-    destination the rules allow now, biggest VM first).
+    Each running VM, biggest first, goes to its best-ranked destination now
+    (ready hosts first, then by free memory). hvweb's own drain also counts
+    the memory each earlier move reserves, so it may spread them further.
     """
     from hvweb.moves.services import ranked_destinations
 
