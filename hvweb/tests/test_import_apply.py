@@ -318,3 +318,14 @@ def test_the_demo_exported_and_imported_into_another_team_has_the_same_matrix(
     assert (tmp_path / "CLU-LAB.json").read_bytes()[:2] == (
         b"\xff\xfe" if style == "ps51" else b"{\r"
     )
+
+
+def test_a_cluster_renamed_onto_another_of_the_team_is_refused(team):
+    imported("amd-node.json", team)
+    imported("local-storage.json", team)
+    d = json.loads(fixture("amd-node.json"))
+    d["Cluster"]["Name"] = "CLU-LOCAL"  # same Id as CLU-MIXED, another's name
+    with pytest.raises(ImportRefused) as caught:
+        run_import(psjson.encode(psjson.dumps(d)), team=team, dry_run=False)
+    assert caught.value.problems[0].path == "Cluster.Name"
+    assert Cluster.objects.filter(name="CLU-MIXED").exists()

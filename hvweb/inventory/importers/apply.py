@@ -19,7 +19,7 @@ from auditlog.context import disable_auditlog
 from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from hvweb.core.locking import ROW_ONLY
@@ -103,6 +103,20 @@ def run_import(
             plan=plan, dry_run=True, applied=False, sha256=sha256,
             file_name=file_name, size=len(data), cluster=plan.cluster.existing,
         )  # fmt: skip
+    try:
+        return _apply(data, export, team, user, options, sha256, file_name,
+                      expected_fingerprint)  # fmt: skip
+    except IntegrityError:
+        # Another import (or an edit in the admin) won a race for a name or
+        # a cluster Id between the plan and the write; nothing was written.
+        raise ImportRefused.one(
+            "(inventory)",
+            "conflict",
+            "the inventory changed while the import was written: run it again",
+        ) from None
+
+
+def _apply(data, export, team, user, options, sha256, file_name, expected_fingerprint):
     with transaction.atomic(), disable_auditlog():
         # One import per team at a time: the team's row is the lock.
         Team.objects.select_for_update(**ROW_ONLY).get(pk=team.pk)

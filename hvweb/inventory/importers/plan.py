@@ -327,6 +327,14 @@ def _find_cluster(export: ClusterExport, team: Team) -> Cluster | None:
                 f"administrator (or a superuser) to move or delete it first.",
             )
         if same is not None:
+            renamed_onto = team.clusters.filter(name=export.name).exclude(pk=same.pk)
+            if same.name != export.name and renamed_onto.exists():
+                raise ImportRefused.one(
+                    "Cluster.Name",
+                    "conflict",
+                    f"the cluster was renamed {export.name}, the name of another "
+                    f"cluster of team {team.name}: rename that one first",
+                )
             return same
     by_name = team.clusters.filter(name=export.name).first()
     if (
