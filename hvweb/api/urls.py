@@ -9,7 +9,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from . import tokens, views
+from . import imports, tokens, views
 
 app_name = "api"
 
@@ -24,6 +24,7 @@ router.register("migrations", views.MigrationViewSet, basename="migration")
 
 urlpatterns = [
     path("token/", tokens.TokenView.as_view(), name="token"),
+    path("imports/", imports.ImportView.as_view(), name="import"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("", include(router.urls)),

@@ -64,7 +64,7 @@ LAB_OFFENDERS: dict[str, str] = {
     "BOOT_DRIVE": "HV-LAB-DBOOT",
 }
 
-_WORKLOADS = {
+WORKLOADS = {
     # profile: (writes per second, working-set pages)
     WorkloadProfile.IDLE: (50, 512),
     WorkloadProfile.WEB: (2_000, 8_192),
@@ -111,7 +111,7 @@ def _vm(
     start_action: str = AutomaticStartAction.NOTHING,
     validate: bool = True,
 ) -> VirtualMachine:
-    write_rate, working_set = _WORKLOADS[profile]
+    write_rate, working_set = WORKLOADS[profile]
     working_set = min(working_set, memory_mib * 256)
     vm = VirtualMachine(
         name=name,
@@ -325,7 +325,7 @@ def seed(write: Callable[[str], None] = print) -> bool:
         )
         created |= made
         for name, build in (("CLU-PROD", _seed_prod), ("CLU-LAB", _seed_lab)):
-            if not Cluster.objects.filter(name=name).exists():
+            if not team.clusters.filter(name=name).exists():
                 build(team)
                 created = True
                 write(f"Created demo cluster {name}.")

@@ -12,6 +12,7 @@ Every model names ``team_path``, the lookup from it to its owning Team, which
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -42,6 +43,8 @@ from .querysets import RestrictedQuerySet, VirtualMachineQuerySet
 
 #: Hyper-V's MAC address form, as Get-VMNetworkAdapter shows it.
 MAC_PATTERN = r"^[0-9A-F]{2}(-[0-9A-F]{2}){5}$"
+#: What Get-VMNetworkAdapter shows before a dynamic MAC is assigned.
+UNASSIGNED_MAC = "00-00-00-00-00-00"
 #: A Cluster Shared Volume's mount point under the system drive.
 CSV_PATH_PATTERN = r"^[C-Z]:\\ClusterStorage\\[^\\/:*?\"<>|]+$"
 #: The guest's memory page size the engine simulates.
@@ -106,7 +109,7 @@ class Membership(models.Model):
 class Cluster(models.Model):
     """A failover cluster and its live-migration settings."""
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100)
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="clusters")
     shared_storage = models.BooleanField(
         "shared storage enabled",
@@ -138,6 +141,32 @@ class Cluster(models.Model):
         "time).",
     )
     description = models.TextField(blank=True)
+    # Provenance of a cluster brought in with ``import_hyperv`` (empty otherwise).
+    hyperv_id = models.UUIDField(
+        "failover cluster Id",
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text="Get-Cluster's Id: the real cluster behind an import.",
+    )
+    imported_from = models.CharField(max_length=255, blank=True, editable=False)
+    imported_sha256 = models.CharField(
+        "imported file's SHA-256", max_length=64, blank=True, editable=False
+    )
+    imported_at = models.DateTimeField(null=True, blank=True, editable=False)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    exported_at = models.DateTimeField(null=True, blank=True, editable=False)
+    exported_on = models.CharField(
+        "exported on (computer)", max_length=255, blank=True, editable=False
+    )
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -146,6 +175,11 @@ class Cluster(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["team", "name"],
+                name="cluster_name_unique_in_team",
+                violation_error_message="This team already has a cluster of that name.",
+            ),
             models.CheckConstraint(
                 condition=Q(max_simultaneous_migrations__gte=1),
                 name="cluster_max_migrations_positive",
@@ -196,7 +230,7 @@ class Cluster(models.Model):
 class Host(models.Model):
     """A Hyper-V host, listed in one cluster."""
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100)
     cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="hosts")
     hyperv_version = models.CharField(
         "Hyper-V version", max_length=10, choices=HyperVVersion
@@ -229,6 +263,11 @@ class Host(models.Model):
     class Meta:
         ordering = ["cluster__name", "name"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "name"],
+                name="host_name_unique_in_cluster",
+                violation_error_message="This cluster already has a host of that name.",
+            ),
             models.CheckConstraint(
                 condition=Q(memory_mib__gt=0),
                 name="host_memory_positive",
@@ -350,7 +389,11 @@ class ClusterSharedVolume(models.Model):
 class VirtualMachine(models.Model):
     """A virtual machine on its current host (the owner)."""
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, db_index=True)
+    #: Hyper-V's VMId: the VM's identity (names repeat across clusters). Random
+    #: for VMs made here; the cluster's own for imported ones, which the
+    #: importer keeps unique within each cluster.
+    vm_id = models.UUIDField("VMId", default=uuid.uuid4, editable=False, db_index=True)
     host = models.ForeignKey(
         Host, on_delete=models.PROTECT, related_name="virtual_machines"
     )
@@ -385,6 +428,11 @@ class VirtualMachine(models.Model):
         default=1024,
         validators=[MinValueValidator(1)],
         help_text=f"Pages ({PAGE_SIZE_KIB} KiB) the guest writes to.",
+    )
+    workload_assumed = models.BooleanField(
+        default=False,
+        help_text="The workload profile is an assumption (an imported VM), not "
+        "measured or chosen.",
     )
 
     objects = VirtualMachineQuerySet.as_manager()
@@ -470,7 +518,12 @@ class VirtualDisk(models.Model):
     )
     path = models.CharField(max_length=260, blank=True)
     size_gib = models.PositiveIntegerField(
-        "size (GiB)", default=40, validators=[MinValueValidator(1)]
+        "size (GiB)",
+        default=40,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Empty when unknown (an import without Get-VHD's size).",
     )
 
     objects = RestrictedQuerySet.as_manager()
@@ -534,11 +587,9 @@ class NetworkAdapter(models.Model):
     mac_address = models.CharField(
         "MAC address",
         max_length=17,
-        unique=True,
         validators=[
             RegexValidator(MAC_PATTERN, "Write the MAC address as 00-15-5D-01-02-03.")
         ],
-        error_messages={"unique": "Another adapter already has this MAC address."},
     )
     virtual_switch = models.CharField(max_length=100)
 
@@ -549,6 +600,16 @@ class NetworkAdapter(models.Model):
     class Meta:
         ordering = ["vm__name", "name"]
         constraints = [
+            # Within a cluster (its VMs share the networks) clean() refuses a
+            # MAC in use; the database keeps at least one VM's adapters apart.
+            # 00-00-00-00-00-00 is Hyper-V's "not assigned yet" (a VM never
+            # started with a dynamic MAC), which several adapters may show.
+            models.UniqueConstraint(
+                fields=["vm", "mac_address"],
+                condition=~Q(mac_address=UNASSIGNED_MAC),
+                name="adapter_mac_unique_in_vm",
+                violation_error_message="Another adapter already has this MAC address.",
+            ),
             models.CheckConstraint(
                 condition=Q(mac_address__regex=MAC_PATTERN),
                 name="adapter_mac_format",
@@ -564,3 +625,19 @@ class NetworkAdapter(models.Model):
         if self.mac_address:
             self.mac_address = self.mac_address.strip().upper().replace(":", "-")
         super().clean_fields(exclude=exclude)
+
+    def clean(self) -> None:
+        super().clean()
+        vm = self.vm if (self.vm_id or NetworkAdapter.vm.is_cached(self)) else None
+        if vm is None or vm.host_id is None or self.mac_address == UNASSIGNED_MAC:
+            return
+        taken = NetworkAdapter.objects.filter(
+            vm__host__cluster_id=vm.host.cluster_id, mac_address=self.mac_address
+        ).exclude(pk=self.pk)
+        if taken.exists():
+            raise ValidationError(
+                {
+                    "mac_address": "Another adapter already has this MAC address "
+                    f"in {vm.host.cluster}: a MAC is unique within a cluster."
+                }
+            )

@@ -1,6 +1,6 @@
 """The inventory's pages."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -12,4 +12,5 @@ urlpatterns = [
     path("hosts/<int:pk>/", views.host_detail, name="host"),
     path("vms/<int:pk>/", views.vm_detail, name="vm"),
     path("vms/<int:pk>/configure-ha/", views.vm_configure_ha, name="vm-configure-ha"),
+    path("", include("hvweb.inventory.import_urls")),
 ]

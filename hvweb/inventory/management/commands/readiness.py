@@ -6,9 +6,9 @@ import json
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Q
 
 from hvweb.inventory import snapshots
+from hvweb.inventory.lookup import LookupError_, find_host, find_vm
 from hvweb.inventory.models import Host, VirtualMachine
 from hvweb.moves import capacity
 
@@ -20,9 +20,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--vm", help="only this virtual machine (by name)")
         parser.add_argument(
-            "--host", help="only pairs with this host as source or destination"
+            "--vm", help="only this virtual machine: NAME, CLUSTER/NAME or id:N"
+        )
+        parser.add_argument(
+            "--host",
+            help="only pairs with this host as source or destination: NAME, "
+            "CLUSTER/NAME or id:N",
         )
         parser.add_argument(
             "--json", action="store_true", help="print a JSON list of pairs"
@@ -47,26 +51,25 @@ class Command(BaseCommand):
             except get_user_model().DoesNotExist:
                 raise CommandError(f"no user named {options['user']!r}") from None
             vms = vms.restrict(user, "view")
-        if options["vm"]:
-            vms = vms.filter(name=options["vm"])
-            if not vms.exists():
-                raise CommandError(f"no virtual machine named {options['vm']!r}")
-        host = options["host"]
-        if host:
-            found = Host.objects.filter(name=host)
-            if not found.exists():
-                raise CommandError(f"no host named {host!r}")
-            vms = vms.filter(
-                Q(host__name=host) | Q(host__cluster__hosts__name=host)
-            ).distinct()
+        host = None
+        try:
+            if options["vm"]:
+                vms = vms.filter(pk=find_vm(vms, options["vm"]).pk)
+            if options["host"]:
+                hosts = Host.objects.all()
+                if options["user"]:
+                    hosts = hosts.restrict(user, "view")
+                host = find_host(hosts, options["host"])
+        except LookupError_ as exc:
+            raise CommandError(str(exc)) from None
+        if host is not None:
+            vms = vms.filter(host__cluster_id=host.cluster_id)
         if options["now"]:
             results = capacity.readiness(vms)
         else:
             results = snapshots.readiness(vms)
-        if host:
-            results = [
-                r for r in results if host in (r.source.name, r.destination.name)
-            ]
+        if host is not None:
+            results = [r for r in results if host.pk in (r.source.pk, r.destination.pk)]
         if options["json"]:
             self.stdout.write(json.dumps([self._as_dict(r) for r in results], indent=2))
             return

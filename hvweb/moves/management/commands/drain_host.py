@@ -9,6 +9,7 @@ import time
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from hvweb.inventory.lookup import LookupError_, find_host
 from hvweb.inventory.models import Host
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.drain import DrainRefused, drain_host, resume_host
@@ -34,7 +35,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("host", help="the host's name")
+        parser.add_argument("host", help="the host: NAME, CLUSTER/NAME or id:N")
         parser.add_argument(
             "--resume", action="store_true", help="resume the host instead"
         )
@@ -47,9 +48,10 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         user = user_named(o["user"])
         hosts = Host.objects.all() if user is None else Host.objects.restrict(user)
-        host = hosts.filter(name=o["host"]).first()
-        if host is None:
-            raise CommandError(f"host: no host named {o['host']!r}")
+        try:
+            host = find_host(hosts, o["host"])
+        except LookupError_ as exc:
+            raise CommandError(f"host: {exc}") from None
         try:
             if o["resume"]:
                 host = resume_host(host, user)

@@ -9,6 +9,7 @@ import time
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from hvweb.inventory.lookup import LookupError_, find_host, find_vm
 from hvweb.inventory.models import Host, VirtualMachine
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.models import Migration
@@ -33,8 +34,12 @@ class Command(BaseCommand):
     help = "Live-migrate a VM to another host of its cluster."
 
     def add_arguments(self, parser):
-        parser.add_argument("vm", help="the virtual machine's name")
-        parser.add_argument("destination", help="the destination host's name")
+        parser.add_argument(
+            "vm", help="the virtual machine: NAME, CLUSTER/NAME, its VMId or id:N"
+        )
+        parser.add_argument(
+            "destination", help="the destination host of its cluster: NAME or id:N"
+        )
         parser.add_argument("--wait", action="store_true", help="watch until it ends")
         parser.add_argument("--json", action="store_true", help="print JSON")
         parser.add_argument("--user", help="act as this user (their teams and role)")
@@ -51,12 +56,18 @@ class Command(BaseCommand):
         hosts = Host.objects.all()
         if user is not None:
             vms, hosts = vms.restrict(user), hosts.restrict(user)
-        vm = vms.filter(name=o["vm"]).first()
-        if vm is None:
-            raise CommandError(f"vm: no virtual machine named {o['vm']!r}")
-        destination = hosts.filter(name=o["destination"]).first()
-        if destination is None:
-            raise CommandError(f"destination: no host named {o['destination']!r}")
+        try:
+            vm = find_vm(vms, o["vm"])
+        except LookupError_ as exc:
+            raise CommandError(f"vm: {exc}") from None
+        try:
+            # A host of the VM's own cluster, whatever other clusters hold.
+            destination = find_host(
+                hosts.filter(cluster_id=vm.host.cluster_id), o["destination"]
+            )
+        except LookupError_ as exc:
+            where = vm.host.cluster.name
+            raise CommandError(f"destination: {exc} in {where}") from None
         options = move_options(o)
         if o["fail_link_at_pass"] is not None:
             options["faults"] = {"link_failure_pass": o["fail_link_at_pass"]}
