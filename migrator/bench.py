@@ -12,7 +12,7 @@ What the rows measure:
   in a real migration of an idle guest (4 KiB pages, all non-zero or 90% zero);
 * idle migration: its ``wall_time_s`` (stages 1–7 and the byte-for-byte
   verification; allocation and filling apart) against one plain copy;
-* 1%-dirty pass: :meth:`Engine.send_marked` over 1% of the pages, chosen at
+* 1%-dirty pass: :meth:`PageSender.send_marked` over 1% of the pages, chosen at
   random, against the same over all pages; and its floor, as many random
   pages copied with one C-level map and nothing else (each misses cache and
   TLB, so this alone costs several times 1% of a full pass);
@@ -39,6 +39,7 @@ from .events import PassFinished, StageStarted
 from .memory import SourceMemory, plan_layout
 from .spec import GIB, KIB, MIB, MigrationSpec, WorkloadSpec
 from .stages import Stage
+from .transfer import PageSender
 from .workload import Workload
 
 __all__ = ["Row", "main", "measure"]
@@ -184,26 +185,26 @@ def measure(
     )
 
     log("1%-dirty passes")
-    engine = Engine(_spec(size), source=src)
-    engine.allocate_destination()
-    assert engine.destination is not None
+    sender = PageSender(_spec(size), src, guest_writes=False)
+    sender.allocate()
+    assert sender.destination is not None
     fulls, sparse, bare = [], [], []
     for _ in range(runs):
         src.mark_all()
         began = time.perf_counter()
-        engine.send_marked(fresh=False)
+        sender.send_marked(fresh=False)
         fulls.append(time.perf_counter() - began)
         for page in rng.sample(range(pages), pages // 100):
             src.marks[page] = 1
         began = time.perf_counter()
-        sent, _, _ = engine.send_marked()
+        sent, _, _ = sender.send_marked()
         sparse.append(time.perf_counter() - began)
         assert sent == pages // 100
         # The floor: as many scattered pages, cold again after a full copy,
         # copied with one C-level map and nothing else (no finding, no marks).
-        memoryview(engine.destination)[:] = memoryview(src.data)
-        bare.append(_scattered_copy(src.data, engine.destination, pages, rng))
-    engine.destination = None
+        memoryview(sender.destination)[:] = memoryview(src.data)
+        bare.append(_scattered_copy(src.data, sender.destination, pages, rng))
+    sender.destination = None
     ratio = _median(sparse) / _median(fulls)
     rows.append(
         Row(
@@ -286,7 +287,7 @@ def measure(
                 passed=ratio >= 2.5 if targeted else None,
             )
         )
-    del src, engine
+    del src, sender
     gc.collect()
 
     log("90% zero pages")

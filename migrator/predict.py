@@ -16,30 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import SpecError
+from .policy import STOP_REASONS, stop_reason
 from .spec import MigrationSpec
 
-__all__ = ["STOP_REASONS", "Prediction", "predict", "stop_reason"]
-
-#: Why pre-copy stopped, in the order the rules are checked.
-STOP_REASONS: tuple[str, ...] = ("downtime", "threshold", "pass_cap")
-
-
-def stop_reason(
-    spec: MigrationSpec, *, passes: int, remaining_pages: float
-) -> str | None:
-    """The rule that ends pre-copy after ``passes`` passes, or ``None`` to go on.
-
-    With ``R`` pages dirty: ``R·page_size/bandwidth`` within the downtime limit
-    (0 disables it), ``R`` at most ``min_dirty_pages``, or the pass cap reached.
-    """
-    seconds = remaining_pages * spec.page_size * 8 / spec.bandwidth_bps
-    if spec.downtime_limit_s > 0 and seconds <= spec.downtime_limit_s:
-        return "downtime"
-    if remaining_pages <= spec.min_dirty_pages:
-        return "threshold"
-    if passes >= spec.pass_cap:
-        return "pass_cap"
-    return None
+__all__ = ["Prediction", "predict"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

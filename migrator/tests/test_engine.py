@@ -153,47 +153,6 @@ def test_first_pass_sends_every_page_and_zero_pages_carry_no_payload() -> None:
     assert result.verified
 
 
-def test_zero_pages_rewritten_on_the_destination_in_later_passes() -> None:
-    engine = Engine(small_spec(1 * MIB))
-    engine.allocate_destination()
-    src = engine.source
-    src.mark_all()
-    engine.send_marked(fresh=True)
-    src.data[PS * 3 : PS * 5] = bytes(2 * PS)  # two pages become zero
-    src.marks[3] = src.marks[4] = 1
-    pages, zero, payload = engine.send_marked()
-    assert (pages, zero, payload) == (2, 2, 0)
-    assert engine.destination == src.data
-
-
-def test_scattered_pages_with_pending_writes_and_zeros_arrive_exact() -> None:
-    # Far more single pages than one hot chunk holds, so the chunks'
-    # boundaries, their pending guest writes and their zero pages all count.
-    engine = Engine(small_spec(8 * MIB))
-    engine.allocate_destination()
-    src = engine.source
-    src.mark_all()
-    engine.send_marked(fresh=True)
-    scattered = list(range(1, src.pages, 7))  # every 7th page: runs of one
-    zeroed = scattered[5::40]
-    for page in zeroed:
-        src.data[page * PS : (page + 1) * PS] = bytes(PS)
-    for page in scattered:
-        src.marks[page] = 1
-    written = [p for p in scattered[::3] if p not in zeroed]
-    for page in written:
-        src.marks[page] = 9  # a guest write not yet applied to the page
-    before = {p: src.data[p * PS + src.write_offset] for p in written}
-    pages, zero, payload = engine.send_marked()
-    assert (pages, zero) == (len(scattered), len(zeroed))
-    assert payload == (len(scattered) - len(zeroed)) * PS
-    assert src.dirty_count() == 0
-    assert all(
-        src.data[p * PS + src.write_offset] == (before[p] + 8) & 0xFF for p in written
-    )
-    assert engine.destination == src.data
-
-
 def test_compression_shrinks_resent_bytes() -> None:
     plain = migrate(small_spec(16 * MIB, workload=CONVERGING, downtime_limit_s=0.0))
     packed = migrate(
