@@ -36,6 +36,7 @@ from .result import MigrationResult
 from .spec import Faults, MigrationSpec
 from .stages import Stage
 from .transfer import PageSender, batches
+from .transport import blackout_seconds, send_seconds, state_seconds
 from .workload import Workload
 
 __all__ = ["CancelToken", "Engine", "migrate", "run"]
@@ -135,7 +136,6 @@ class Engine:
         self.result: MigrationResult | None = None
         self.sender = PageSender(spec, source, guest_writes=self.workload.rate != 0.0)
         self._progress_every = spec.progress_pages or max(16, sim_pages // 128)
-        self._eff_bps = spec.bandwidth_bps * self.layout.fraction
         self._watch = _Stopwatch(wall_clock)
         self._started = False
         self._t = 0.0
@@ -237,7 +237,6 @@ class Engine:
 
     def _run(self) -> Generator[Event, None, bool]:
         spec = self.spec
-        bps = spec.bandwidth_bps
 
         # 1. The configuration goes to the destination.
         yield from self._begin(Stage.CONFIGURATION_TRANSFER)
@@ -245,7 +244,7 @@ class Engine:
             return (yield from self._cancel_now())
         if not self._cross_link(spec.config_bytes):
             return (yield from self._link_failed())
-        self._t += spec.config_bytes * 8 / bps
+        self._t += send_seconds(spec, spec.config_bytes)
         yield from self._end()
 
         # 2. The destination creates the VM and reserves (touches) its memory.
@@ -305,7 +304,7 @@ class Engine:
         src = self.source
         scale = self.layout.scale
         ps = spec.page_size
-        link_rate = spec.bandwidth_bps / 8 / ps
+        link_rate = spec.link_bps / 8 / ps
         src.mark_all()
         pass_no = 0
         while True:
@@ -327,14 +326,16 @@ class Engine:
                 pages = sum(be) - sum(bs)
                 if fail_after is not None and sent + pages > fail_after:
                     return (yield from self._link_failed())
+                encoded = self.sender.encoded
                 z, p = self.sender.send(bs, be, pages, fresh=fresh)
+                encoded = self.sender.encoded - encoded
                 if not self._cross_link(p * scale):
                     return (yield from self._link_failed())
                 sent += pages
                 zero += z
                 payload += p
                 self._payload += p
-                dt = p * 8 / self._eff_bps
+                dt = send_seconds(spec, p * scale, encoded * scale)
                 self._t += dt
                 self.workload.advance(dt)
                 if self._cancelled():
@@ -358,6 +359,7 @@ class Engine:
                             remaining_dirty_pages=round((dirty + behind) * scale),
                             dirty_rate=rate,
                             link_rate=link_rate,
+                            unsent_pages=round((total - next_progress) * scale),
                         )
                     )
                     next_progress += self._progress_every
@@ -379,9 +381,7 @@ class Engine:
                     bytes=round(payload * scale),
                     duration_s=duration,
                     dirty_rate=left / duration if duration else 0.0,
-                    expected_downtime_s=(left * ps + spec.state_size)
-                    * 8
-                    / spec.bandwidth_bps,
+                    expected_downtime_s=blackout_seconds(spec, left),
                     remaining_dirty_pages=left,
                 )
             )
@@ -398,6 +398,7 @@ class Engine:
         starts, ends = dirty_runs(snapshot)
         total = sum(ends) - sum(starts)
         payload = 0
+        encoded = self.sender.encoded
         for bs, be in batches(starts, ends, self.sender.batch_pages(total), total):
             z, p = self.sender.send(bs, be, sum(be) - sum(bs), fresh=False)
             if not self._cross_link(p * scale):
@@ -408,9 +409,10 @@ class Engine:
         if not self._cross_link(spec.state_size):
             return (yield from self._link_failed())
         self._final = round(total * scale)
-        self._downtime = payload * 8 / self._eff_bps + spec.state_size * 8 / (
-            spec.bandwidth_bps
-        )
+        encoded = self.sender.encoded - encoded
+        self._downtime = send_seconds(
+            spec, payload * scale, encoded * scale
+        ) + state_seconds(spec)
         self._t += self._downtime
         self._blackout_end = self._t
         if self.faults.corrupt_page is not None:

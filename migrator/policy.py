@@ -19,10 +19,10 @@ def stop_reason(
 ) -> str | None:
     """The rule that ends pre-copy after ``passes`` passes, or ``None`` to go on.
 
-    With ``R`` pages dirty: ``R·page_size/bandwidth`` within the downtime limit
+    With ``R`` pages dirty: ``R·page_size/link_bps`` within the downtime limit
     (0 disables it), ``R`` at most ``min_dirty_pages``, or the pass cap reached.
     """
-    seconds = remaining_pages * spec.page_size * 8 / spec.bandwidth_bps
+    seconds = remaining_pages * spec.page_size * 8 / spec.link_bps
     if spec.downtime_limit_s > 0 and seconds <= spec.downtime_limit_s:
         return "downtime"
     if remaining_pages <= spec.min_dirty_pages:

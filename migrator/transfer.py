@@ -3,7 +3,8 @@
 One :class:`PageSender` per move holds the destination's memory and sends
 runs of the source's pages to it: contiguous runs with one slice assignment
 each, scattered pages with C-level ``map`` chains, zero pages as markers
-without payload, and (with compression) re-sent pages as deltas. It keeps no
+without payload, and (with compression) re-sent pages as deltas
+(:mod:`migrator.delta`). It keeps no
 clock and yields no events: the stepper in :mod:`migrator.engine` decides
 what to send and when, and accounts the time.
 """
@@ -11,12 +12,12 @@ what to send and when, and accounts the time.
 from __future__ import annotations
 
 import re
-import zlib
 from collections import deque
 from collections.abc import Iterator, Sequence
 from itertools import repeat
 from operator import mul, sub
 
+from . import delta
 from .errors import MigratorError
 from .memory import SourceMemory, dirty_runs
 from .spec import MigrationSpec
@@ -74,7 +75,7 @@ class PageSender:
     ``guest_writes`` says whether a guest writes while pages are sent: it
     decides how finely a pass is cut into batches and whether a first pass
     copies ahead (see :meth:`_send_ahead`). ``saved`` counts the bytes that
-    compression kept off the link.
+    compression kept off the link, ``encoded`` the raw bytes it encoded.
     """
 
     def __init__(
@@ -85,6 +86,7 @@ class PageSender:
         self.guest_writes = guest_writes
         self.destination: bytearray | None = None
         self.saved = 0
+        self.encoded = 0
         self._ahead = (0, 0)
 
     # -- set-up ----------------------------------------------------------
@@ -153,7 +155,7 @@ class PageSender:
                 0 if 0 not in data[a * ps : b * ps : ps] else self._count_zero(bs, be)
             )
             return zero, (pages - zero) * ps
-        compress = self.spec.compression and not fresh
+        compress = self.spec.compresses and not fresh
         if not (singles and len(bs) > 1 and not compress):
             self.source.settle(bs[0], be[-1])  # the guest's writes, before reading
         if compress or len(bs) == 1:
@@ -334,28 +336,31 @@ class PageSender:
     def _put(self, x: int, y: int, *, compress: bool) -> int:
         """Deliver source bytes ``[x, y)``; return the payload the link carried.
 
-        With ``compress``, as a zlib-packed XOR delta against the copy the
-        destination already has (raw if that is no smaller).
+        With ``compress``, page by page as a delta (:mod:`migrator.delta`)
+        against the copy the destination already has, or plain where the
+        delta is no smaller.
         """
         dst = self.destination
         assert dst is not None
-        smv = memoryview(self.source.data)[x:y]
-        dmv = memoryview(dst)[x:y]
-        n = y - x
+        smv = memoryview(self.source.data)
+        dmv = memoryview(dst)
         if not compress:
-            dmv[:] = smv
-            return n
-        old = int.from_bytes(dmv, "little")
-        delta = (int.from_bytes(smv, "little") ^ old).to_bytes(n, "little")
-        packed = zlib.compress(delta, 1)
-        if len(packed) < n:
-            # The destination decodes the delta against its own copy.
-            got = int.from_bytes(zlib.decompress(packed), "little")
-            dmv[:] = (got ^ old).to_bytes(n, "little")
-            self.saved += n - len(packed)
-            return len(packed)
-        dmv[:] = smv
-        return n
+            dmv[x:y] = smv[x:y]
+            return y - x
+        ps = self.spec.page_size
+        payload = 0
+        data = self.source.data
+        for z in range(x, y, ps):
+            packet = delta.encode(dst[z : z + ps], data[z : z + ps])
+            if len(packet) < ps:
+                delta.apply(dmv[z : z + ps], packet)  # the destination decodes
+                payload += len(packet)
+            else:
+                dmv[z : z + ps] = smv[z : z + ps]
+                payload += ps
+        self.encoded += y - x
+        self.saved += y - x - payload
+        return payload
 
     # -- checking --------------------------------------------------------
 

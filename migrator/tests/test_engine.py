@@ -18,6 +18,7 @@ from migrator.events import (
 from migrator.result import MigrationResult
 from migrator.spec import MIB, Faults, MigrationSpec, WorkloadSpec
 from migrator.stages import Stage
+from migrator.transport import delta_bytes
 
 from .conftest import small_spec
 
@@ -154,17 +155,35 @@ def test_first_pass_sends_every_page_and_zero_pages_carry_no_payload() -> None:
 
 
 def test_compression_shrinks_resent_bytes() -> None:
+    # Issue 11: a write changes page_change_share of its page (0.4 by default),
+    # so a re-sent page costs that share of a page as a delta, no less.
     plain = migrate(small_spec(16 * MIB, workload=CONVERGING, downtime_limit_s=0.0))
-    packed = migrate(
-        small_spec(
-            16 * MIB, workload=CONVERGING, downtime_limit_s=0.0, compression=True
-        )
+    spec = small_spec(
+        16 * MIB, workload=CONVERGING, downtime_limit_s=0.0, compression=True
     )
+    packed = migrate(spec)
     assert packed.verified and plain.verified
     assert packed.bytes_per_pass[0] == plain.bytes_per_pass[0]  # first copy: raw
     assert plain.bytes_per_pass[1] == plain.pages_per_pass[1] * PS
-    assert packed.bytes_per_pass[1] < packed.pages_per_pass[1] * PS / 4
+    resent = packed.pages_per_pass[1]
+    assert packed.bytes_per_pass[1] == pytest.approx(
+        resent * delta_bytes(spec), rel=0.02
+    )
+    assert 0.4 * resent * PS < packed.bytes_per_pass[1] < 0.45 * resent * PS
     assert packed.bytes_saved_by_compression > 0
+
+
+def test_smaller_writes_make_smaller_deltas() -> None:
+    def resent_share(share: float) -> float:
+        workload = WorkloadSpec(**CONVERGING, page_change_share=share)  # type: ignore[arg-type]
+        result = migrate(
+            small_spec(
+                16 * MIB, workload=workload, downtime_limit_s=0.0, compression=True
+            )
+        )
+        return result.bytes_per_pass[1] / (result.pages_per_pass[1] * PS)
+
+    assert resent_share(0.05) < 0.1 < resent_share(0.4) < 0.5 < resent_share(1.0)
 
 
 def test_verification_catches_a_corrupted_page() -> None:
