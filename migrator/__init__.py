@@ -29,7 +29,8 @@ from .events import (
     event_from_dict,
 )
 from .pacing import paced
-from .predict import STOP_REASONS, Prediction, predict
+from .policy import STOP_REASONS
+from .predict import Prediction, predict
 from .result import OUTCOMES, MigrationResult
 from .spec import WORKLOAD_KINDS, Faults, MigrationSpec, WorkloadSpec
 from .stages import STAGE_LABELS, Stage

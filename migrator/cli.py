@@ -1,4 +1,4 @@
-"""Command line: ``python -m migrator simulate …`` and ``python -m migrator bench``.
+"""Command line: ``python -m migrator simulate|calibrate|bench``.
 
 This is shell, not core: it parses flags, prints, and draws a progress bar.
 """
@@ -15,7 +15,16 @@ from .engine import Engine
 from .errors import MigratorError, ParseError, SpecError
 from .events import PassFinished, Progress, StageStarted
 from .result import MigrationResult
-from .spec import WORKLOAD_KINDS, MigrationSpec, WorkloadSpec
+from .spec import (
+    DEFAULT_COMPRESSION_BPS,
+    DEFAULT_PAGE_CHANGE_SHARE,
+    DEFAULT_TCP_STREAM_BPS,
+    OPTION_LABELS,
+    PERFORMANCE_OPTIONS,
+    WORKLOAD_KINDS,
+    MigrationSpec,
+    WorkloadSpec,
+)
 from .units import (
     format_duration,
     format_rate,
@@ -43,6 +52,11 @@ _FLAGS: dict[str, str] = {
     "state_size": "--state-size",
     "zero_fraction": "--zero-fraction",
     "memory_budget_bytes": "--memory-budget",
+    "performance_option": "--performance-option",
+    "compression": "--compression",
+    "compression_bps": "--compression-rate",
+    "tcp_stream_bps": "--tcp-stream-rate",
+    "page_change_share": "--page-change-share",
 }
 
 
@@ -116,7 +130,35 @@ def build_parser() -> argparse.ArgumentParser:
         type=_typed(_fraction, "a fraction in [0, 1]"),
         default=0.0,
     )
-    sim.add_argument("--compression", action="store_true")
+    sim.add_argument(
+        "--performance-option",
+        choices=PERFORMANCE_OPTIONS,
+        default=None,
+        help="Hyper-V's performance option (default tcpip)",
+    )
+    sim.add_argument(
+        "--compression",
+        action="store_true",
+        help="the same as --performance-option compression",
+    )
+    sim.add_argument(
+        "--page-change-share",
+        type=_typed(_fraction, "a fraction in (0, 1]"),
+        default=DEFAULT_PAGE_CHANGE_SHARE,
+        help="share of a page one guest write changes",
+    )
+    sim.add_argument(
+        "--compression-rate",
+        type=_typed(parse_rate, "a rate such as 12Gbit/s"),
+        default=DEFAULT_COMPRESSION_BPS,
+        help="page data the source delta-encodes per second (Compression)",
+    )
+    sim.add_argument(
+        "--tcp-stream-rate",
+        type=_typed(parse_rate, "a rate such as 4Gbit/s"),
+        default=DEFAULT_TCP_STREAM_BPS,
+        help="most one TCP connection carries (TCP/IP and Compression)",
+    )
     sim.add_argument("--json", action="store_true", help="print one JSON object")
     sim.add_argument(
         "--memory-budget",
@@ -125,6 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="resident memory for source, destination and marks (default 1GiB)",
     )
     sim.set_defaults(usage_error=sim.error)
+    cal = sub.add_parser(
+        "calibrate",
+        help="the model against the engine for the demo's workload profiles",
+    )
+    cal.add_argument(
+        "--seeds", type=_typed(_int, "a seed count"), default=5,
+        help="seeded runs per row; their median is the actual figure",
+    )  # fmt: skip
+    cal.add_argument(
+        "--memory-budget", type=size, default=parse_size("512MiB"),
+        help="resident memory per move (default 512MiB, the console's)",
+    )  # fmt: skip
+    cal.add_argument("--json", action="store_true", help="print one JSON object")
+    cal.set_defaults(usage_error=cal.error)
     bench = sub.add_parser("bench", help="measure the engine against its targets")
     bench.add_argument(
         "--quick", action="store_true", help="small sizes and few runs (smoke test)"
@@ -147,6 +203,7 @@ def spec_from_args(args: argparse.Namespace) -> MigrationSpec:
             kind=args.workload,
             working_set_pages=args.working_set_pages,
             write_rate=args.write_rate,
+            page_change_share=args.page_change_share,
         ),
         seed=args.seed,
         downtime_limit_s=args.downtime_limit,
@@ -154,7 +211,11 @@ def spec_from_args(args: argparse.Namespace) -> MigrationSpec:
         max_passes=args.max_passes,
         state_size=args.state_size,
         zero_fraction=args.zero_fraction,
+        performance_option=args.performance_option
+        or ("compression" if args.compression else "tcpip"),
         compression=args.compression,
+        compression_bps=args.compression_rate,
+        tcp_stream_bps=args.tcp_stream_rate,
         memory_budget_bytes=args.memory_budget,
     )
 
@@ -186,7 +247,8 @@ def _summary(spec: MigrationSpec, result: MigrationResult) -> str:
     model = ", ".join(map(str, p.pages_per_pass))
     sent = format_size(result.bytes_sent)
     lines = [
-        f"VM of {size} over {rate} ({spec.workload.kind} workload)",
+        f"VM of {size} over {rate} ({spec.workload.kind} workload, "
+        f"{OPTION_LABELS[spec.performance_option]})",
         f"outcome            {result.outcome}; the VM runs on the {result.location}",
     ]
     if result.reason:
@@ -262,6 +324,17 @@ def main(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
     try:
         if args.command == "simulate":
             return _simulate(args, stream)
+        if args.command == "calibrate":
+            from .calibrate import main as calibrate_main
+
+            if args.seeds < 1:
+                args.usage_error("argument --seeds: must be at least 1")
+            return calibrate_main(
+                seeds=args.seeds,
+                budget=args.memory_budget,
+                as_json=args.json,
+                out=stream,
+            )
         from .bench import main as bench_main
 
         return bench_main(

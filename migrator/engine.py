@@ -2,25 +2,21 @@
 
 Shaped like QEMU's ``ram_save_setup`` / ``ram_save_iterate`` /
 ``ram_save_complete``: set up the destination, run pre-copy passes over the dirty
-marks (with zero-page detection), then finish with the guest paused. Memory
-really moves: contiguous runs of pages are copied with one slice assignment
-each, dirty pages are found with C-speed ``bytes`` operations, and the guest's
-writes are applied in batches between the link's batches.
+marks, then finish with the guest paused. The stepper decides what to send and
+when and keeps the simulated clock; :mod:`migrator.transfer` moves the pages
+(really: slice copies, zero markers, deltas), :mod:`migrator.policy` decides
+after each pass whether pre-copy goes on, and the guest's writes are applied in
+batches between the link's batches.
 
-The engine keeps a simulated clock; the only wall-clock reading is the
-injected ``wall_clock`` used to report how long the machine took.
+The only wall-clock reading is the injected ``wall_clock`` used to report how
+long the machine took.
 """
 
 from __future__ import annotations
 
 import random
-import re
 import time
-import zlib
-from collections import deque
-from collections.abc import Callable, Generator, Iterator, Sequence
-from itertools import repeat
-from operator import mul, sub
+from collections.abc import Callable, Generator, Iterator
 
 from .errors import MigratorError, SpecError
 from .events import (
@@ -34,31 +30,16 @@ from .events import (
     StageStarted,
 )
 from .memory import Layout, SourceMemory, dirty_runs, plan_layout
-from .predict import Prediction, predict, stop_reason
+from .policy import stop_reason
+from .predict import Prediction, predict
 from .result import MigrationResult
 from .spec import Faults, MigrationSpec
 from .stages import Stage
+from .transfer import PageSender, batches
+from .transport import blackout_seconds, send_seconds, state_seconds
 from .workload import Workload
 
 __all__ = ["CancelToken", "Engine", "migrate", "run"]
-
-#: Most bytes one batch carries while the guest writes: small enough that its
-#: writes interleave finely with the link (see ``_BATCHES_PER_PASS``).
-_BATCH_BYTES = 16 << 20
-#: Most bytes one batch carries while the guest is idle. glibc copies blocks
-#: this large with its fastest (4-way interleaved, streaming) loop: on these
-#: machines 1.7× the speed it reaches on 16 MiB blocks.
-_IDLE_BATCH_BYTES = 256 << 20
-#: Fewest batches a pass is cut into, so the guest's writes interleave finely.
-_BATCHES_PER_PASS = 64
-#: Chunk of the byte-for-byte verification (one huge memcmp is slower).
-_VERIFY_BYTES = 64 << 20
-#: Zero bytes compared against / copied from at C speed.
-_ZEROS = memoryview(bytes(1 << 20))
-#: Scattered runs handled together: their pages (source and destination) stay
-#: in L2 cache and the TLB between the copy and the reads that follow it.
-_HOT_RUNS = 64
-_ZERO_RUN = re.compile(b"\x00+")
 
 _Run = Generator[Event, None, bool]
 
@@ -102,32 +83,6 @@ class _Stopwatch:
         if self._since is not None:
             self.total += self._clock() - self._since
             self._since = None
-
-
-def _batches(
-    starts: list[int], ends: list[int], limit: int, total: int
-) -> Iterator[tuple[list[int], list[int]]]:
-    """Split runs of pages into batches of at most ``limit`` pages."""
-    if total == len(starts):  # single pages: slice the lists
-        for i in range(0, total, limit):
-            yield starts[i : i + limit], ends[i : i + limit]
-        return
-    bs: list[int] = []
-    be: list[int] = []
-    room = limit
-    for a, b in zip(starts, ends, strict=True):
-        while b - a >= room:
-            bs.append(a)
-            be.append(a + room)
-            yield bs, be
-            a += room
-            bs, be, room = [], [], limit
-        if b > a:
-            bs.append(a)
-            be.append(b)
-            room -= b - a
-    if bs:
-        yield bs, be
 
 
 class Engine:
@@ -179,16 +134,14 @@ class Engine:
         )
         self.setup_time_s = wall_clock() - began
         self.result: MigrationResult | None = None
-        self.destination: bytearray | None = None
+        self.sender = PageSender(spec, source, guest_writes=self.workload.rate != 0.0)
         self._progress_every = spec.progress_pages or max(16, sim_pages // 128)
-        self._eff_bps = spec.bandwidth_bps * self.layout.fraction
         self._watch = _Stopwatch(wall_clock)
         self._started = False
         self._t = 0.0
         self._link_bytes = 0.0
         self._payload = 0
         self._zero = 0
-        self._saved = 0
         self._pages_per_pass: list[int] = []
         self._bytes_per_pass: list[int] = []
         self._stop: str | None = None
@@ -196,11 +149,20 @@ class Engine:
         self._downtime = 0.0
         self._moving_since = 0.0
         self._blackout_end = 0.0
-        self._ahead = (0, 0)
         self._verified = False
         self._alloc = 0.0
         self._stage = Stage.CONFIGURATION_TRANSFER
         self._stage_t = 0.0
+
+    @property
+    def destination(self) -> bytearray | None:
+        """The destination's copy of guest memory (``None`` before stage 2 or
+        after a rollback); a caller may drop it once the move is over."""
+        return self.sender.destination
+
+    @destination.setter
+    def destination(self, value: bytearray | None) -> None:
+        self.sender.destination = value
 
     # -- the stepper ------------------------------------------------------
 
@@ -234,21 +196,12 @@ class Engine:
             StageFinished(t=self._t, stage=stage, duration_s=self._t - self._stage_t)
         )
 
-    def _batch_pages(self, total: int) -> int:
-        """Pages per batch for a pass of ``total`` pages."""
-        if self.spec.batch_pages:
-            return self.spec.batch_pages
-        if self.workload.rate == 0.0:  # nothing to interleave with
-            return max(1, _IDLE_BATCH_BYTES // self.spec.page_size)
-        most = max(1, _BATCH_BYTES // self.spec.page_size)
-        return max(1, min(most, max(16, total // _BATCHES_PER_PASS)))
-
     def _cancelled(self) -> bool:
         return self._cancel is not None and self._stage.cancellable and self._cancel()
 
     def _abort(self, code: str, reason: str) -> Generator[Event, None, bool]:
         """End the move before "online": drop the destination, keep the source."""
-        self.destination = None
+        self.sender.destination = None
         self.source.settle()  # the VM runs on with all its writes
         stage = self._stage
         outcome = "cancelled" if code == "cancelled" else "failed"
@@ -284,7 +237,6 @@ class Engine:
 
     def _run(self) -> Generator[Event, None, bool]:
         spec = self.spec
-        bps = spec.bandwidth_bps
 
         # 1. The configuration goes to the destination.
         yield from self._begin(Stage.CONFIGURATION_TRANSFER)
@@ -292,7 +244,7 @@ class Engine:
             return (yield from self._cancel_now())
         if not self._cross_link(spec.config_bytes):
             return (yield from self._link_failed())
-        self._t += spec.config_bytes * 8 / bps
+        self._t += send_seconds(spec, spec.config_bytes)
         yield from self._end()
 
         # 2. The destination creates the VM and reserves (touches) its memory.
@@ -308,7 +260,7 @@ class Engine:
             )
         self._watch.stop()
         began = self._clock()
-        self.destination = bytearray(len(self.source.data))
+        self.sender.allocate()
         self._alloc = self._clock() - began
         self._watch.start()
         self._t += spec.creation_s
@@ -352,7 +304,7 @@ class Engine:
         src = self.source
         scale = self.layout.scale
         ps = spec.page_size
-        link_rate = spec.bandwidth_bps / 8 / ps
+        link_rate = spec.link_bps / 8 / ps
         src.mark_all()
         pass_no = 0
         while True:
@@ -364,24 +316,26 @@ class Engine:
             began = self._t
             sent = zero = payload = 0
             fresh = pass_no == 1
-            self._ahead = (0, 0)
+            self.sender.new_pass()
             fail_after = None
             if self.faults.link_failure_pass == pass_no:
                 fail_after = total // 2
             next_progress = self._progress_every
-            batch = self._batch_pages(total)
-            for bs, be in _batches(starts, ends, batch, total):
+            batch = self.sender.batch_pages(total)
+            for bs, be in batches(starts, ends, batch, total):
                 pages = sum(be) - sum(bs)
                 if fail_after is not None and sent + pages > fail_after:
                     return (yield from self._link_failed())
-                z, p = self._send(bs, be, pages, fresh=fresh)
+                encoded = self.sender.encoded
+                z, p = self.sender.send(bs, be, pages, fresh=fresh)
+                encoded = self.sender.encoded - encoded
                 if not self._cross_link(p * scale):
                     return (yield from self._link_failed())
                 sent += pages
                 zero += z
                 payload += p
                 self._payload += p
-                dt = p * 8 / self._eff_bps
+                dt = send_seconds(spec, p * scale, encoded * scale)
                 self._t += dt
                 self.workload.advance(dt)
                 if self._cancelled():
@@ -405,6 +359,7 @@ class Engine:
                             remaining_dirty_pages=round((dirty + behind) * scale),
                             dirty_rate=rate,
                             link_rate=link_rate,
+                            unsent_pages=round((total - next_progress) * scale),
                         )
                     )
                     next_progress += self._progress_every
@@ -426,9 +381,7 @@ class Engine:
                     bytes=round(payload * scale),
                     duration_s=duration,
                     dirty_rate=left / duration if duration else 0.0,
-                    expected_downtime_s=(left * ps + spec.state_size)
-                    * 8
-                    / spec.bandwidth_bps,
+                    expected_downtime_s=blackout_seconds(spec, left),
                     remaining_dirty_pages=left,
                 )
             )
@@ -445,8 +398,9 @@ class Engine:
         starts, ends = dirty_runs(snapshot)
         total = sum(ends) - sum(starts)
         payload = 0
-        for bs, be in _batches(starts, ends, self._batch_pages(total), total):
-            z, p = self._send(bs, be, sum(be) - sum(bs), fresh=False)
+        encoded = self.sender.encoded
+        for bs, be in batches(starts, ends, self.sender.batch_pages(total), total):
+            z, p = self.sender.send(bs, be, sum(be) - sum(bs), fresh=False)
             if not self._cross_link(p * scale):
                 return (yield from self._link_failed())
             self._zero += z
@@ -455,19 +409,17 @@ class Engine:
         if not self._cross_link(spec.state_size):
             return (yield from self._link_failed())
         self._final = round(total * scale)
-        self._downtime = payload * 8 / self._eff_bps + spec.state_size * 8 / (
-            spec.bandwidth_bps
-        )
+        encoded = self.sender.encoded - encoded
+        self._downtime = send_seconds(
+            spec, payload * scale, encoded * scale
+        ) + state_seconds(spec)
         self._t += self._downtime
         self._blackout_end = self._t
-        dst = self.destination
-        assert dst is not None
         if self.faults.corrupt_page is not None:
-            page = self.faults.corrupt_page % self.layout.sim_pages
-            dst[page * spec.page_size] ^= 0xFF
-        self._verified = self._verify()
+            self.sender.corrupt(self.faults.corrupt_page % self.layout.sim_pages)
+        self._verified = self.sender.verify()
         if not self._verified:
-            page = self._first_difference()
+            page = self.sender.first_difference()
             return (
                 yield from self._abort(
                     "verification_failed",
@@ -475,290 +427,6 @@ class Engine:
                 )
             )
         return True
-
-    def _verify(self) -> bool:
-        """Compare the destination with the source byte for byte."""
-        dst = self.destination
-        assert dst is not None
-        self.source.settle()
-        src = self.source.data
-        if len(src) != len(dst):
-            return False
-        dmv = memoryview(dst)
-        step = _VERIFY_BYTES
-        return all(
-            src.startswith(dmv[x : x + step], x) for x in range(0, len(src), step)
-        )
-
-    def _first_difference(self) -> int:
-        dst = self.destination
-        assert dst is not None
-        src = self.source.data
-        ps = self.spec.page_size
-        step = max(ps, 1 << 20)
-        for x in range(0, len(src), step):
-            if src[x : x + step] != dst[x : x + step]:
-                for y in range(x, min(len(src), x + step), ps):
-                    if src[y : y + ps] != dst[y : y + ps]:
-                        return y // ps
-        return -1
-
-    def _send(
-        self, bs: Sequence[int], be: Sequence[int], pages: int, *, fresh: bool
-    ) -> tuple[int, int]:
-        """Send runs ``[bs[i], be[i])``; clear their marks; (zero pages, payload).
-
-        A contiguous run is checked for zero pages first (one strided read of
-        each page's first byte) and, when it has none, copied with one slice
-        assignment; zero pages are read but not copied (see ``_send_run``).
-        Scattered single pages are copied with one C-level ``map`` and counted
-        afterwards: a zero page still carries no payload, and copying its
-        zeros is the same work as the destination filling them in. The
-        guest's unapplied writes are settled before the pages are read.
-        """
-        ps = self.spec.page_size
-        data = self.source.data
-        dst = self.destination
-        assert dst is not None
-        marks = self.source.marks
-        singles = pages == len(bs)
-        if fresh and len(bs) == 1 and self.workload.rate:
-            self._send_ahead(bs[0], be[0])
-            a, b = bs[0], be[0]
-            marks[a:b] = bytes(b - a)
-            zero = (
-                0 if 0 not in data[a * ps : b * ps : ps] else self._count_zero(bs, be)
-            )
-            return zero, (pages - zero) * ps
-        compress = self.spec.compression and not fresh
-        if not (singles and len(bs) > 1 and not compress):
-            self.source.settle(bs[0], be[-1])  # the guest's writes, before reading
-        if compress or len(bs) == 1:
-            zero = payload = 0
-            for a, b in zip(bs, be, strict=True):
-                x, y = a * ps, b * ps
-                if not compress and 0 not in data[x:y:ps]:
-                    memoryview(dst)[x:y] = memoryview(data)[x:y]
-                    payload += y - x
-                else:  # zero pages among them, or compression
-                    dz, dp = self._send_run(a, b, fresh=fresh, compress=compress)
-                    zero += dz
-                    payload += dp
-        else:
-            zero = 0
-            for i in range(0, len(bs), _HOT_RUNS):
-                zero += self._send_scattered(
-                    bs[i : i + _HOT_RUNS], be[i : i + _HOT_RUNS], singles=singles
-                )
-            payload = (pages - zero) * ps
-        if len(bs) == 1:
-            marks[bs[0] : be[0]] = bytes(be[0] - bs[0])
-        elif singles:
-            deque(map(marks.__setitem__, bs, repeat(0)), 0)
-        else:
-            lengths = map(sub, be, bs)
-            zeros = map(_ZEROS.__getitem__, map(slice, repeat(0), lengths))
-            deque(map(marks.__setitem__, map(slice, bs, be), zeros), 0)
-        return zero, payload
-
-    def _send_scattered(
-        self, bs: Sequence[int], be: Sequence[int], *, singles: bool
-    ) -> int:
-        """Copy runs scattered over memory, each with one C-level map; zero pages.
-
-        Each page far from the last misses cache and TLB, so everything else
-        done to these pages (the guest's pending writes for single pages,
-        reading first bytes to find zero pages) is done while they are still
-        hot: callers pass ``_HOT_RUNS`` runs at a time. With ``singles`` the
-        pages' pending writes are applied here (settled to both copies),
-        otherwise the caller settled them before.
-        """
-        ps = self.spec.page_size
-        src = self.source
-        data = src.data
-        dst = self.destination
-        assert dst is not None
-        xs = list(map(mul, bs, repeat(ps)))
-        ys = list(map(mul, be, repeat(ps)))
-        sls = list(map(slice, xs, ys))
-        smv = memoryview(data)
-        dmv = memoryview(dst)
-        deque(map(dmv.__setitem__, sls, map(smv.__getitem__, sls)), 0)
-        if singles:
-            stamped = src.stamped(bs)
-            if stamped:  # the guest's writes, applied to both while hot
-                src.settle_pages(stamped, dst)
-            firsts = bytes(map(data.__getitem__, xs))
-        else:
-            firsts = b"".join(map(data.__getitem__, map(slice, xs, ys, repeat(ps))))
-        return 0 if 0 not in firsts else self._count_zero(bs, be)
-
-    def _send_ahead(self, a: int, b: int) -> None:
-        """Deliver ``[a, b)`` of a first pass from a window copied ahead.
-
-        Batches of a writing guest are small (its writes interleave with
-        them), but glibc copies small blocks at about half the speed of large
-        ones. So the first pass copies a large window ahead in one go and each
-        batch then only re-copies the pages the guest wrote since: exactly
-        what sending the batch at its own time would have delivered.
-        """
-        src = self.source
-        dst = self.destination
-        assert dst is not None
-        ps = self.spec.page_size
-        lo, hi = self._ahead
-        if lo <= a and b <= hi:
-            changed = src.settle(a, b)
-            if changed:
-                sls = [slice(p * ps, (p + 1) * ps) for p in changed]
-                smv = memoryview(src.data)
-                dmv = memoryview(dst)
-                deque(map(dmv.__setitem__, sls, map(smv.__getitem__, sls)), 0)
-            return
-        hi = min(src.pages, a + max(b - a, _IDLE_BATCH_BYTES // ps))
-        src.settle(a, hi)
-        memoryview(dst)[a * ps : hi * ps] = memoryview(src.data)[a * ps : hi * ps]
-        self._ahead = (a, hi)
-
-    def _count_zero(self, bs: Sequence[int], be: Sequence[int]) -> int:
-        """Zero pages among the runs (for the link's accounting)."""
-        ps = self.spec.page_size
-        data = self.source.data
-        total = 0
-        for a, b in zip(bs, be, strict=True):
-            x = a * ps
-            for match in _ZERO_RUN.finditer(data[x : b * ps : ps]):
-                lo, hi = match.span()
-                total += sum(j - i for i, j in self._zeros_among(x, lo, hi))
-        return total
-
-    def _zeros_among(self, x: int, lo: int, hi: int) -> list[tuple[int, int]]:
-        """Zero pages among candidate pages ``[lo, hi)`` of the run at byte ``x``.
-
-        Candidates are pages whose first byte is zero; a run of them is checked
-        with one C-level comparison, page by page only if it is mixed.
-        """
-        ps = self.spec.page_size
-        if self._is_zero(x + lo * ps, x + hi * ps):
-            return [(lo, hi)]
-        ranges: list[tuple[int, int]] = []
-        k = lo
-        while k < hi:
-            if self._is_zero(x + k * ps, x + (k + 1) * ps):
-                j = k + 1
-                while j < hi and self._is_zero(x + j * ps, x + (j + 1) * ps):
-                    j += 1
-                ranges.append((k, j))
-                k = j
-            else:
-                k += 1
-        return ranges
-
-    def _send_run(
-        self, a: int, b: int, *, fresh: bool, compress: bool
-    ) -> tuple[int, int]:
-        """Send pages ``[a, b)`` with zero markers: only non-zero pages travel.
-
-        A zero page is read in full (to know it is zero) but not copied: fresh
-        destination memory is zero already, older pages are zero-filled. With
-        ``compress`` the non-zero pages go as deltas.
-        """
-        ps = self.spec.page_size
-        data = self.source.data
-        x = a * ps
-        zero = payload = 0
-        prev = 0
-        zeros = _ZEROS
-        room = len(zeros)
-        for match in _ZERO_RUN.finditer(data[x : b * ps : ps]):
-            lo, hi = match.span()
-            n = (hi - lo) * ps
-            if n <= room and data.startswith(zeros[:n], x + lo * ps):
-                ranges = [(lo, hi)]  # the usual case: the candidates are zero
-            else:
-                ranges = self._zeros_among(x, lo, hi)
-            for zlo, zhi in ranges:
-                if zlo > prev:
-                    payload += self._put(x + prev * ps, x + zlo * ps, compress=compress)
-                if not fresh:
-                    self._fill_zero(x + zlo * ps, x + zhi * ps)
-                zero += zhi - zlo
-                prev = zhi
-        if prev < b - a:
-            payload += self._put(x + prev * ps, b * ps, compress=compress)
-        return zero, payload
-
-    def _is_zero(self, x: int, y: int) -> bool:
-        data = self.source.data
-        step = len(_ZEROS)
-        while x < y:
-            n = min(step, y - x)
-            if not data.startswith(_ZEROS[:n], x):
-                return False
-            x += n
-        return True
-
-    def _fill_zero(self, x: int, y: int) -> None:
-        dst = self.destination
-        assert dst is not None
-        dmv = memoryview(dst)
-        step = len(_ZEROS)
-        while x < y:
-            n = min(step, y - x)
-            dmv[x : x + n] = _ZEROS[:n]
-            x += n
-
-    def _put(self, x: int, y: int, *, compress: bool) -> int:
-        """Deliver source bytes ``[x, y)``; return the payload the link carried.
-
-        With ``compress``, as a zlib-packed XOR delta against the copy the
-        destination already has (raw if that is no smaller).
-        """
-        dst = self.destination
-        assert dst is not None
-        smv = memoryview(self.source.data)[x:y]
-        dmv = memoryview(dst)[x:y]
-        n = y - x
-        if not compress:
-            dmv[:] = smv
-            return n
-        old = int.from_bytes(dmv, "little")
-        delta = (int.from_bytes(smv, "little") ^ old).to_bytes(n, "little")
-        packed = zlib.compress(delta, 1)
-        if len(packed) < n:
-            # The destination decodes the delta against its own copy.
-            got = int.from_bytes(zlib.decompress(packed), "little")
-            dmv[:] = (got ^ old).to_bytes(n, "little")
-            self._saved += n - len(packed)
-            return len(packed)
-        dmv[:] = smv
-        return n
-
-    # -- for benchmarks and tests ----------------------------------------
-
-    def allocate_destination(self) -> float:
-        """Allocate and touch the destination's memory; return the seconds taken."""
-        began = self._clock()
-        self.destination = bytearray(len(self.source.data))
-        return self._clock() - began
-
-    def send_marked(self, *, fresh: bool = False) -> tuple[int, int, int]:
-        """Send every marked page once, guest paused: (pages, zero pages, payload).
-
-        One bare pre-copy pass without clock, writes or events, so a benchmark
-        can time the transfer alone. The destination must be allocated;
-        ``fresh`` says it still holds only zeros (as before the first pass).
-        """
-        if self.destination is None:
-            raise MigratorError("allocate the destination first")
-        starts, ends = dirty_runs(self.source.dirty_snapshot())
-        total = sum(ends) - sum(starts)
-        zero = payload = 0
-        for bs, be in _batches(starts, ends, self._batch_pages(total), total):
-            z, p = self._send(bs, be, sum(be) - sum(bs), fresh=fresh)
-            zero += z
-            payload += p
-        return total, zero, payload
 
     # -- the outcome ------------------------------------------------------
 
@@ -787,7 +455,7 @@ class Engine:
             bytes_sent=round(self._payload * scale)
             + (spec.state_size if outcome == "completed" else 0),
             zero_pages=round(self._zero * scale),
-            bytes_saved_by_compression=round(self._saved * scale),
+            bytes_saved_by_compression=round(self.sender.saved * scale),
             total_time_s=(self._blackout_end - self._moving_since) if moved else 0.0,
             downtime_s=self._downtime,
             migration_time_s=self._t,

@@ -94,7 +94,11 @@ class PassFinished(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Progress(Event):
-    """Memory transfer progress; ``dirty_rate`` and ``link_rate`` in pages/s."""
+    """Memory transfer progress; ``dirty_rate`` and ``link_rate`` in pages/s.
+
+    ``remaining_dirty_pages`` counts the pass's pages not sent yet
+    (``unsent_pages``) and those written again after they were sent.
+    """
 
     kind: ClassVar[str] = "progress"
     pass_no: int
@@ -102,6 +106,7 @@ class Progress(Event):
     remaining_dirty_pages: int
     dirty_rate: float
     link_rate: float
+    unsent_pages: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, count, repeat
-from operator import add, and_, mul
+from operator import add, mod, mul
 
 from .errors import SpecError
 from .spec import MigrationSpec
@@ -29,8 +29,12 @@ _PATTERN_BYTES = 1 << 20
 _NONZERO = bytes([0] + [1] * 255)
 #: mark → 1 if it holds a write stamp (2–255).
 _STAMPED = bytes([0, 0] + [1] * 254)
-#: stamp → the bump it adds to the page's byte.
-_BUMP = bytes([0, 0] + list(range(1, 255)))
+#: Slots of new content a write may leave (a prime, so that neighbouring pages
+#: written in one batch get different slots: see :meth:`SourceMemory.settle_pages`).
+_INK_SLOTS = 1021
+#: Multipliers of a page number and a stamp in the choice of a slot.
+_INK_PAGE_STEP = 389
+_INK_STAMP_STEP = 613
 #: byte → byte | 1, so a page's first byte is never zero.
 _SET_LOW_BIT = bytes(b | 1 for b in range(256))
 
@@ -91,24 +95,37 @@ class SourceMemory:
 
     ``marks`` holds one byte per page: 0 clean (sent, not written since), 1
     dirty, 2–255 dirty with a write not yet applied to ``data``. A guest write
-    stores a stamp of 2–255 in the page's mark, and :meth:`settle` later adds
-    ``stamp - 1`` to the page's byte at ``write_offset`` (so the write changes
-    the page) and leaves the mark at 1. The engine settles every page before
-    it reads it, and every written page is marked, hence sent and settled,
-    before the destination is compared. A write so touches only the small
-    ``marks`` array instead of missing cache and TLB in a random page of
-    ``data``. Call :meth:`settle` before reading ``data`` yourself.
+    stores a stamp of 2–255 in the page's mark, and :meth:`settle` later
+    writes new content over the page's first ``write_bytes`` bytes (a slice of
+    seeded random ``ink`` chosen by page and stamp, so the write changes them
+    and a delta of the page does not compress below them) and leaves the mark
+    at 1. The engine settles every page before it reads it, and every written
+    page is marked, hence sent and settled, before the destination is
+    compared. A write so touches only the small ``marks`` array instead of
+    missing cache and TLB in a random page of ``data``. Call :meth:`settle`
+    before reading ``data`` yourself.
     """
 
-    __slots__ = ("data", "marks", "page_size", "pages", "write_offset", "zero_pages")
+    __slots__ = ("data", "ink", "marks", "page_size", "pages", "write_bytes",
+                 "zero_pages")  # fmt: skip
 
     def __init__(self, *, pages: int, page_size: int) -> None:
         self.pages = pages
         self.page_size = page_size
         self.data = bytearray(pages * page_size)
         self.marks = bytearray(pages)
-        self.write_offset = page_size // 2
         self.zero_pages = pages
+        self.write_bytes = 1
+        self.ink = b""
+        self.set_writes(1, random.Random(0))
+
+    def set_writes(self, write_bytes: int, rng: random.Random) -> None:
+        """Make each write change ``write_bytes`` bytes, with content from ``rng``."""
+        if not 1 <= write_bytes <= self.page_size:
+            raise SpecError("write_bytes", f"must be in [1, {self.page_size}]")
+        self.settle()  # writes so far keep the effect they were made with
+        self.write_bytes = write_bytes
+        self.ink = rng.randbytes(_INK_SLOTS * write_bytes)
 
     @classmethod
     def filled(
@@ -182,19 +199,34 @@ class SourceMemory:
     def settle_pages(self, pages: list[int], also: bytearray | None = None) -> None:
         """Apply the writes of stamped ``pages``; mirror the bytes into ``also``.
 
+        Each page's first ``write_bytes`` bytes get ink slot ``(page · 389 +
+        stamp · 613) mod 1021``: neighbours written in one batch get different
+        content, so a run of deltas does not compress better than its pages.
         ``also`` is a destination that already received these pages' old
-        content: bumping both while the pages are hot in cache and TLB is the
+        content: writing both while the pages are hot in cache and TLB is the
         same as settling first and copying after, without a second miss.
         """
+        if not pages:
+            return
         marks = self.marks
-        bumps = bytes(map(marks.__getitem__, pages)).translate(_BUMP)
-        data = self.data
-        where = list(
-            map(add, map(mul, pages, repeat(self.page_size)), repeat(self.write_offset))
+        n = self.write_bytes
+        stamps = bytes(map(marks.__getitem__, pages))
+        slots = map(
+            mod,
+            map(
+                add,
+                map(mul, pages, repeat(_INK_PAGE_STEP)),
+                map(mul, stamps, repeat(_INK_STAMP_STEP)),
+            ),
+            repeat(_INK_SLOTS),
         )
-        old = bytes(map(data.__getitem__, where))
-        new = bytes(map(and_, map(add, old, bumps), repeat(0xFF)))
-        deque(map(data.__setitem__, where, new), 0)
+        offsets = list(map(mul, slots, repeat(n)))
+        new = list(
+            map(self.ink.__getitem__, map(slice, offsets, map(add, offsets, repeat(n))))
+        )
+        starts = list(map(mul, pages, repeat(self.page_size)))
+        where = list(map(slice, starts, map(add, starts, repeat(n))))
+        deque(map(self.data.__setitem__, where, new), 0)
         if also is not None:
             deque(map(also.__setitem__, where, new), 0)
         deque(map(marks.__setitem__, pages, repeat(1)), 0)

@@ -1,50 +1,58 @@
-"""The analytic pre-copy model: what a migration should do, before it runs.
+"""The pre-copy model: what a migration should do, before and while it runs.
 
-Rounds are geometric (each pass lasts as long as the link needs for the pages
-dirtied during the one before) with working-set saturation: a working set of
-``W`` pages taking ``w`` writes/s leaves a page dirty at the end of a pass of
-``T`` seconds with probability ``1 - exp(-w·T/W)`` if it was not sent in that
-pass, and ``1 - (1 - exp(-λT)) / (λT)`` (``λ = w/W``) if it was, being sent at
-a uniformly spread moment of the pass. The sweep is modelled with the same
-shape, its walk covering ``min(1, v·T/W)`` of its region.
+The model follows the engine pass by pass, with the engine's own cost rules
+(:mod:`migrator.transport`) and stop rules (:mod:`migrator.policy`):
+
+* Pass 1 sends every page; zero pages go as markers, unless the guest wrote
+  them before the pass reached them. Later passes send the pages dirty at
+  their start: deltas under Compression, paced by the link or the encoder.
+* A working set of ``W`` pages taking ``w`` writes/s at random (``uniform``;
+  ``hotcold`` is two such sets) leaves a page dirty at the end of a pass of
+  ``T`` seconds with probability ``1 - exp(-w·T/W)`` if the pass did not send
+  it, and ``1 - (1 - exp(-λT)) / (λT)`` (``λ = w/W``) if it did, at a
+  uniformly spread moment of the pass.
+* A sweep is a walker going round its region while the pass's cursor goes
+  through memory in address order: the model follows both on the region, cut
+  into cells, and marks a cell dirty when the walker passed it after the
+  cursor did. Where the region lies in memory is not known before the move
+  (the seed places it), so pass 1 is averaged over placements.
+
+:func:`predict` runs the model from the start; :func:`outlook` continues it
+from what a running move has done so far.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 from .errors import SpecError
+from .policy import STOP_REASONS, stop_reason
 from .spec import MigrationSpec
+from .transport import blackout_seconds, delta_bytes, page_seconds
 
-__all__ = ["STOP_REASONS", "Prediction", "predict", "stop_reason"]
+if TYPE_CHECKING:  # events import results, which import this module
+    from .events import PassFinished, Progress
 
-#: Why pre-copy stopped, in the order the rules are checked.
-STOP_REASONS: tuple[str, ...] = ("downtime", "threshold", "pass_cap")
+__all__ = ["Outlook", "Prediction", "outlook", "outlook_at", "predict"]
 
-
-def stop_reason(
-    spec: MigrationSpec, *, passes: int, remaining_pages: float
-) -> str | None:
-    """The rule that ends pre-copy after ``passes`` passes, or ``None`` to go on.
-
-    With ``R`` pages dirty: ``R·page_size/bandwidth`` within the downtime limit
-    (0 disables it), ``R`` at most ``min_dirty_pages``, or the pass cap reached.
-    """
-    seconds = remaining_pages * spec.page_size * 8 / spec.bandwidth_bps
-    if spec.downtime_limit_s > 0 and seconds <= spec.downtime_limit_s:
-        return "downtime"
-    if remaining_pages <= spec.min_dirty_pages:
-        return "threshold"
-    if passes >= spec.pass_cap:
-        return "pass_cap"
-    return None
+#: Cells a sweep's region is cut into (fewer if the region is smaller).
+_CELLS = 1024
+#: Placements of a sweep's region over which pass 1 is averaged.
+_PLACEMENTS = 16
+#: Batches a pass of a writing guest is cut into (``transfer._BATCHES_PER_PASS``):
+#: a batch is read at its start, so its pages are sent half a batch early.
+_BATCHES_PER_PASS = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Prediction:
-    """The model's figures for one migration (rates in pages per second)."""
+    """The model's figures for one migration (rates in pages per second).
+
+    Per-pass tuples have one entry per pre-copy pass; ``seconds_per_pass`` is
+    simulated seconds, ``bytes_per_pass`` the link bytes of each pass.
+    """
 
     passes: int
     stop_reason: str
@@ -57,6 +65,9 @@ class Prediction:
     reason: str
     dirty_rate: float
     link_rate: float
+    performance_option: str = "tcpip"
+    bytes_per_pass: tuple[int, ...] = ()
+    seconds_per_pass: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.stop_reason not in STOP_REASONS:
@@ -65,121 +76,379 @@ class Prediction:
             raise SpecError("passes", "must equal the length of pages_per_pass")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return {
-            "passes": self.passes,
-            "stop_reason": self.stop_reason,
-            "pages_per_pass": list(self.pages_per_pass),
-            "final_dirty_pages": self.final_dirty_pages,
-            "bytes_sent": self.bytes_sent,
-            "total_time_s": self.total_time_s,
-            "downtime_s": self.downtime_s,
-            "converges": self.converges,
-            "reason": self.reason,
-            "dirty_rate": self.dirty_rate,
-            "link_rate": self.link_rate,
-        }
+        """JSON-ready fields, tuples as lists."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Prediction:
-        """Inverse of :meth:`to_dict`."""
-        fields = dict(data)
-        fields["pages_per_pass"] = tuple(fields["pages_per_pass"])
-        return cls(**fields)
+        """Inverse of :meth:`to_dict` (older dicts lack the later fields)."""
+        values = dict(data)
+        for name, value in values.items():
+            if isinstance(value, list):
+                values[name] = tuple(value)
+        return cls(**values)
 
 
-def _classes(spec: MigrationSpec) -> list[tuple[int, float]]:
-    """(pages, writes/s) of each part of the working set."""
-    wl = spec.workload
-    if not wl.writes:
-        return []
-    size = wl.working_set_pages
-    if wl.kind == "hotcold":
-        hot = min(size, max(1, round(wl.hot_fraction * size)))
-        if hot == size:
-            return [(size, wl.write_rate)]
-        return [
-            (hot, wl.write_rate * wl.hot_write_share),
-            (size - hot, wl.write_rate * (1 - wl.hot_write_share)),
-        ]
-    return [(size, wl.write_rate)]
+@dataclass(slots=True)
+class _Pass:
+    """The model's account of one pass: what it sent and what it left dirty."""
+
+    pages: float
+    payload: float  # link bytes
+    seconds: float
+    dirty: list[float]  # per Poisson class, or per cell of a sweep's region
+    walker: float = 0.0  # a sweep's walker offset at the pass's end
 
 
-def _redirtied(
-    kind: str, size: int, rate: float, in_set: float, seconds: float
-) -> float:
-    """Pages of one class dirty after a pass of ``seconds`` that sent ``in_set``."""
-    if rate <= 0 or seconds <= 0:
-        return 0.0
-    if kind == "sweep":
-        walked = rate * seconds / size
-        touched = min(1.0, walked)
-        after_send = walked / 2 if walked <= 1 else 1 - 1 / (2 * walked)
-    else:
-        x = rate * seconds / size
-        touched = -math.expm1(-x)
-        after_send = 1 - touched / x
-    return in_set * after_send + (size - in_set) * touched
+@dataclass(slots=True)
+class _Model:
+    """The model of one spec: its working set and the cost of a page."""
+
+    spec: MigrationSpec
+    classes: list[tuple[float, float]] = field(default_factory=list)
+    region: float = 0.0  # a sweep's region, pages
+    speed: float = 0.0  # a sweep's walker, pages/s
+    first_page_s: float = 0.0
+    resent_page_s: float = 0.0
+    delta: float = 0.0
+
+    @classmethod
+    def of(cls, spec: MigrationSpec) -> _Model:
+        model = cls(spec)
+        wl = spec.workload
+        model.first_page_s = page_seconds(spec, resent=False)
+        model.resent_page_s = page_seconds(spec, resent=True)
+        model.delta = delta_bytes(spec)
+        if not wl.writes:
+            return model
+        size = wl.working_set_pages
+        if wl.kind == "sweep":
+            model.region = float(size)
+            model.speed = wl.write_rate
+        elif wl.kind == "hotcold":
+            hot = min(size, max(1, round(wl.hot_fraction * size)))
+            if hot == size:
+                model.classes = [(size, wl.write_rate)]
+            else:
+                model.classes = [
+                    (hot, wl.write_rate * wl.hot_write_share),
+                    (size - hot, wl.write_rate * (1 - wl.hot_write_share)),
+                ]
+        else:
+            model.classes = [(float(size), wl.write_rate)]
+        return model
+
+    @property
+    def sweeps(self) -> bool:
+        return self.region > 0
+
+    @property
+    def cells(self) -> int:
+        return max(1, min(_CELLS, int(self.region)))
+
+    # -- pass 1 ------------------------------------------------------------
+
+    def first_pass(self) -> _Pass:
+        """Every page once; zero pages the guest wrote first carry payload."""
+        spec = self.spec
+        pages = float(spec.pages)
+        zero = spec.zero_pages / spec.pages if spec.pages else 0.0
+        base = pages - spec.zero_pages
+        if self.sweeps:
+            return self._first_sweep(pages, zero, base)
+        extra = 0.0
+        dirty: list[float] = []
+        for _ in range(4):  # the pass's length and its extra payload agree
+            seconds = (base + extra) * self.first_page_s
+            extra = 0.0
+            dirty = []
+            for size, rate in self.classes:
+                x = rate * seconds / size
+                after = 1 - -math.expm1(-x) / x if x > 0 else 0.0
+                extra += zero * size * after
+                dirty.append(size * after)
+        payload = base + extra
+        return _Pass(
+            pages, payload * spec.page_size, payload * self.first_page_s, dirty
+        )
+
+    def _first_sweep(self, pages: float, zero: float, base: float) -> _Pass:
+        k = self.cells
+        q = self.region / k
+        v = self.speed
+        lap = self.region / v
+        tp = self.first_page_s * (1 - zero)  # cursor seconds per page of memory
+        seconds = base * self.first_page_s
+        dirty = [0.0] * k
+        extra = 0.0
+        span = max(0.0, pages - self.region)
+        for _ in range(2):  # the pass's length and its extra payload agree
+            lag = seconds / _BATCHES_PER_PASS / 2
+            dirty = [0.0] * k
+            extra = 0.0
+            for i in range(_PLACEMENTS):
+                start = (i + 0.5) / _PLACEMENTS * span
+                for j in range(k):
+                    y = (j + 0.5) * q
+                    sent = (start + y) * tp - lag
+                    first = y / v
+                    if first < sent:
+                        extra += zero * q
+                    if seconds >= first:
+                        last = first + math.floor((seconds - first) / lap) * lap
+                        if last > sent:
+                            dirty[j] += 1.0
+            extra /= _PLACEMENTS
+            dirty = [d / _PLACEMENTS for d in dirty]
+            seconds = (base + extra) * self.first_page_s
+        walker = (v * seconds) % self.region
+        payload = (base + extra) * self.spec.page_size
+        return _Pass(pages, payload, seconds, dirty, walker)
+
+    # -- later passes --------------------------------------------------------
+
+    def next_pass(self, before: _Pass, *, slowdown: float = 0.0) -> _Pass:
+        """Send the pages ``before`` left dirty; the guest writes ``1 - slowdown``."""
+        pages = self.dirty_pages(before)
+        seconds = pages * self.resent_page_s
+        payload = pages * self.delta
+        keep = 1.0 - slowdown
+        if self.sweeps:
+            return self._next_sweep(before, pages, payload, seconds, keep)
+        dirty = []
+        for (size, rate), in_set in zip(self.classes, before.dirty, strict=True):
+            x = rate * keep * seconds / size
+            if x <= 0:
+                dirty.append(0.0)
+                continue
+            touched = -math.expm1(-x)
+            dirty.append(in_set * (1 - touched / x) + (size - in_set) * touched)
+        return _Pass(pages, payload, seconds, dirty)
+
+    def _next_sweep(
+        self, before: _Pass, pages: float, payload: float, seconds: float, keep: float
+    ) -> _Pass:
+        k = self.cells
+        q = self.region / k
+        v = self.speed * keep
+        s = self.region
+        w0 = before.walker
+        lag = seconds / _BATCHES_PER_PASS / 2
+        dirty = []
+        sent_before = 0.0
+        for j, f in enumerate(before.dirty):
+            y = (j + 0.5) * q
+            sent = (sent_before + f * q / 2) * self.resent_page_s - lag
+            sent_before += f * q
+            if v <= 0:
+                dirty.append(0.0)
+                continue
+            first = ((y - w0) % s) / v
+            if first > seconds:
+                dirty.append(0.0)
+                continue
+            lap = s / v
+            last = first + math.floor((seconds - first) / lap) * lap
+            dirty.append(f * (1.0 if last > sent else 0.0) + (1 - f))
+        walker = (w0 + v * seconds) % s
+        return _Pass(pages, payload, seconds, dirty, walker)
+
+    def dirty_pages(self, account: _Pass) -> float:
+        """Pages a pass left dirty."""
+        if self.sweeps:
+            return sum(account.dirty) * self.region / self.cells
+        return sum(account.dirty)
+
+    def rescaled(self, account: _Pass, pages: float) -> _Pass:
+        """The same pass, leaving ``pages`` dirty (an observed count)."""
+        expected = self.dirty_pages(account)
+        ratio = pages / expected if expected > 0 else 0.0
+        if self.sweeps:
+            dirty = [min(1.0, d * ratio) for d in account.dirty]
+        else:
+            dirty = [d * ratio for d in account.dirty]
+        return _Pass(account.pages, account.payload, account.seconds, dirty,
+                     account.walker)  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Run:
+    """The passes the model runs through, and why it stopped."""
+
+    passes: list[_Pass]
+    stop: str
+    final: float
+
+
+def _run(model: _Model, passes: list[_Pass]) -> _Run:
+    """Go on from ``passes`` (at least one) until a stop rule holds."""
+    spec = model.spec
+    while True:
+        left = model.dirty_pages(passes[-1])
+        reason = stop_reason(spec, passes=len(passes), remaining_pages=round(left))
+        if reason is not None:
+            return _Run(passes, reason, left)
+        passes.append(model.next_pass(passes[-1]))
+
+
+def _about(seconds: float) -> str:
+    """A duration in an operator's words: 0.5 ms, 45 ms, 1.4 s."""
+    if seconds < 0.0095:
+        return f"{seconds * 1e3:.1f} ms"
+    if seconds < 0.9995:
+        return f"{seconds * 1e3:.0f} ms"
+    return f"{seconds:.1f} s"
+
+
+def _limit_words(spec: MigrationSpec, downtime: float) -> str:
+    limit = spec.downtime_limit_s
+    if limit <= 0:
+        return f"downtime about {_about(downtime)}"
+    where = "within" if downtime <= limit else "over"
+    return f"downtime about {_about(downtime)}, {where} the {_about(limit)} limit"
+
+
+def _reason(spec: MigrationSpec, run: _Run, downtime: float, dirty_rate: float) -> str:
+    n = len(run.passes)
+    if run.stop != "pass_cap":
+        return f"converges in {n} pass{'es' if n > 1 else ''}; " + _limit_words(
+            spec, downtime
+        )
+    link = spec.link_bps / 8 / spec.page_size
+    return (
+        f"will not converge: the guest dirties {dirty_rate:,.0f} pages/s while "
+        f"the link drains {link:,.0f} pages/s; pre-copy stops at the pass cap of "
+        f"{spec.pass_cap} with about {round(run.final):,} pages dirty; "
+        + _limit_words(spec, downtime)
+    )
+
+
+def _prediction(model: _Model, run: _Run) -> Prediction:
+    spec = model.spec
+    ps = spec.page_size
+    final = run.final
+    downtime = blackout_seconds(spec, final)
+    last = run.passes[-1]
+    dirty_rate = final / last.seconds if last.seconds > 0 else 0.0
+    payload = sum(p.payload for p in run.passes) + final * model.delta
+    moving = sum(p.seconds for p in run.passes)
+    return Prediction(
+        passes=len(run.passes),
+        stop_reason=run.stop,
+        pages_per_pass=tuple(round(p.pages) for p in run.passes),
+        final_dirty_pages=round(final),
+        bytes_sent=round(payload) + spec.state_size,
+        total_time_s=moving + downtime,
+        downtime_s=downtime,
+        converges=run.stop != "pass_cap",
+        reason=_reason(spec, run, downtime, dirty_rate),
+        dirty_rate=dirty_rate,
+        link_rate=spec.link_bps / 8 / ps,
+        performance_option=spec.performance_option,
+        bytes_per_pass=tuple(round(p.payload) for p in run.passes),
+        seconds_per_pass=tuple(p.seconds for p in run.passes),
+    )
 
 
 def predict(spec: MigrationSpec) -> Prediction:
-    """Expected passes, bytes, total time and downtime of ``spec``'s migration.
+    """Expected passes, bytes, total time and downtime of ``spec``'s migration."""
+    model = _Model.of(spec)
+    return _prediction(model, _run(model, [model.first_pass()]))
 
-    Compression is not modelled: with it the figures are an upper bound.
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outlook:
+    """Where a running move is heading, from what it has done so far.
+
+    ``blackout_if_stopped_s``: the blackout if pre-copy stopped now; ``eta_s``:
+    simulated seconds until the VM runs on the destination with its network
+    redirected; ``downtime_s`` and ``passes``: the expected blackout at the
+    switchover and the expected passes in all; ``text``: the same in an
+    operator's words.
     """
-    ps = spec.page_size
-    link_rate = spec.bandwidth_bps / 8 / ps
-    classes = _classes(spec)
-    kind = spec.workload.kind
-    in_set = [float(size) for size, _ in classes]
-    sent = float(spec.pages)
-    payload = float(spec.pages - spec.zero_pages)
-    pages_per_pass: list[int] = []
-    moving = 0.0
-    total_payload = 0.0
-    dirty_rate = 0.0
-    passes = 0
-    while True:
-        passes += 1
-        seconds = payload / link_rate
-        moving += seconds
-        total_payload += payload
-        pages_per_pass.append(round(sent))
-        dirty = [
-            _redirtied(kind, size, rate, s, seconds)
-            for (size, rate), s in zip(classes, in_set, strict=True)
-        ]
-        remaining = sum(dirty)
-        dirty_rate = remaining / seconds if seconds > 0 else 0.0
-        reason = stop_reason(spec, passes=passes, remaining_pages=round(remaining))
-        if reason is not None:
-            break
-        in_set = dirty
-        sent = payload = remaining
-    final = round(remaining)
-    downtime = (final * ps + spec.state_size) * 8 / spec.bandwidth_bps
-    converges = reason != "pass_cap"
-    if converges:
-        text = (
-            f"converges: {final} dirty pages left after {passes} "
-            f"pass{'es' if passes > 1 else ''} ({reason} rule)"
-        )
+
+    text: str
+    converges: bool
+    passes: int
+    downtime_s: float
+    blackout_if_stopped_s: float
+    eta_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def outlook(
+    spec: MigrationSpec,
+    *,
+    passes_done: int,
+    dirty_pages: float,
+    unsent_pages: float = 0.0,
+) -> Outlook:
+    """The outlook of a running move of ``spec``, by the model of :func:`predict`.
+
+    ``passes_done`` passes have finished; ``dirty_pages`` are dirty now
+    (:class:`~migrator.events.Progress`'s ``remaining_dirty_pages``, or a
+    :class:`~migrator.events.PassFinished`'s), of which ``unsent_pages``
+    belong to the pass under way and have not been sent yet. The model's own
+    course is followed, with its dirty set set to what was observed.
+    """
+    if passes_done < 0:
+        raise SpecError("passes_done", f"must be ≥ 0, got {passes_done}")
+    if not 0 <= unsent_pages <= dirty_pages:
+        raise SpecError("unsent_pages", "must be in [0, dirty_pages]")
+    model = _Model.of(spec)
+    course = [model.first_pass()]
+    while len(course) <= passes_done:
+        course.append(model.next_pass(course[-1]))
+    resent = dirty_pages - unsent_pages
+    if passes_done == 0:
+        # Inside pass 1: its unsent pages go plain, zero ones as markers.
+        fresh = unsent_pages * (1 - spec.zero_pages / spec.pages)
+        stopped = blackout_seconds(spec, resent, fresh)
+        rest = fresh * model.first_page_s
     else:
-        text = (
-            f"will not converge: the guest dirties {dirty_rate:,.0f} pages/s of its "
-            f"working set while the link drains {link_rate:,.0f} pages/s; pre-copy "
-            f"stops at the pass cap of {spec.pass_cap} with {final} pages dirty"
-        )
-    return Prediction(
-        passes=passes,
-        stop_reason=reason,
-        pages_per_pass=tuple(pages_per_pass),
-        final_dirty_pages=final,
-        bytes_sent=round(total_payload) * ps + final * ps + spec.state_size,
-        total_time_s=moving + downtime,
+        stopped = blackout_seconds(spec, dirty_pages)
+        rest = unsent_pages * model.resent_page_s
+    if unsent_pages == 0 and passes_done >= 1:
+        # Between passes: the observed dirty set replaces the model's.
+        done = course[:passes_done]
+        done[-1] = model.rescaled(done[-1], dirty_pages)
+        run = _run(model, done)
+    else:
+        # Inside a pass: it ends as the model's does.
+        run = _run(model, course[: passes_done + 1])
+        passes_done += 1
+    ahead = rest + sum(p.seconds for p in run.passes[passes_done:])
+    downtime = blackout_seconds(spec, run.final)
+    last = run.passes[-1]
+    rate = run.final / last.seconds if last.seconds > 0 else 0.0
+    after = spec.storage_handoff_s + spec.online_s + spec.redirection_s
+    return Outlook(
+        text=_reason(spec, run, downtime, rate),
+        converges=run.stop != "pass_cap",
+        passes=len(run.passes),
         downtime_s=downtime,
-        converges=converges,
-        reason=text,
-        dirty_rate=dirty_rate,
-        link_rate=link_rate,
+        blackout_if_stopped_s=stopped,
+        eta_s=ahead + downtime + after,
+    )
+
+
+def outlook_at(spec: MigrationSpec, event: PassFinished | Progress) -> Outlook:
+    """:func:`outlook` from the last pass-finished or progress event of a move."""
+    if event.kind == "pass_finished":
+        return outlook(
+            spec, passes_done=event.pass_no, dirty_pages=event.remaining_dirty_pages
+        )
+    unsent = getattr(event, "unsent_pages", 0)
+    return outlook(
+        spec,
+        passes_done=event.pass_no - 1,
+        dirty_pages=event.remaining_dirty_pages,
+        unsent_pages=min(unsent, event.remaining_dirty_pages),
     )

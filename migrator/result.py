@@ -6,7 +6,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from .errors import SpecError
-from .predict import STOP_REASONS, Prediction
+from .policy import STOP_REASONS
+from .predict import Prediction
 
 __all__ = ["OUTCOMES", "MigrationResult"]
 

@@ -13,6 +13,9 @@ __all__ = [
     "GIB",
     "KIB",
     "MIB",
+    "OPTION_LABELS",
+    "PERFORMANCE_OPTIONS",
+    "POLICIES",
     "WORKLOAD_KINDS",
     "Faults",
     "MigrationSpec",
@@ -25,6 +28,43 @@ GIB = 1 << 30
 
 #: Guest workload kinds, in the order the CLI lists them.
 WORKLOAD_KINDS: tuple[str, ...] = ("idle", "uniform", "hotcold", "sweep")
+
+#: Hyper-V's live-migration performance options (``Set-VMHost
+#: -VirtualMachineMigrationPerformanceOption TCPIP|Compression|SMB``), as stored.
+PERFORMANCE_OPTIONS: tuple[str, ...] = ("tcpip", "compression", "smb")
+#: Their names in Hyper-V Manager.
+OPTION_LABELS: dict[str, str] = {
+    "tcpip": "TCP/IP",
+    "compression": "Compression",
+    "smb": "SMB",
+}
+
+#: Convergence policies (see :mod:`migrator.policy`), the default first.
+POLICIES: tuple[str, ...] = ("hyperv", "throttle", "escalate", "suspend-if-needed")
+
+#: Share of a page one guest write changes, unless a workload says otherwise.
+#: A proxy from QEMU's measurements (docs/multi-thread-compression.txt): for a
+#: guest "which write[s] random numbers to RAM block areas periodically", zlib
+#: left 1,699,824 kB of 4,274,143 kB to send (0.40), and QEMU summarises it as
+#: "reduce the data transferred about 60%"; Microsoft expects Hyper-V's
+#: Compression to halve a live migration's time (Ben Armstrong, "Faster Live
+#: Migration with Compression in Windows Server 2012 R2", 2013). A delta of
+#: 0.4 of a page makes the engine's Compression save about that much.
+DEFAULT_PAGE_CHANGE_SHARE = 0.4
+#: Bits of page data per second the source's spare CPU delta-encodes: the low
+#: end of XBZRLE's "sustained bandwidth of 1.5-2.2 GB/s for typical workloads"
+#: (A. Shribman, "[PATCH v3] XBZRLE delta for live migration of large memory
+#: apps", qemu-devel, 2 August 2011).
+DEFAULT_COMPRESSION_BPS = 12e9
+#: Most bits per second one TCP connection carries: the TCP/IP and Compression
+#: options move a VM over one connection (port 6600), and one connection's
+#: processing saturates a core: "A single live migration used only around
+#: 4Gbps--it was maxing out a single core" (J. Savill, "Understand bandwidth
+#: usage of 10Gbps network adapters", Windows IT Pro). SMB (SMB Direct on RDMA
+#: NICs, SMB Multichannel over several connections) is not held to it: "Nearly
+#: 10 Gbps over a single NIC" (A. Finn, "Comparing TCPIP, Compressed, and SMB
+#: WS2012 R2 Hyper-V Live Migration Speeds").
+DEFAULT_TCP_STREAM_BPS = 4e9
 
 
 def _finite(name: str, value: float, *, minimum: float = 0.0) -> None:
@@ -51,6 +91,9 @@ class WorkloadSpec:
     first ``hot_fraction`` of that working set and the rest to the remainder.
     ``sweep`` is a memory hammer: it writes page after page through a contiguous
     region of ``working_set_pages`` pages, wrapping at its end.
+    ``page_change_share`` is the share of a page one write changes (its first
+    ``round(share · page_size)`` bytes get new, incompressible content), which
+    decides what a delta of a re-sent page costs under Compression.
     """
 
     kind: str = "idle"
@@ -58,6 +101,7 @@ class WorkloadSpec:
     write_rate: float = 0.0
     hot_fraction: float = 0.1
     hot_write_share: float = 0.9
+    page_change_share: float = DEFAULT_PAGE_CHANGE_SHARE
 
     def __post_init__(self) -> None:
         if self.kind not in WORKLOAD_KINDS:
@@ -73,6 +117,9 @@ class WorkloadSpec:
             raise SpecError("hot_fraction", "must be in (0, 1]")
         if self.hot_write_share > 1.0:
             raise SpecError("hot_write_share", "must be in [0, 1]")
+        _finite("page_change_share", self.page_change_share)
+        if not 0.0 < self.page_change_share <= 1.0:
+            raise SpecError("page_change_share", "must be in (0, 1]")
         if self.writes and self.working_set_pages == 0:
             raise SpecError(
                 "working_set_pages", f"a {self.kind} workload writing needs pages"
@@ -91,6 +138,7 @@ class WorkloadSpec:
             "write_rate": self.write_rate,
             "hot_fraction": self.hot_fraction,
             "hot_write_share": self.hot_write_share,
+            "page_change_share": self.page_change_share,
         }
 
     @classmethod
@@ -108,6 +156,15 @@ class MigrationSpec:
     ``downtime_limit_s`` of 0 disables the downtime stop rule. The stage costs
     (configuration size over the link, VM creation, storage hand-off, online,
     network redirection) are small constants of simulated time.
+
+    ``performance_option`` is Hyper-V's (:data:`PERFORMANCE_OPTIONS`): ``tcpip``
+    and ``compression`` move the VM over one TCP connection, which carries at
+    most ``tcp_stream_bps``; ``compression`` also sends re-sent pages as
+    deltas, encoded at ``compression_bps`` (bits of page data per second; when
+    that is no faster than the link, Hyper-V sends them plain, as TCP/IP);
+    ``smb`` uses the whole ``bandwidth_bps``. ``compression=True`` is the older
+    spelling of ``performance_option="compression"``; the two always agree.
+    ``policy`` names the convergence policy (:data:`POLICIES`).
     """
 
     memory_bytes: int = GIB
@@ -121,7 +178,11 @@ class MigrationSpec:
     max_passes: int | None = None
     state_size: int = 64 * KIB
     zero_fraction: float = 0.0
+    performance_option: str = "tcpip"
     compression: bool = False
+    compression_bps: float = DEFAULT_COMPRESSION_BPS
+    tcp_stream_bps: float = DEFAULT_TCP_STREAM_BPS
+    policy: str = "hyperv"
     memory_budget_bytes: int = GIB
     config_bytes: int = 16 * KIB
     creation_s: float = 0.05
@@ -172,6 +233,30 @@ class MigrationSpec:
             raise SpecError("zero_fraction", "must be in [0, 1]")
         if not isinstance(self.compression, bool):
             raise SpecError("compression", "must be a bool")
+        if self.performance_option not in PERFORMANCE_OPTIONS:
+            raise SpecError(
+                "performance_option",
+                f"must be one of {', '.join(PERFORMANCE_OPTIONS)}, "
+                f"got {self.performance_option!r}",
+            )
+        if self.compression and self.performance_option == "tcpip":
+            object.__setattr__(self, "performance_option", "compression")
+        elif self.compression and self.performance_option != "compression":
+            raise SpecError(
+                "compression",
+                f"contradicts performance_option {self.performance_option!r}",
+            )
+        object.__setattr__(
+            self, "compression", self.performance_option == "compression"
+        )
+        for name in ("compression_bps", "tcp_stream_bps"):
+            _finite(name, getattr(self, name))
+            if getattr(self, name) <= 0:
+                raise SpecError(name, "must be positive")
+        if self.policy not in POLICIES:
+            raise SpecError(
+                "policy", f"must be one of {', '.join(POLICIES)}, got {self.policy!r}"
+            )
         _integer("memory_budget_bytes", self.memory_budget_bytes)
         if self.memory_budget_bytes < 16 * (2 * ps + 2):
             raise SpecError(
@@ -199,6 +284,18 @@ class MigrationSpec:
         if self.max_passes is not None:
             return self.max_passes
         return hyperv.pass_cap(self.host_version)
+
+    @property
+    def link_bps(self) -> float:
+        """Bits per second the move's pages cross the link at (see the class)."""
+        if self.performance_option == "smb":
+            return self.bandwidth_bps
+        return min(self.bandwidth_bps, self.tcp_stream_bps)
+
+    @property
+    def compresses(self) -> bool:
+        """True when re-sent pages go as deltas: Compression, and worth it."""
+        return self.compression and self.compression_bps > self.link_bps
 
     @property
     def zero_pages(self) -> int:

@@ -87,6 +87,9 @@ class Workload:
                 hot = min(size, max(1, round(spec.hot_fraction * size)))
             self._hot = pages[:hot]
             self._cold = pages[hot:]
+        if self.kind != "idle":
+            share = spec.page_change_share
+            memory.set_writes(max(1, round(share * memory.page_size)), rng)
 
     def advance(self, dt: float) -> int:
         """Perform the writes of ``dt`` simulated seconds; return how many."""

@@ -160,3 +160,23 @@ def test_progress_bar_on_a_terminal_but_not_with_json() -> None:
     assert main(["simulate", "--memory", "8MiB", "--json"], out=quiet) == 0
     assert "\r[" not in quiet.getvalue()
     assert json.loads(quiet.getvalue())["verified"] is True
+
+
+def test_performance_options_reach_the_spec_and_the_json() -> None:
+    common = ["--memory", "8MiB", "--bandwidth", "10Gbit/s"]
+    smb = _json(*common, "--performance-option", "smb")
+    tcp = _json(*common)
+    assert smb["predicted"]["performance_option"] == "smb"  # type: ignore[index]
+    # One TCP connection carries 4 Gbit/s; SMB the link's 10.
+    assert smb["total_time_s"] == pytest.approx(tcp["total_time_s"] * 0.4, rel=0.02)  # type: ignore[operator]
+    packed = _json("--memory", "8MiB", "--compression")
+    assert packed["predicted"]["performance_option"] == "compression"  # type: ignore[index]
+
+
+def test_a_contradictory_option_names_its_flag(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["simulate", "--compression", "--performance-option", "smb"])
+    assert exit_.value.code == 2
+    assert "--compression" in capsys.readouterr().err
