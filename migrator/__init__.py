@@ -10,10 +10,14 @@ The engine's public names, for the shell::
     for event in engine.events():   # StageStarted, PassFinished, Progress, ...
         persist(event.to_dict())
     engine.result                   # MigrationResult, also in Completed.result
+    predict(spec)                   # the model's Prediction, before the move
+    outlook_at(spec, event)         # the model's Outlook from a running move
+    advise(spec)                    # every option under every policy, ranked
 """
 
 from __future__ import annotations
 
+from .advise import Advice, Choice, advise
 from .engine import CancelToken, Engine, migrate, run
 from .errors import EventError, MigratorError, ParseError, SpecError
 from .events import (
@@ -29,10 +33,18 @@ from .events import (
     event_from_dict,
 )
 from .pacing import paced
-from .policy import STOP_REASONS
-from .predict import Prediction, predict
+from .policy import NOT_CONVERGING, STOP_REASONS
+from .predict import Outlook, Prediction, outlook, outlook_at, predict
 from .result import OUTCOMES, MigrationResult
-from .spec import WORKLOAD_KINDS, Faults, MigrationSpec, WorkloadSpec
+from .spec import (
+    OPTION_LABELS,
+    PERFORMANCE_OPTIONS,
+    POLICIES,
+    WORKLOAD_KINDS,
+    Faults,
+    MigrationSpec,
+    WorkloadSpec,
+)
 from .stages import STAGE_LABELS, Stage
 from .units import (
     format_duration,
@@ -46,11 +58,17 @@ from .units import (
 
 __all__ = [
     "EVENT_TYPES",
+    "NOT_CONVERGING",
+    "OPTION_LABELS",
     "OUTCOMES",
+    "PERFORMANCE_OPTIONS",
+    "POLICIES",
     "STAGE_LABELS",
     "STOP_REASONS",
     "WORKLOAD_KINDS",
+    "Advice",
     "CancelToken",
+    "Choice",
     "Cancelled",
     "Completed",
     "Engine",
@@ -61,6 +79,7 @@ __all__ = [
     "MigrationResult",
     "MigrationSpec",
     "MigratorError",
+    "Outlook",
     "ParseError",
     "PassFinished",
     "Prediction",
@@ -70,11 +89,14 @@ __all__ = [
     "StageFinished",
     "StageStarted",
     "WorkloadSpec",
+    "advise",
     "event_from_dict",
     "format_duration",
     "format_rate",
     "format_size",
     "migrate",
+    "outlook",
+    "outlook_at",
     "paced",
     "parse_count",
     "parse_duration",

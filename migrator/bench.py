@@ -19,7 +19,9 @@ What the rows measure:
 * workload writes: :meth:`Workload.advance` over a quarter of memory;
 * busy guests: ``migration_time_s / wall_time_s`` (simulated over machine time
   for stages 1–7 with verification) of a uniform guest writing a quarter of
-  its memory over a 10 Gbit/s link (SMB, which uses all of it).
+  its memory over a 10 Gbit/s link (SMB, which uses all of it);
+* advice: :func:`~migrator.advise.advise` (12 predictions: every policy under
+  every performance option) for each demo VM, against issue 17's 100 ms.
 """
 
 from __future__ import annotations
@@ -34,9 +36,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
+from .advise import advise
+from .calibrate import DEMO_PROFILES, demo_spec
 from .engine import Engine
 from .events import PassFinished, StageStarted
 from .memory import SourceMemory, plan_layout
+from .predict import forget_first_passes
 from .spec import GIB, KIB, MIB, MigrationSpec, WorkloadSpec
 from .stages import Stage
 from .transfer import PageSender
@@ -312,6 +317,40 @@ def measure(
             ratio=(size / t_zero) / ceiling,
         )
     )
+    del src90
+    gc.collect()
+    rows += advice_rows(runs, log=log)
+    return rows
+
+
+def advice_rows(runs: int, *, log: Callable[[str], None] = lambda _: None) -> list[Row]:
+    """Time :func:`~migrator.advise.advise` for each demo VM, from cold.
+
+    Cold: the model's cache of first passes is emptied before each run, as
+    for a VM's first page view in a fresh process.
+    """
+    log("advice")
+    rows = []
+    for profile in DEMO_PROFILES:
+        spec = demo_spec(profile)
+        times = []
+        for _ in range(runs):
+            forget_first_passes()
+            began = time.perf_counter()
+            advice = advise(spec)
+            times.append(time.perf_counter() - began)
+        assert len(advice.choices) == 12
+        ms = _median(times) * 1e3
+        rows.append(
+            Row(
+                name=f"advice for {profile.vm} ({profile.name}), 12 predictions",
+                value=ms,
+                unit="ms",
+                target="≤ 100 ms",
+                ratio=ms / 100,
+                passed=ms <= 100,
+            )
+        )
     return rows
 
 

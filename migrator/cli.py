@@ -21,6 +21,7 @@ from .spec import (
     DEFAULT_TCP_STREAM_BPS,
     OPTION_LABELS,
     PERFORMANCE_OPTIONS,
+    POLICIES,
     WORKLOAD_KINDS,
     MigrationSpec,
     WorkloadSpec,
@@ -57,6 +58,7 @@ _FLAGS: dict[str, str] = {
     "compression_bps": "--compression-rate",
     "tcp_stream_bps": "--tcp-stream-rate",
     "page_change_share": "--page-change-share",
+    "policy": "--policy",
 }
 
 
@@ -142,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the same as --performance-option compression",
     )
     sim.add_argument(
+        "--policy",
+        choices=POLICIES,
+        default="hyperv",
+        help="what pre-copy does when the guest will not converge",
+    )
+    sim.add_argument(
         "--page-change-share",
         type=_typed(_fraction, "a fraction in (0, 1]"),
         default=DEFAULT_PAGE_CHANGE_SHARE,
@@ -179,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--memory-budget", type=size, default=parse_size("512MiB"),
         help="resident memory per move (default 512MiB, the console's)",
     )  # fmt: skip
+    cal.add_argument(
+        "--policy", choices=POLICIES, action="append", default=None,
+        help="only this policy (repeat for several; default: every policy)",
+    )  # fmt: skip
     cal.add_argument("--json", action="store_true", help="print one JSON object")
     cal.set_defaults(usage_error=cal.error)
     bench = sub.add_parser("bench", help="measure the engine against its targets")
@@ -213,9 +225,10 @@ def spec_from_args(args: argparse.Namespace) -> MigrationSpec:
         zero_fraction=args.zero_fraction,
         performance_option=args.performance_option
         or ("compression" if args.compression else "tcpip"),
-        compression=args.compression,
+        compression=args.compression or None,
         compression_bps=args.compression_rate,
         tcp_stream_bps=args.tcp_stream_rate,
+        policy=args.policy,
         memory_budget_bytes=args.memory_budget,
     )
 
@@ -248,7 +261,7 @@ def _summary(spec: MigrationSpec, result: MigrationResult) -> str:
     sent = format_size(result.bytes_sent)
     lines = [
         f"VM of {size} over {rate} ({spec.workload.kind} workload, "
-        f"{OPTION_LABELS[spec.performance_option]})",
+        f"{OPTION_LABELS[spec.performance_option]}, {spec.policy} policy)",
         f"outcome            {result.outcome}; the VM runs on the {result.location}",
     ]
     if result.reason:
@@ -267,6 +280,12 @@ def _summary(spec: MigrationSpec, result: MigrationResult) -> str:
         f"downtime           {format_duration(result.downtime_s)} "
         + f"(predicted {format_duration(p.downtime_s)})",
         f"verified           {'yes' if result.verified else 'no'}",
+        f"policy             {result.policy}: throttle per pass "
+        + ", ".join(f"{t:g} %" for t in result.throttle_pct_per_pass)
+        + "; limit per pass "
+        + ", ".join(f"{x:g} ms" for x in result.downtime_limit_ms_per_pass)
+        + f"; guest slowed {result.guest_slowdown_pct:.1f} %"
+        + ("; aborted" if result.aborted else ""),
         f"model              {p.reason}",
         f"wall time          {format_duration(result.wall_time_s)} "
         + f"(+ allocation {format_duration(result.allocation_time_s)})",
@@ -330,6 +349,7 @@ def main(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
             if args.seeds < 1:
                 args.usage_error("argument --seeds: must be at least 1")
             return calibrate_main(
+                policies=tuple(args.policy or POLICIES),
                 seeds=args.seeds,
                 budget=args.memory_budget,
                 as_json=args.json,

@@ -30,7 +30,7 @@ from .events import (
     StageStarted,
 )
 from .memory import Layout, SourceMemory, dirty_runs, plan_layout
-from .policy import stop_reason
+from .policy import ABORT, NOT_CONVERGING, STOP, Policy
 from .predict import Prediction, predict
 from .result import MigrationResult
 from .spec import Faults, MigrationSpec
@@ -92,7 +92,9 @@ class Engine:
     the engine stops within one batch. ``source`` lets a caller supply the
     guest's memory (it must match the spec's layout); otherwise it is built and
     filled from the seed, which ``setup_time_s`` reports. After the events are
-    exhausted, :attr:`result` holds the outcome.
+    exhausted, :attr:`result` holds the outcome. While it runs, :attr:`policy`
+    holds the guest's throttle (``throttle_pct``) and the downtime limit in
+    force (``downtime_limit_s``) as of the last ``PassFinished``.
     """
 
     def __init__(
@@ -145,6 +147,13 @@ class Engine:
         self._pages_per_pass: list[int] = []
         self._bytes_per_pass: list[int] = []
         self._stop: str | None = None
+        self.policy = Policy(spec)
+        self._throttles: list[float] = []
+        self._limits: list[float] = []
+        self._held = 0.0  # throttle-weighted seconds of pre-copy
+        self._pass_s = 0.0  # seconds of pre-copy
+        self._aborted = False
+        self._precopy_end = 0.0
         self._final = 0
         self._downtime = 0.0
         self._moving_since = 0.0
@@ -314,6 +323,7 @@ class Engine:
             del snapshot
             total = sum(ends) - sum(starts)
             began = self._t
+            throttle = self.policy.throttle_pct
             sent = zero = payload = 0
             fresh = pass_no == 1
             self.sender.new_pass()
@@ -385,10 +395,24 @@ class Engine:
                     remaining_dirty_pages=left,
                 )
             )
-            reason = stop_reason(spec, passes=pass_no, remaining_pages=left)
-            if reason is not None:
-                self._stop = reason
+            decision = self.policy.after_pass(
+                pass_no=pass_no, pages_sent=round(sent * scale), remaining=left
+            )
+            self._throttles.append(throttle)
+            self._limits.append(decision.downtime_limit_s)
+            self._held += throttle / 100 * duration
+            self._pass_s += duration
+            if decision.action == STOP:
+                self._stop = decision.stop_reason
                 return True
+            if decision.action == ABORT:
+                self._stop = decision.stop_reason
+                self._aborted = True
+                self._precopy_end = self._t
+                self._final = left  # still dirty when it gave up
+                reason = self.policy.abort_reason(left)
+                return (yield from self._abort(NOT_CONVERGING, reason))
+            self.workload.set_throttle(decision.throttle_pct)
 
     def _blackout(self) -> _Run:
         spec = self.spec
@@ -440,7 +464,12 @@ class Engine:
     ) -> MigrationResult:
         spec = self.spec
         scale = self.layout.scale
-        moved = self._blackout_end > 0
+        if self._blackout_end > 0:
+            total = self._blackout_end - self._moving_since
+        elif self._aborted:  # pre-copy ran its course, then gave up
+            total = self._precopy_end - self._moving_since
+        else:
+            total = 0.0
         return MigrationResult(
             outcome=outcome,
             location="destination" if outcome == "completed" else "source",
@@ -456,7 +485,7 @@ class Engine:
             + (spec.state_size if outcome == "completed" else 0),
             zero_pages=round(self._zero * scale),
             bytes_saved_by_compression=round(self.sender.saved * scale),
-            total_time_s=(self._blackout_end - self._moving_since) if moved else 0.0,
+            total_time_s=total,
             downtime_s=self._downtime,
             migration_time_s=self._t,
             verified=self._verified,
@@ -470,6 +499,14 @@ class Engine:
             bandwidth_bps=spec.bandwidth_bps,
             workload_writes=round(self.workload.writes_done * scale),
             predicted=self.prediction,
+            performance_option=spec.performance_option,
+            policy=spec.policy,
+            throttle_pct_per_pass=tuple(self._throttles),
+            downtime_limit_ms_per_pass=tuple(x * 1e3 for x in self._limits),
+            guest_slowdown_pct=(
+                100 * self._held / self._pass_s if self._pass_s else 0.0
+            ),
+            aborted=self._aborted,
         )
 
 

@@ -31,7 +31,9 @@ _NONZERO = bytes([0] + [1] * 255)
 _STAMPED = bytes([0, 0] + [1] * 254)
 #: Slots of new content a write may leave (a prime, so that neighbouring pages
 #: written in one batch get different slots: see :meth:`SourceMemory.settle_pages`).
-_INK_SLOTS = 1021
+_INK_SLOTS = 251
+#: Bytes of ink made at once (no transient copy of the whole ink).
+_INK_CHUNK = 1 << 16
 #: Multipliers of a page number and a stamp in the choice of a slot.
 _INK_PAGE_STEP = 389
 _INK_STAMP_STEP = 613
@@ -106,8 +108,8 @@ class SourceMemory:
     before reading ``data`` yourself.
     """
 
-    __slots__ = ("data", "ink", "marks", "page_size", "pages", "write_bytes",
-                 "zero_pages")  # fmt: skip
+    __slots__ = ("_ink", "_ink_seed", "data", "marks", "page_size", "pages",
+                 "write_bytes", "zero_pages")  # fmt: skip
 
     def __init__(self, *, pages: int, page_size: int) -> None:
         self.pages = pages
@@ -116,16 +118,32 @@ class SourceMemory:
         self.marks = bytearray(pages)
         self.zero_pages = pages
         self.write_bytes = 1
-        self.ink = b""
-        self.set_writes(1, random.Random(0))
+        self._ink: bytes | None = None
+        self._ink_seed = 0
 
     def set_writes(self, write_bytes: int, rng: random.Random) -> None:
-        """Make each write change ``write_bytes`` bytes, with content from ``rng``."""
+        """Make each write change ``write_bytes`` bytes, with content from ``rng``.
+
+        A write takes its effect when it is settled, so writes still pending
+        take this one too.
+        """
         if not 1 <= write_bytes <= self.page_size:
             raise SpecError("write_bytes", f"must be in [1, {self.page_size}]")
-        self.settle()  # writes so far keep the effect they were made with
         self.write_bytes = write_bytes
-        self.ink = rng.randbytes(_INK_SLOTS * write_bytes)
+        self._ink_seed = rng.getrandbits(64)
+        self._ink = None
+
+    @property
+    def ink(self) -> bytes:
+        """The content writes leave, ``write_bytes`` a slot (made when first used)."""
+        if self._ink is None:
+            rng = random.Random(self._ink_seed)
+            ink = bytearray()
+            size = _INK_SLOTS * self.write_bytes
+            while len(ink) < size:
+                ink += rng.randbytes(min(_INK_CHUNK, size - len(ink)))
+            self._ink = bytes(ink)
+        return self._ink
 
     @classmethod
     def filled(
@@ -200,8 +218,9 @@ class SourceMemory:
         """Apply the writes of stamped ``pages``; mirror the bytes into ``also``.
 
         Each page's first ``write_bytes`` bytes get ink slot ``(page · 389 +
-        stamp · 613) mod 1021``: neighbours written in one batch get different
-        content, so a run of deltas does not compress better than its pages.
+        stamp · 613) mod 251``: neighbours written in one batch get different
+        content, and a page written again gets new content (unless its stamps
+        differ by a multiple of 251).
         ``also`` is a destination that already received these pages' old
         content: writing both while the pages are hot in cache and TLB is the
         same as settling first and copying after, without a second miss.

@@ -15,7 +15,7 @@ The model follows the engine pass by pass, with the engine's own cost rules
   through memory in address order: the model follows both on the region, cut
   into cells, and marks a cell dirty when the walker passed it after the
   cursor did. Where the region lies in memory is not known before the move
-  (the seed places it), so pass 1 is averaged over placements.
+  (the seed places it), so pass 1 is averaged over every placement.
 
 :func:`predict` runs the model from the start; :func:`outlook` continues it
 from what a running move has done so far.
@@ -24,23 +24,34 @@ from what a running move has done so far.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import SpecError
-from .policy import STOP_REASONS, stop_reason
+from .policy import ABORT, GO_ON, NOT_CONVERGING, STOP_REASONS, Policy
 from .spec import MigrationSpec
 from .transport import blackout_seconds, delta_bytes, page_seconds
+from .units import format_about
 
 if TYPE_CHECKING:  # events import results, which import this module
     from .events import PassFinished, Progress
 
-__all__ = ["Outlook", "Prediction", "outlook", "outlook_at", "predict"]
+__all__ = [
+    "Outlook",
+    "Prediction",
+    "outlook",
+    "outlook_at",
+    "forget_first_passes",
+    "predict",
+    "predict_policies",
+]
 
 #: Cells a sweep's region is cut into (fewer if the region is smaller).
-_CELLS = 1024
-#: Placements of a sweep's region over which pass 1 is averaged.
-_PLACEMENTS = 16
+_CELLS = 512
+#: Pass 1 of recent specs: the same for every policy (see :func:`predict_policies`).
+_FIRST: dict[tuple[Any, ...], _Pass] = {}
+_FIRST_KEPT = 64
 #: Batches a pass of a writing guest is cut into (``transfer._BATCHES_PER_PASS``):
 #: a batch is read at its start, so its pages are sent half a batch early.
 _BATCHES_PER_PASS = 64
@@ -51,7 +62,10 @@ class Prediction:
     """The model's figures for one migration (rates in pages per second).
 
     Per-pass tuples have one entry per pre-copy pass; ``seconds_per_pass`` is
-    simulated seconds, ``bytes_per_pass`` the link bytes of each pass.
+    simulated seconds, ``bytes_per_pass`` the link bytes of each pass. The
+    policy's fields mean what they mean in
+    :class:`~migrator.result.MigrationResult`; an ``aborted`` move has no
+    blackout (``downtime_s`` 0) and its ``total_time_s`` is its pre-copy's.
     """
 
     passes: int
@@ -68,6 +82,11 @@ class Prediction:
     performance_option: str = "tcpip"
     bytes_per_pass: tuple[int, ...] = ()
     seconds_per_pass: tuple[float, ...] = ()
+    policy: str = "hyperv"
+    throttle_pct_per_pass: tuple[float, ...] = ()
+    downtime_limit_ms_per_pass: tuple[float, ...] = ()
+    guest_slowdown_pct: float = 0.0
+    aborted: bool = False
 
     def __post_init__(self) -> None:
         if self.stop_reason not in STOP_REASONS:
@@ -93,6 +112,13 @@ class Prediction:
         return cls(**values)
 
 
+def _share(below: float, span: float) -> float:
+    """The chance that a start uniform in ``[0, span]`` is below ``below``."""
+    if span <= 0:
+        return 1.0 if below > 0 else 0.0
+    return min(1.0, max(0.0, below / span))
+
+
 @dataclass(slots=True)
 class _Pass:
     """The model's account of one pass: what it sent and what it left dirty."""
@@ -115,6 +141,7 @@ class _Model:
     first_page_s: float = 0.0
     resent_page_s: float = 0.0
     delta: float = 0.0
+    memo: dict[tuple[int, float], tuple[_Pass, _Pass]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, spec: MigrationSpec) -> _Model:
@@ -155,6 +182,16 @@ class _Model:
     def first_pass(self) -> _Pass:
         """Every page once; zero pages the guest wrote first carry payload."""
         spec = self.spec
+        key = (spec.pages, spec.zero_pages, spec.page_size, spec.workload,
+               self.first_page_s)  # fmt: skip
+        if key not in _FIRST:
+            if len(_FIRST) >= _FIRST_KEPT:
+                _FIRST.clear()
+            _FIRST[key] = self._first_pass()
+        return _FIRST[key]
+
+    def _first_pass(self) -> _Pass:
+        spec = self.spec
         pages = float(spec.pages)
         zero = spec.zero_pages / spec.pages if spec.pages else 0.0
         base = pages - spec.zero_pages
@@ -177,33 +214,40 @@ class _Model:
         )
 
     def _first_sweep(self, pages: float, zero: float, base: float) -> _Pass:
+        """Pass 1 of a sweep, averaged over where its region lies in memory.
+
+        The region starts anywhere in ``[0, pages − region]`` with equal
+        chance; the cursor reaches a cell ``(start + y)·tp`` seconds into the
+        pass, the walker first passes it at ``y/v`` and then once a lap. So
+        the chance that the walker wrote a cell's zero pages before they were
+        sent, and that it passed the cell again after, are shares of that
+        range, found cell by cell without trying placements.
+        """
         k = self.cells
         q = self.region / k
         v = self.speed
         lap = self.region / v
         tp = self.first_page_s * (1 - zero)  # cursor seconds per page of memory
+        span = max(0.0, pages - self.region)
         seconds = base * self.first_page_s
         dirty = [0.0] * k
         extra = 0.0
-        span = max(0.0, pages - self.region)
         for _ in range(2):  # the pass's length and its extra payload agree
             lag = seconds / _BATCHES_PER_PASS / 2
-            dirty = [0.0] * k
+            dirty = []
             extra = 0.0
-            for i in range(_PLACEMENTS):
-                start = (i + 0.5) / _PLACEMENTS * span
-                for j in range(k):
-                    y = (j + 0.5) * q
-                    sent = (start + y) * tp - lag
-                    first = y / v
-                    if first < sent:
-                        extra += zero * q
-                    if seconds >= first:
-                        last = first + math.floor((seconds - first) / lap) * lap
-                        if last > sent:
-                            dirty[j] += 1.0
-            extra /= _PLACEMENTS
-            dirty = [d / _PLACEMENTS for d in dirty]
+            for j in range(k):
+                y = (j + 0.5) * q
+                first = y / v
+                # sent = (start + y)·tp − lag; the region starts at ``start``.
+                # Written first: first < sent, i.e. start above this.
+                extra += zero * q * (1 - _share((first + lag) / tp - y, span))
+                if seconds < first:
+                    dirty.append(0.0)
+                    continue
+                last = first + math.floor((seconds - first) / lap) * lap
+                # Written again: last > sent, i.e. start below this.
+                dirty.append(_share((last + lag) / tp - y, span))
             seconds = (base + extra) * self.first_page_s
         walker = (v * seconds) % self.region
         payload = (base + extra) * self.spec.page_size
@@ -213,6 +257,12 @@ class _Model:
 
     def next_pass(self, before: _Pass, *, slowdown: float = 0.0) -> _Pass:
         """Send the pages ``before`` left dirty; the guest writes ``1 - slowdown``."""
+        key = (id(before), slowdown)
+        if key not in self.memo:  # policies share a course until they differ
+            self.memo[key] = (before, self._next_pass(before, slowdown))
+        return self.memo[key][1]
+
+    def _next_pass(self, before: _Pass, slowdown: float) -> _Pass:
         pages = self.dirty_pages(before)
         seconds = pages * self.resent_page_s
         payload = pages * self.delta
@@ -277,87 +327,156 @@ class _Model:
 
 @dataclass(slots=True)
 class _Run:
-    """The passes the model runs through, and why it stopped."""
+    """The passes the model runs through, the policy's course, and its end."""
 
     passes: list[_Pass]
     stop: str
     final: float
+    aborted: bool
+    throttles: list[float]  # during each pass, %
+    limits: list[float]  # each decision's downtime limit, s
+    limit: float  # the limit in force at the end
 
-
-def _run(model: _Model, passes: list[_Pass]) -> _Run:
-    """Go on from ``passes`` (at least one) until a stop rule holds."""
-    spec = model.spec
-    while True:
-        left = model.dirty_pages(passes[-1])
-        reason = stop_reason(spec, passes=len(passes), remaining_pages=round(left))
-        if reason is not None:
-            return _Run(passes, reason, left)
-        passes.append(model.next_pass(passes[-1]))
-
-
-def _about(seconds: float) -> str:
-    """A duration in an operator's words: 0.5 ms, 45 ms, 1.4 s."""
-    if seconds < 0.0095:
-        return f"{seconds * 1e3:.1f} ms"
-    if seconds < 0.9995:
-        return f"{seconds * 1e3:.0f} ms"
-    return f"{seconds:.1f} s"
-
-
-def _limit_words(spec: MigrationSpec, downtime: float) -> str:
-    limit = spec.downtime_limit_s
-    if limit <= 0:
-        return f"downtime about {_about(downtime)}"
-    where = "within" if downtime <= limit else "over"
-    return f"downtime about {_about(downtime)}, {where} the {_about(limit)} limit"
-
-
-def _reason(spec: MigrationSpec, run: _Run, downtime: float, dirty_rate: float) -> str:
-    n = len(run.passes)
-    if run.stop != "pass_cap":
-        return f"converges in {n} pass{'es' if n > 1 else ''}; " + _limit_words(
-            spec, downtime
+    @property
+    def slowdown_pct(self) -> float:
+        seconds = sum(p.seconds for p in self.passes)
+        held = sum(
+            t * p.seconds for t, p in zip(self.throttles, self.passes, strict=True)
         )
-    link = spec.link_bps / 8 / spec.page_size
+        return held / seconds if seconds > 0 else 0.0
+
+
+def _run(
+    model: _Model, passes: list[_Pass], *, at_least: int = 1, policy_name: str = ""
+) -> _Run:
+    """Step the policy over ``passes`` (at least one) and go on until it ends.
+
+    The policy's decisions before pass ``at_least`` are not taken (a running
+    move went on past them); later passes run with the throttle in force.
+    ``policy_name`` overrides the spec's policy.
+    """
+    policy = Policy(model.spec, policy_name or None)
+    throttles: list[float] = []
+    limits: list[float] = []
+    i = 0
+    while True:
+        if i == len(passes):
+            passes.append(
+                model.next_pass(passes[-1], slowdown=policy.throttle_pct / 100)
+            )
+        account = passes[i]
+        throttles.append(policy.throttle_pct)
+        left = model.dirty_pages(account)
+        decision = policy.after_pass(
+            pass_no=i + 1, pages_sent=account.pages, remaining=left
+        )
+        limits.append(decision.downtime_limit_s)
+        i += 1
+        if decision.action != GO_ON and i >= at_least:
+            assert decision.stop_reason is not None
+            return _Run(
+                passes=passes[:i],
+                stop=decision.stop_reason,
+                final=left,
+                aborted=decision.action == ABORT,
+                throttles=throttles,
+                limits=limits,
+                limit=policy.downtime_limit_s,
+            )
+
+
+def _limit_words(limit: float, downtime: float) -> str:
+    if limit <= 0:
+        return f"downtime about {format_about(downtime)}"
+    where = "within" if downtime <= limit else "over"
     return (
-        f"will not converge: the guest dirties {dirty_rate:,.0f} pages/s while "
-        f"the link drains {link:,.0f} pages/s; pre-copy stops at the pass cap of "
-        f"{spec.pass_cap} with about {round(run.final):,} pages dirty; "
-        + _limit_words(spec, downtime)
+        f"downtime about {format_about(downtime)}, "
+        f"{where} the {format_about(limit)} limit"
     )
 
 
-def _prediction(model: _Model, run: _Run) -> Prediction:
-    spec = model.spec
+def _reason(spec: MigrationSpec, run: _Run, downtime: float) -> str:
+    n = len(run.passes)
+    slowed = run.slowdown_pct
+    slow = f"; the guest slowed by {slowed:.0f} %" if slowed >= 0.5 else ""
+    if run.stop != "pass_cap":
+        return (
+            f"converges in {n} pass{'es' if n > 1 else ''}; "
+            + _limit_words(run.limit, downtime)
+            + slow
+        )
+    link = spec.link_bps / 8 / spec.page_size
+    why = (
+        f"will not converge: the guest writes {spec.workload.write_rate:,.0f} "
+        f"pages/s and the link drains {link:,.0f} pages/s; "
+    )
+    if run.aborted:
+        need = run.final * spec.page_size * 8 / spec.link_bps
+        return (
+            why + f"the {spec.policy} policy aborts at the pass cap of "
+            f"{spec.pass_cap} ({NOT_CONVERGING}): about {round(run.final):,} pages "
+            f"dirty need {format_about(need)}, over the "
+            f"{format_about(run.limit)} limit, and the VM stays on its source" + slow
+        )
+    return (
+        why + f"pre-copy stops at the pass cap of {spec.pass_cap} with about "
+        f"{round(run.final):,} pages dirty; " + _limit_words(run.limit, downtime) + slow
+    )
+
+
+def _prediction(model: _Model, run: _Run, policy: str) -> Prediction:
+    spec = replace(model.spec, policy=policy)
     ps = spec.page_size
     final = run.final
-    downtime = blackout_seconds(spec, final)
+    # An aborted move never pauses its guest: no blackout, no state.
+    downtime = 0.0 if run.aborted else blackout_seconds(spec, final)
     last = run.passes[-1]
     dirty_rate = final / last.seconds if last.seconds > 0 else 0.0
-    payload = sum(p.payload for p in run.passes) + final * model.delta
+    payload = sum(p.payload for p in run.passes)
+    if not run.aborted:
+        payload += final * model.delta + spec.state_size
     moving = sum(p.seconds for p in run.passes)
     return Prediction(
         passes=len(run.passes),
         stop_reason=run.stop,
         pages_per_pass=tuple(round(p.pages) for p in run.passes),
         final_dirty_pages=round(final),
-        bytes_sent=round(payload) + spec.state_size,
+        bytes_sent=round(payload),
         total_time_s=moving + downtime,
         downtime_s=downtime,
         converges=run.stop != "pass_cap",
-        reason=_reason(spec, run, downtime, dirty_rate),
+        reason=_reason(spec, run, downtime),
         dirty_rate=dirty_rate,
         link_rate=spec.link_bps / 8 / ps,
         performance_option=spec.performance_option,
         bytes_per_pass=tuple(round(p.payload) for p in run.passes),
         seconds_per_pass=tuple(p.seconds for p in run.passes),
+        policy=spec.policy,
+        throttle_pct_per_pass=tuple(run.throttles),
+        downtime_limit_ms_per_pass=tuple(x * 1e3 for x in run.limits),
+        guest_slowdown_pct=run.slowdown_pct,
+        aborted=run.aborted,
     )
+
+
+def forget_first_passes() -> None:
+    """Empty the cache of first passes (benchmarks time the model from cold)."""
+    _FIRST.clear()
 
 
 def predict(spec: MigrationSpec) -> Prediction:
     """Expected passes, bytes, total time and downtime of ``spec``'s migration."""
+    return predict_policies(spec, (spec.policy,))[0]
+
+
+def predict_policies(spec: MigrationSpec, policies: Sequence[str]) -> list[Prediction]:
+    """:func:`predict` for ``spec`` under each of ``policies``, sharing the work."""
     model = _Model.of(spec)
-    return _prediction(model, _run(model, [model.first_pass()]))
+    first = model.first_pass()
+    return [
+        _prediction(model, _run(model, [first], policy_name=name), name)
+        for name in policies
+    ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -366,13 +485,15 @@ class Outlook:
 
     ``blackout_if_stopped_s``: the blackout if pre-copy stopped now; ``eta_s``:
     simulated seconds until the VM runs on the destination with its network
-    redirected; ``downtime_s`` and ``passes``: the expected blackout at the
+    redirected (or, when ``aborts``, until its policy gives up and it runs on
+    where it was); ``downtime_s`` and ``passes``: the expected blackout at the
     switchover and the expected passes in all; ``text``: the same in an
     operator's words.
     """
 
     text: str
     converges: bool
+    aborts: bool
     passes: int
     downtime_s: float
     blackout_if_stopped_s: float
@@ -403,9 +524,7 @@ def outlook(
     if not 0 <= unsent_pages <= dirty_pages:
         raise SpecError("unsent_pages", "must be in [0, dirty_pages]")
     model = _Model.of(spec)
-    course = [model.first_pass()]
-    while len(course) <= passes_done:
-        course.append(model.next_pass(course[-1]))
+    course = _run(model, [model.first_pass()], at_least=passes_done + 1).passes
     resent = dirty_pages - unsent_pages
     if passes_done == 0:
         # Inside pass 1: its unsent pages go plain, zero ones as markers.
@@ -419,19 +538,21 @@ def outlook(
         # Between passes: the observed dirty set replaces the model's.
         done = course[:passes_done]
         done[-1] = model.rescaled(done[-1], dirty_pages)
-        run = _run(model, done)
+        run = _run(model, done, at_least=passes_done)
     else:
         # Inside a pass: it ends as the model's does.
-        run = _run(model, course[: passes_done + 1])
         passes_done += 1
+        run = _run(model, course[:passes_done], at_least=passes_done)
     ahead = rest + sum(p.seconds for p in run.passes[passes_done:])
-    downtime = blackout_seconds(spec, run.final)
-    last = run.passes[-1]
-    rate = run.final / last.seconds if last.seconds > 0 else 0.0
+    downtime = 0.0 if run.aborted else blackout_seconds(spec, run.final)
+    # Stages 5–7 follow a switchover; an abort ends where pre-copy does.
     after = spec.storage_handoff_s + spec.online_s + spec.redirection_s
+    if run.aborted:
+        after = 0.0
     return Outlook(
-        text=_reason(spec, run, downtime, rate),
+        text=_reason(spec, run, downtime),
         converges=run.stop != "pass_cap",
+        aborts=run.aborted,
         passes=len(run.passes),
         downtime_s=downtime,
         blackout_if_stopped_s=stopped,

@@ -26,7 +26,12 @@ class MigrationResult:
     ``setup_time_s`` (filling the guest's memory before the move).
     ``location`` is where the VM runs afterwards: "destination" only when
     completed; a failed or cancelled move leaves it on the "source" and names
-    ``failed_stage`` and ``reason``.
+    ``failed_stage`` and ``reason``. ``aborted``: the move's policy gave up at
+    the pass cap (``failure_code`` ``NOT_CONVERGING``); ``total_time_s`` is
+    then its pre-copy's time. ``throttle_pct_per_pass`` is the guest's
+    throttle during each pass (%), ``downtime_limit_ms_per_pass`` the limit the
+    decision after each pass was taken against (ms), ``guest_slowdown_pct``
+    the share of the guest's writes its throttle held back during pre-copy.
     """
 
     outcome: str
@@ -56,6 +61,12 @@ class MigrationResult:
     bandwidth_bps: float
     workload_writes: int
     predicted: Prediction
+    performance_option: str = "tcpip"
+    policy: str = "hyperv"
+    throttle_pct_per_pass: tuple[float, ...] = ()
+    downtime_limit_ms_per_pass: tuple[float, ...] = ()
+    guest_slowdown_pct: float = 0.0
+    aborted: bool = False
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -70,6 +81,8 @@ class MigrationResult:
             raise SpecError(
                 "failed_stage", "a failed or cancelled move names its stage"
             )
+        if self.aborted and self.outcome != "failed":
+            raise SpecError("aborted", "an aborted move is a failed one")
 
     @property
     def ok(self) -> bool:
@@ -92,7 +105,8 @@ class MigrationResult:
     def from_dict(cls, data: dict[str, Any]) -> MigrationResult:
         """Inverse of :meth:`to_dict`."""
         values = dict(data)
-        values["pages_per_pass"] = tuple(values["pages_per_pass"])
-        values["bytes_per_pass"] = tuple(values["bytes_per_pass"])
+        for name, value in values.items():
+            if isinstance(value, list):
+                values[name] = tuple(value)
         values["predicted"] = Prediction.from_dict(values["predicted"])
         return cls(**values)

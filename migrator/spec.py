@@ -162,8 +162,10 @@ class MigrationSpec:
     most ``tcp_stream_bps``; ``compression`` also sends re-sent pages as
     deltas, encoded at ``compression_bps`` (bits of page data per second; when
     that is no faster than the link, Hyper-V sends them plain, as TCP/IP);
-    ``smb`` uses the whole ``bandwidth_bps``. ``compression=True`` is the older
-    spelling of ``performance_option="compression"``; the two always agree.
+    ``smb`` uses the whole ``bandwidth_bps``. ``compression`` is the older
+    spelling: ``None`` (the default) follows ``performance_option``; ``True``
+    turns the default ``tcpip`` into ``compression``; an explicit value that
+    contradicts the option is refused.
     ``policy`` names the convergence policy (:data:`POLICIES`).
     """
 
@@ -179,7 +181,7 @@ class MigrationSpec:
     state_size: int = 64 * KIB
     zero_fraction: float = 0.0
     performance_option: str = "tcpip"
-    compression: bool = False
+    compression: bool | None = None
     compression_bps: float = DEFAULT_COMPRESSION_BPS
     tcp_stream_bps: float = DEFAULT_TCP_STREAM_BPS
     policy: str = "hyperv"
@@ -231,8 +233,8 @@ class MigrationSpec:
         _finite("zero_fraction", self.zero_fraction)
         if self.zero_fraction > 1.0:
             raise SpecError("zero_fraction", "must be in [0, 1]")
-        if not isinstance(self.compression, bool):
-            raise SpecError("compression", "must be a bool")
+        if self.compression is not None and not isinstance(self.compression, bool):
+            raise SpecError("compression", "must be a bool or None")
         if self.performance_option not in PERFORMANCE_OPTIONS:
             raise SpecError(
                 "performance_option",
@@ -241,14 +243,13 @@ class MigrationSpec:
             )
         if self.compression and self.performance_option == "tcpip":
             object.__setattr__(self, "performance_option", "compression")
-        elif self.compression and self.performance_option != "compression":
+        if self.compression is not None and self.compression != (
+            self.performance_option == "compression"
+        ):
             raise SpecError(
                 "compression",
                 f"contradicts performance_option {self.performance_option!r}",
             )
-        object.__setattr__(
-            self, "compression", self.performance_option == "compression"
-        )
         for name in ("compression_bps", "tcp_stream_bps"):
             _finite(name, getattr(self, name))
             if getattr(self, name) <= 0:
@@ -295,7 +296,10 @@ class MigrationSpec:
     @property
     def compresses(self) -> bool:
         """True when re-sent pages go as deltas: Compression, and worth it."""
-        return self.compression and self.compression_bps > self.link_bps
+        return (
+            self.performance_option == "compression"
+            and self.compression_bps > self.link_bps
+        )
 
     @property
     def zero_pages(self) -> int:

@@ -13,6 +13,7 @@ import re
 from .errors import ParseError
 
 __all__ = [
+    "format_about",
     "format_duration",
     "format_rate",
     "format_size",
@@ -146,3 +147,12 @@ def format_duration(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1e3:.1f} ms"
     return f"{seconds:.2f} s"
+
+
+def format_about(seconds: float) -> str:
+    """A duration as an operator reads it: ``0.5 ms``, ``45 ms``, ``1.4 s``."""
+    if seconds < 0.0095:
+        return f"{seconds * 1e3:.1f} ms"
+    if seconds < 0.9995:
+        return f"{seconds * 1e3:.0f} ms"
+    return f"{seconds:.1f} s"

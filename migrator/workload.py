@@ -33,6 +33,7 @@ class Workload:
 
     __slots__ = (
         "_carry",
+        "base_rate",
         "_cold",
         "_hot",
         "_hot_carry",
@@ -62,7 +63,8 @@ class Workload:
         self.kind = spec.kind if spec.writes else "idle"
         self.memory = memory
         self.rng = rng
-        self.rate = spec.write_rate * layout.fraction if spec.writes else 0.0
+        self.base_rate = spec.write_rate * layout.fraction if spec.writes else 0.0
+        self.rate = self.base_rate
         self.writes_done = 0
         self._carry = 0.0
         self._hot_carry = 0.0
@@ -90,6 +92,12 @@ class Workload:
         if self.kind != "idle":
             share = spec.page_change_share
             memory.set_writes(max(1, round(share * memory.page_size)), rng)
+
+    def set_throttle(self, pct: float) -> None:
+        """Throttle the guest by ``pct`` %: it issues ``100 − pct`` % of its writes."""
+        if not 0.0 <= pct < 100.0:
+            raise SpecError("throttle_pct", f"must be in [0, 100), got {pct!r}")
+        self.rate = self.base_rate * (1.0 - pct / 100.0)
 
     def advance(self, dt: float) -> int:
         """Perform the writes of ``dt`` simulated seconds; return how many."""

@@ -8,7 +8,7 @@ import json
 
 from migrator.calibrate import DEMO_PROFILES, calibrate, demo_spec
 from migrator.cli import main
-from migrator.spec import MIB
+from migrator.spec import MIB, POLICIES
 
 
 def test_every_demo_profile_and_option_meets_the_targets() -> None:
@@ -24,17 +24,38 @@ def test_every_demo_profile_and_option_meets_the_targets() -> None:
     assert hammer["compression"].bytes_sent > 0.6 * hammer["tcpip"].bytes_sent
 
 
+def test_every_policy_meets_the_targets_on_the_memory_hammer() -> None:
+    # The one demo profile whose move the policies change (the others converge).
+    hammer = [p for p in DEMO_PROFILES if p.kind == "sweep"]
+    rows = calibrate(
+        profiles=hammer,
+        options=("tcpip", "compression"),
+        policies=POLICIES,
+        seeds=(1, 2, 3),
+        budget=48 * MIB,
+    )
+    for row in rows:
+        assert row.ok, row.to_dict()
+    tcp = {r.policy: r for r in rows if r.option == "tcpip"}
+    assert tcp["escalate"].aborted and tcp["escalate"].predicted.aborted
+    assert tcp["throttle"].throttled and not tcp["hyperv"].throttled
+
+
 def test_calibrate_prints_json_and_its_verdict() -> None:
     out = io.StringIO()
     status = main(
-        ["calibrate", "--seeds", "1", "--memory-budget", "24MiB", "--json"], out=out
-    )
+        ["calibrate", "--seeds", "1", "--memory-budget", "24MiB", "--json",
+         "--policy", "hyperv", "--policy", "escalate"],
+        out=out,
+    )  # fmt: skip
     data = json.loads(out.getvalue())
     assert data["seeds"] == 1 and data["memory_budget_bytes"] == 24 * MIB
-    assert [r["profile"] for r in data["rows"][::3]] == [p.name for p in DEMO_PROFILES]
-    assert status == (0 if all(r["ok"] for r in data["rows"]) else 1)
-    row = data["rows"][0]
-    assert set(row) >= {"passes", "bytes_sent", "total_time_s", "downtime_s", "ok"}
+    rows = data["rows"]
+    assert len(rows) == len(DEMO_PROFILES) * 3 * 2
+    assert [r["profile"] for r in rows[::6]] == [p.name for p in DEMO_PROFILES]
+    assert [r["policy"] for r in rows[:2]] == ["hyperv", "escalate"]
+    assert status == (0 if all(r["ok"] for r in rows) else 1)
+    assert set(rows[0]) >= {"passes", "bytes_sent", "total_time_s", "downtime_s", "ok"}
 
 
 def test_the_profiles_are_the_demos_vms_as_the_console_builds_them() -> None:

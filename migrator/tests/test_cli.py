@@ -180,3 +180,27 @@ def test_a_contradictory_option_names_its_flag(
         main(["simulate", "--compression", "--performance-option", "smb"])
     assert exit_.value.code == 2
     assert "--compression" in capsys.readouterr().err
+
+
+POLICY_KEYS = {
+    "policy",
+    "throttle_pct_per_pass",
+    "downtime_limit_ms_per_pass",
+    "guest_slowdown_pct",
+    "aborted",
+}
+
+
+def test_simulate_policy_json_carries_the_policy_fields() -> None:
+    out = io.StringIO()
+    flags = ["--memory", "16MiB", "--workload", "uniform", "--working-set-pages",
+             "4096", "--write-rate", "100000", "--bandwidth", "100Mbit/s",
+             "--downtime-limit", "100ms", "--policy", "escalate", "--json"]  # fmt: skip
+    assert main(["simulate", *flags], out=out) == 1  # aborted: the VM stayed put
+    data = json.loads(out.getvalue())
+    assert POLICY_KEYS <= set(data) and POLICY_KEYS <= set(data["predicted"])
+    assert data["policy"] == data["predicted"]["policy"] == "escalate"
+    assert data["aborted"] is True and data["failure_code"] == "NOT_CONVERGING"
+    assert data["location"] == "source"
+    assert data["downtime_limit_ms_per_pass"][:3] == [150, 200, 300]
+    assert data["predicted"]["aborted"] is True

@@ -16,7 +16,7 @@ from migrator.events import (
     StageStarted,
 )
 from migrator.result import MigrationResult
-from migrator.spec import MIB, Faults, MigrationSpec, WorkloadSpec
+from migrator.spec import MIB, POLICIES, Faults, MigrationSpec, WorkloadSpec
 from migrator.stages import Stage
 from migrator.transport import delta_bytes
 
@@ -32,6 +32,8 @@ SATURATED = {
     "hot_write_share": 0.95,
 }
 NEVER = {"kind": "uniform", "working_set_pages": 4096, "write_rate": 1e6}
+#: Faults and cancel leave the source untouched under every policy (issue 17).
+EVERY_POLICY = pytest.mark.parametrize("policy", POLICIES)
 
 
 def _events(engine: Engine) -> list[Event]:
@@ -186,8 +188,9 @@ def test_smaller_writes_make_smaller_deltas() -> None:
     assert resent_share(0.05) < 0.1 < resent_share(0.4) < 0.5 < resent_share(1.0)
 
 
-def test_verification_catches_a_corrupted_page() -> None:
-    engine = Engine(small_spec(), faults=Faults(corrupt_page=123))
+@EVERY_POLICY
+def test_verification_catches_a_corrupted_page(policy: str) -> None:
+    engine = Engine(small_spec(policy=policy), faults=Faults(corrupt_page=123))
     events = _events(engine)
     result = _result(engine)
     assert isinstance(events[-1], Failed)
@@ -268,8 +271,11 @@ def _assert_left_on_source(engine: Engine, before: bytes, stage: Stage) -> None:
     assert engine.source.data == before  # the engine never writes the source
 
 
-def test_link_failure_during_a_pass() -> None:
-    engine, events, before = _run_with(small_spec(), faults=Faults(link_failure_pass=1))
+@EVERY_POLICY
+def test_link_failure_during_a_pass(policy: str) -> None:
+    engine, events, before = _run_with(
+        small_spec(policy=policy), faults=Faults(link_failure_pass=1)
+    )
     last = events[-1]
     assert isinstance(last, Failed) and last.code == "link_failed"
     assert last.stage is Stage.MEMORY_TRANSFER
@@ -277,9 +283,10 @@ def test_link_failure_during_a_pass() -> None:
     _assert_left_on_source(engine, before, Stage.MEMORY_TRANSFER)
 
 
-def test_link_failure_in_a_later_pass_names_the_stage() -> None:
+@EVERY_POLICY
+def test_link_failure_in_a_later_pass_names_the_stage(policy: str) -> None:
     engine = Engine(
-        small_spec(workload=CONVERGING, downtime_limit_s=0.0),
+        small_spec(policy=policy, workload=CONVERGING, downtime_limit_s=0.0),
         faults=Faults(link_failure_pass=2),
     )
     events = _events(engine)
@@ -296,9 +303,10 @@ def test_link_failure_in_a_later_pass_names_the_stage() -> None:
         (16 * 1024 + 8 * MIB + 100, Stage.STATE_TRANSFER),
     ],
 )
-def test_link_failure_at_a_byte_offset(offset: int, stage: Stage) -> None:
+@EVERY_POLICY
+def test_link_failure_at_a_byte_offset(offset: int, stage: Stage, policy: str) -> None:
     engine, events, before = _run_with(
-        small_spec(), faults=Faults(link_failure_byte=offset)
+        small_spec(policy=policy), faults=Faults(link_failure_byte=offset)
     )
     last = events[-1]
     assert isinstance(last, Failed) and last.code == "link_failed"
@@ -307,9 +315,10 @@ def test_link_failure_at_a_byte_offset(offset: int, stage: Stage) -> None:
     _assert_left_on_source(engine, before, stage)
 
 
-def test_destination_refusal_fails_stage_two() -> None:
+@EVERY_POLICY
+def test_destination_refusal_fails_stage_two(policy: str) -> None:
     engine, events, before = _run_with(
-        small_spec(), faults=Faults(refuse_destination=True)
+        small_spec(policy=policy), faults=Faults(refuse_destination=True)
     )
     last = events[-1]
     assert isinstance(last, Failed) and last.code == "destination_refused"
@@ -329,9 +338,10 @@ def _cancelling(
             token.cancel("operator changed their mind")
 
 
-def test_cancel_during_memory_transfer_stops_within_one_batch() -> None:
+@EVERY_POLICY
+def test_cancel_during_memory_transfer_stops_within_one_batch(policy: str) -> None:
     token = CancelToken()
-    engine = Engine(small_spec(32 * MIB), cancel=token)
+    engine = Engine(small_spec(32 * MIB, policy=policy), cancel=token)
     before = bytes(engine.source.data)
     events = list(_cancelling(engine, token, Progress))
     first = next(i for i, e in enumerate(events) if isinstance(e, Progress))
@@ -343,25 +353,28 @@ def test_cancel_during_memory_transfer_stops_within_one_batch() -> None:
     assert _result(engine).outcome == "cancelled"
 
 
-def test_cancel_during_destination_creation() -> None:
+@EVERY_POLICY
+def test_cancel_during_destination_creation(policy: str) -> None:
     token = CancelToken()
-    engine = Engine(small_spec(), cancel=token)
+    engine = Engine(small_spec(policy=policy), cancel=token)
     before = bytes(engine.source.data)
     events = list(_cancelling(engine, token, StageStarted, Stage.DESTINATION_CREATION))
     assert isinstance(events[-1], Cancelled)
     _assert_left_on_source(engine, before, Stage.DESTINATION_CREATION)
 
 
-def test_cancel_before_start_names_configuration_transfer() -> None:
-    engine = Engine(small_spec(), cancel=lambda: True)
+@EVERY_POLICY
+def test_cancel_before_start_names_configuration_transfer(policy: str) -> None:
+    engine = Engine(small_spec(policy=policy), cancel=lambda: True)
     events = _events(engine)
     assert isinstance(events[-1], Cancelled)
     assert events[-1].stage is Stage.CONFIGURATION_TRANSFER
 
 
-def test_cancel_after_memory_transfer_is_too_late() -> None:
+@EVERY_POLICY
+def test_cancel_after_memory_transfer_is_too_late(policy: str) -> None:
     token = CancelToken()
-    engine = Engine(small_spec(), cancel=token)
+    engine = Engine(small_spec(policy=policy), cancel=token)
     events = list(_cancelling(engine, token, StageStarted, Stage.STATE_TRANSFER))
     assert isinstance(events[-1], Completed)
     assert _result(engine).location == "destination"
@@ -445,3 +458,112 @@ def test_run_yields_the_same_events_as_an_engine() -> None:
     kinds = [e.kind for e in run(spec)]
     assert kinds[0] == "stage_started" and kinds[-1] == "completed"
     assert kinds == [e.kind for e in Engine(spec).events()]
+
+
+# -- convergence policies (issue 17) -------------------------------------------
+
+#: A guest the link can never catch: every pass is unproductive and stalls.
+#: 4,096 dirty pages need 1.34 s on 100 Mbit/s (over 500 ms, under 5 s).
+RUNAWAY = {"kind": "uniform", "working_set_pages": 4096, "write_rate": 1e5}
+
+
+def _runaway(policy: str, **kw: object) -> MigrationSpec:
+    fields: dict[str, object] = {
+        "workload": RUNAWAY,
+        "bandwidth_bps": 100e6,
+        "downtime_limit_s": 0.1,
+        "host_version": "2008 R2",
+        "policy": policy,
+    }
+    return small_spec(16 * MIB, **(fields | kw))
+
+
+def test_throttle_steps_exactly_as_written_on_a_runaway_guest() -> None:
+    spec = _runaway("throttle", max_passes=12, downtime_limit_s=0.0)
+    unthrottled = migrate(_runaway("hyperv", max_passes=12, downtime_limit_s=0.0))
+    result = migrate(spec)
+    assert not unthrottled.predicted.converges
+    assert unthrottled.throttle_pct_per_pass == (0.0,) * 12
+    # During each pass: none, none (the first unproductive pass only counts),
+    # then 20 %, +10 % a pass, at most 99 %.
+    expected = (0, 0, 20, 30, 40, 50, 60, 70, 80, 90, 99, 99)
+    assert result.throttle_pct_per_pass == expected
+    assert result.predicted.throttle_pct_per_pass == expected
+    assert result.ok and result.policy == "throttle"
+    assert 40 < result.guest_slowdown_pct < 99
+    assert result.guest_slowdown_pct == pytest.approx(
+        result.predicted.guest_slowdown_pct, abs=5
+    )
+    assert result.workload_writes < unthrottled.workload_writes
+
+
+def test_escalate_raises_the_limit_and_aborts_at_the_cap_on_the_source() -> None:
+    engine = Engine(_runaway("escalate"))
+    events = _events(engine)
+    result = _result(engine)
+    last = events[-1]
+    assert isinstance(last, Failed) and last.code == "NOT_CONVERGING"
+    assert last.stage is Stage.MEMORY_TRANSFER
+    assert "keeps running on its source" in last.reason
+    assert result.aborted and result.outcome == "failed"
+    assert result.location == "source" and engine.destination is None
+    assert result.failure_code == "NOT_CONVERGING"
+    assert result.passes == 10 and result.stop_reason == "pass_cap"
+    assert result.downtime_limit_ms_per_pass == pytest.approx(
+        (150, 200, 300, 400, 500, 500, 500, 500, 500, 500)
+    )
+    assert result.downtime_s == 0.0 and result.guest_slowdown_pct == 0.0
+    assert not any(isinstance(e, StageStarted) and e.stage.number > 3 for e in events)
+    predicted = result.predicted
+    assert predicted.aborted and not predicted.converges
+    assert predicted.downtime_limit_ms_per_pass == result.downtime_limit_ms_per_pass
+    assert (
+        "NOT_CONVERGING" in predicted.reason
+        and "stays on its source" in predicted.reason
+    )
+
+
+def test_suspend_if_needed_converges_where_escalate_aborts() -> None:
+    result = migrate(_runaway("suspend-if-needed"))
+    assert migrate(_runaway("escalate")).aborted
+    assert result.ok and not result.aborted and result.verified
+    assert result.stop_reason == "downtime"
+    # The sixth stall brings the 5,000 ms step; the 1.34 s blackout fits it.
+    assert result.downtime_limit_ms_per_pass[-1] == pytest.approx(5000)
+    assert result.passes == 6
+    assert 1.0 < result.downtime_s < 5.0
+    assert result.guest_slowdown_pct > 0
+    assert result.predicted.passes == 6 and result.predicted.stop_reason == "downtime"
+
+
+def test_a_converging_workload_behaves_alike_under_every_policy() -> None:
+    def figures(policy: str) -> dict[str, object]:
+        spec = small_spec(
+            workload=CONVERGING, seed=5, downtime_limit_s=0.0, policy=policy
+        )
+        d = migrate(spec).to_dict()
+        for key in ("wall_time_s", "allocation_time_s", "setup_time_s", "policy"):
+            d.pop(key)
+        d["predicted"].pop("policy")
+        return d
+
+    reference = figures("hyperv")
+    assert reference["passes"] > 1  # type: ignore[operator]
+    for policy in POLICIES[1:]:
+        assert figures(policy) == reference
+
+
+@EVERY_POLICY
+def test_cancel_of_a_runaway_move_leaves_it_on_the_source(policy: str) -> None:
+    token = CancelToken()
+    engine = Engine(_runaway(policy), cancel=token)
+    events = []
+    for event in engine.events():
+        events.append(event)
+        if isinstance(event, PassFinished) and event.pass_no == 4:
+            token.cancel("operator gave up")
+    result = _result(engine)
+    assert isinstance(events[-1], Cancelled)
+    assert result.outcome == "cancelled" and result.location == "source"
+    assert engine.destination is None and not result.aborted
+    assert result.passes == 4
