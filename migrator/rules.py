@@ -33,6 +33,7 @@ from migrator.hyperv import (
     VERSIONS,
     supports_live_migration,
 )
+from migrator.spec import PERFORMANCE_OPTIONS
 
 __all__ = [
     "AUTOMATIC_START_ACTIONS",
@@ -94,9 +95,8 @@ SAN_KINDS: tuple[str, ...] = ("fibre_channel", "iscsi")
 CSV_STATES: tuple[str, ...] = ("online", "redirected", "offline")
 DISK_KINDS: tuple[str, ...] = ("vhd", "vhdx", "passthrough")
 DRIVE_LETTERS: tuple[str, ...] = tuple("CDEFGHIJKLMNOPQRSTUVWXYZ")
-#: Get-VMHost's VirtualMachineMigrationPerformanceOption (TCPIP, Compression,
-#: SMB); "compression" turns on the engine's delta encoding of re-sent pages.
-PERFORMANCE_OPTIONS: tuple[str, ...] = ("tcpip", "compression", "smb")
+# PERFORMANCE_OPTIONS (Get-VMHost's VirtualMachineMigrationPerformanceOption)
+# is the engine's vocabulary: defined in migrator.spec, re-exported here.
 #: The guest workloads a VM simulates (hvweb.moves.runner maps each to a
 #: migrator.spec.WorkloadSpec).
 WORKLOAD_PROFILES: tuple[str, ...] = ("idle", "web", "database", "memory_hammer")

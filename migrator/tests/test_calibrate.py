@@ -65,7 +65,7 @@ def test_the_profiles_are_the_demos_vms_as_the_console_builds_them() -> None:
     demo = importlib.import_module("hvweb.inventory.demo")
     WORKLOAD_KIND = importlib.import_module("hvweb.moves.runner").WORKLOAD_KIND
 
-    workloads = {WORKLOAD_KIND[p]: rate for p, rate in demo._WORKLOADS.items()}
+    workloads = {WORKLOAD_KIND[p]: rate for p, rate in demo.WORKLOADS.items()}
     vms = {name: (memory, profile) for name, _, memory, _, profile, _ in demo.PROD_VMS}
     for profile in DEMO_PROFILES:
         memory, kind = vms[profile.vm]
