@@ -1,7 +1,7 @@
 """ASGI entry point: HTTP through Django, websockets through Channels.
 
-Websockets pass the origin check (``ALLOWED_HOSTS``) and session authentication
-before any consumer sees them.
+Websockets pass the origin check (the site's own origin, port included; see
+``hvweb.core.wsorigin``) and session authentication before any consumer sees them.
 """
 
 import os
@@ -14,14 +14,14 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from hvweb.core.wsorigin import SameOriginValidator  # noqa: E402
 from hvweb.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": SameOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }

@@ -13,19 +13,62 @@ for the other.
 
 from __future__ import annotations
 
-from django import forms
-from django_filters import rest_framework as filters
+import re
 
-__all__ = ["MAX_ID", "IdFilter", "StrictFilterSet"]
+from django import forms
+from django.core.exceptions import ValidationError
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema_field
+
+__all__ = [
+    "MAX_ID",
+    "IdFilter",
+    "StrictFilterSet",
+    "WholeNumberField",
+    "parse_whole_number",
+]
 
 #: The largest id the database stores (a signed 64-bit integer).
 MAX_ID = 2**63 - 1
 
+_DIGITS = re.compile(r"[0-9]+")
 
+
+def parse_whole_number(value, *, minimum: int = 1, maximum: int = MAX_ID) -> int:
+    """``value`` (text) as a whole number from ``minimum`` to ``maximum``.
+
+    Only ASCII digits: ``1.0``, ``3.0``, ``+1``, `` 1``, ``1e3`` and ``last``
+    are refused, where Python's ``int()`` and Django's ``IntegerField`` take
+    some of them. Raises ``ValidationError`` saying the rule.
+    """
+    text = value if isinstance(value, str) else str(value)
+    if not _DIGITS.fullmatch(text) or not minimum <= int(text) <= maximum:
+        raise ValidationError(
+            f"Give a whole number from {minimum} to {maximum} (digits only).",
+            code="invalid",
+        )
+    return int(text)
+
+
+class WholeNumberField(forms.IntegerField):
+    """A form field for :func:`parse_whole_number`: digits only, within bounds."""
+
+    def __init__(self, *, min_value: int = 1, max_value: int = MAX_ID, **kwargs):
+        super().__init__(min_value=min_value, max_value=max_value, **kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        return parse_whole_number(value, minimum=self.min_value, maximum=self.max_value)
+
+
+@extend_schema_field(
+    {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID}
+)
 class IdFilter(filters.NumberFilter):
-    """An object's id: a whole number the database can hold."""
+    """An object's id: a whole number the database can hold (digits only)."""
 
-    field_class = forms.IntegerField
+    field_class = WholeNumberField
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 1)

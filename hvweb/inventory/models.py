@@ -24,7 +24,7 @@ from django.urls import reverse
 
 from migrator.rules import DRIVE_LETTERS
 
-from . import validation
+from . import limits, validation
 from .choices import (
     AutomaticStartAction,
     CpuVendor,
@@ -398,10 +398,10 @@ class VirtualMachine(models.Model):
         Host, on_delete=models.PROTECT, related_name="virtual_machines"
     )
     memory_mib = models.PositiveIntegerField(
-        "memory (MiB)", validators=[MinValueValidator(1)]
+        "memory (MiB)", validators=[MinValueValidator(1), limits.vm_memory_max()]
     )
     vcpus = models.PositiveSmallIntegerField(
-        "vCPUs", default=1, validators=[MinValueValidator(1)]
+        "vCPUs", default=1, validators=[MinValueValidator(1), limits.vm_vcpus_max()]
     )
     power_state = models.CharField(
         max_length=10, choices=PowerState, default=PowerState.RUNNING

@@ -17,7 +17,8 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from hvweb.core import realtime
+from hvweb.core import jsonlimits, realtime
+from hvweb.core.filtersets import MAX_ID
 from hvweb.inventory.models import Cluster
 
 from . import journal
@@ -61,7 +62,7 @@ class _Stream(AsyncWebsocketConsumer):
         """
         user = scope.get("user")
         pk = int(scope["url_route"]["kwargs"]["pk"])
-        if user is None or not await _visible(self.model, user, pk):
+        if user is None or pk > MAX_ID or not await _visible(self.model, user, pk):
             message = await receive()
             if message["type"] == "websocket.connect":
                 await send({"type": "websocket.close", "code": 4404})
@@ -85,7 +86,12 @@ class _Stream(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         try:
-            message = json.loads(text_data if text_data is not None else bytes_data)
+            message = jsonlimits.loads(
+                text_data if text_data is not None else bytes_data
+            )
+        except jsonlimits.TooDeep as exc:
+            await self.send_json({"type": "error", "error": f"{exc}: {USAGE}"})
+            return
         except (TypeError, ValueError, UnicodeDecodeError):
             await self.send_json({"type": "error", "error": f"not JSON: {USAGE}"})
             return

@@ -20,11 +20,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from hvweb.api.serializers import FlatMigrationSerializer
+from hvweb.core.filtersets import parse_whole_number
 from hvweb.inventory import access
 from hvweb.inventory.choices import PerformanceOption
 from hvweb.inventory.models import Host, VirtualMachine
@@ -122,10 +129,18 @@ def migrate_vm(request: HttpRequest, pk: int) -> HttpResponse:
         "this cluster's team.",
         pk=pk,
     )
+    raw = request.POST.get("destination", "")
+    try:
+        destination_id = parse_whole_number(raw) if raw else None
+    except ValidationError as exc:
+        # Only a hand-made request sends "abc" or "1.5": the form offers a list.
+        return HttpResponseBadRequest(
+            f"destination: {' '.join(exc.messages)}", content_type="text/plain"
+        )
     destination = (
-        Host.objects.restrict(request.user)
-        .filter(pk=request.POST.get("destination") or None)
-        .first()
+        Host.objects.restrict(request.user).filter(pk=destination_id).first()
+        if destination_id is not None
+        else None
     )
     if destination is None:
         messages.error(
