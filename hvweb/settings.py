@@ -17,10 +17,14 @@ Environment:
 ``HVWEB_HTTPS``      ``1`` behind TLS: secure cookies, HSTS, HTTPS redirect
 ``HVWEB_QUEUE``      the Celery queue name; ``hvweb`` by default
 ``PORT``             the port the launcher serves on; 8000 by default
+``HVWEB_SESSION_HOURS``  hours a session lasts without use (renewed by use); 8
+``HVWEB_TRUSTED_PROXIES``  comma-separated addresses or networks of the reverse
+                     proxies whose ``X-Forwarded-For`` names the client; none
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -28,6 +32,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from hvweb import datadir
 
@@ -108,8 +113,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # After authentication: it reads request.user as the actor of every change.
-    "auditlog.middleware.AuditlogMiddleware",
+    # After authentication: a signed-in user's session is renewed by use.
+    "hvweb.core.sessions.RenewSessionMiddleware",
+    # After authentication: it reads request.user as the actor of every change,
+    # and the client's address as hvweb.core.clientip says it.
+    "hvweb.core.clientip.TrustedProxyAuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: it turns a login refused for too many failures into a 429.
@@ -301,6 +309,14 @@ WHITENOISE_USE_FINDERS = True
 # --- Security --------------------------------------------------------------------
 
 SESSION_COOKIE_HTTPONLY = True
+try:
+    HVWEB_SESSION_HOURS = float(os.environ.get("HVWEB_SESSION_HOURS") or 8)
+except ValueError:
+    raise ImproperlyConfigured("HVWEB_SESSION_HOURS: a number of hours") from None
+if not 0 < HVWEB_SESSION_HOURS <= 24 * 30:
+    raise ImproperlyConfigured("HVWEB_SESSION_HOURS: more than 0, at most 720")
+# A session ends after this long without use; hvweb.core.sessions renews it.
+SESSION_COOKIE_AGE = int(HVWEB_SESSION_HOURS * 3600)
 CSRF_COOKIE_HTTPONLY = False  # the pages' JavaScript reads it for POSTs
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -325,6 +341,16 @@ AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
+# The client's address, from X-Forwarded-For only when a trusted proxy sends it.
+AXES_CLIENT_IP_CALLABLE = "hvweb.core.clientip.client_ip"
+HVWEB_TRUSTED_PROXIES = _list("HVWEB_TRUSTED_PROXIES", "")
+for _proxy in HVWEB_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"HVWEB_TRUSTED_PROXIES: {_proxy!r} is not an address or a network"
+        ) from None
 # django-auditlog: the models it records are registered in hvweb.audit.
 AUDITLOG_STORE_JSON_CHANGES = True
 

@@ -4,12 +4,17 @@ django-auditlog stores one ``LogEntry`` per create, update or delete of a
 registered model: the actor (the signed-in user, or the API token's user),
 the time, the address, and the changed fields as ``{field: [before, after]}``.
 Registering here keeps the inventory's models free of audit code.
+
+Each entry also records the team its object belonged to when it was written
+(``additional_data["team"]``), so that a team's administrators read their own
+team's entries (``hvweb.audit.admin``), deleted objects' included.
 """
 
 from __future__ import annotations
 
 from auditlog.models import LogEntry
 from auditlog.registry import auditlog
+from auditlog.signals import post_log
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db.models.signals import post_save
@@ -38,6 +43,35 @@ def register_models() -> None:
         # the last login do not belong in a log (logins are axes' AccessLog).
         auditlog.register(user, exclude_fields=["password", "last_login"])
     register_migrations()
+    post_log.connect(tag_team, dispatch_uid="hvweb-audit-team")
+
+
+def team_of(instance) -> int | None:
+    """The id of the team ``instance`` belongs to, by its model's ``team_path``."""
+    path = getattr(type(instance), "team_path", None)
+    if path is None:
+        return None
+    if path == "":
+        return instance.pk
+    *hops, last = path.split("__")
+    obj = instance
+    try:
+        for hop in hops:
+            obj = getattr(obj, hop)
+    except Exception:  # noqa: BLE001 - a parent already gone: no team to name
+        return None
+    return getattr(obj, f"{last}_id", None)
+
+
+def tag_team(sender, instance, log_entry=None, **kwargs) -> None:
+    """Write the object's team into the entry just logged."""
+    if log_entry is None:
+        return
+    team = team_of(instance)
+    if team is None:
+        return
+    log_entry.additional_data = {**(log_entry.additional_data or {}), "team": team}
+    log_entry.save(update_fields=["additional_data"])
 
 
 def register_migrations() -> None:
@@ -93,5 +127,5 @@ def record_owner_change(sender, instance, update_fields=None, **kwargs) -> None:
         action=LogEntry.Action.UPDATE,
         changes={"host": [instance.source_id, instance.destination_id]},
         actor=instance.requested_by,
-        additional_data={"migration": instance.pk},
+        additional_data={"migration": instance.pk, "team": team_of(instance)},
     )

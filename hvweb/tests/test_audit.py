@@ -210,7 +210,39 @@ def test_failed_logins_are_listed_in_the_admin(client, world):
     assert "mallory" in page.content.decode()
 
 
-def test_team_administrators_do_not_read_the_trail(client, world):
-    client.force_login(make_member(world.team, "administrator", "ann"))
+def test_a_team_administrator_reads_only_their_teams_trail(client, world):
+    red = make_world("RED")
+    ann = make_member(world.team, "administrator", "ann")
+    rex = make_member(red.team, "administrator", "rex")
+    token_client(ann).patch(
+        f"/api/hosts/{world.hosts[1].pk}/", {"memory_mib": 32768}, format="json"
+    )
+    token_client(rex).patch(
+        f"/api/hosts/{red.hosts[1].pk}/", {"memory_mib": 65536}, format="json"
+    )
+    gone = red.hosts[2]
+    token_client(rex).delete(f"/api/hosts/{gone.pk}/")
+    client.force_login(ann)
+    url = reverse("admin:auditlog_logentry_changelist")
+    page = client.get(url)
+    assert page.status_code == 200
+    listed = {e.object_repr for e in page.context["cl"].result_list}
+    assert "HV-BLUE-2" in listed
+    assert not any("RED" in name for name in listed)
+    assert "rex" not in page.content.decode()  # not even in the actor filter
+    red_entries = LogEntry.objects.filter(object_repr__startswith="HV-RED")
+    assert red_entries.count() >= 2  # the change and the deletion, both tagged
+    for entry in red_entries:
+        assert entry.additional_data["team"] == red.team.pk
+        detail = client.get(reverse("admin:auditlog_logentry_change", args=[entry.pk]))
+        assert detail.status_code == 404
+    client.force_login(rex)
+    listed = {e.object_repr for e in client.get(url).context["cl"].result_list}
+    assert {"HV-RED-2", "HV-RED-3"} <= listed and "HV-BLUE-2" not in listed
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator"])
+def test_viewers_and_operators_do_not_read_the_trail(client, world, role):
+    client.force_login(make_member(world.team, role))
     url = reverse("admin:auditlog_logentry_changelist")
     assert client.get(url).status_code == 403
