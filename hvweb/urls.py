@@ -8,6 +8,7 @@ from django.views.generic import RedirectView
 
 from hvweb.core.health import healthz
 from hvweb.inventory import views as inventory_views
+from hvweb.inventory.admin_shortcut import view_on_site
 
 urlpatterns = [
     # "/" is the cluster list; "index" stays the name the base template links to.
@@ -19,6 +20,13 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     # Browsers ask for it on pages without an icon link (the admin's).
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"))),
+    # Before the admin's own "view on site" redirect, which answered 302 for
+    # another team's object and 404 for a missing one.
+    path(
+        "admin/r/<int:content_type_id>/<path:object_id>/",
+        admin.site.admin_view(view_on_site),
+        name="admin-view-on-site",
+    ),
     path("admin/", admin.site.urls),
     path("api/", include("hvweb.api.urls")),
 ]

@@ -9,8 +9,11 @@ change and delete them; superusers see everything. Another team's object is a
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils.html import format_html, format_html_join
@@ -31,13 +34,56 @@ from .models import (
 )
 
 
+def visible_rows(model, user, action: access.Action = "view"):
+    """The rows of ``model`` the admin may show ``user`` as choices or filters.
+
+    Team-owned models go through ``restrict()``; users are those of the user's
+    own teams (a superuser sees all); anything else only a superuser sees.
+    This is the one place admin filter sidebars and form choice lists narrow
+    their choices.
+    """
+    manager = model._default_manager
+    if hasattr(model, "team_path"):
+        return manager.restrict(user, action)
+    if user.is_superuser:
+        return manager.all()
+    if model is get_user_model():
+        return manager.filter(memberships__team__in=access.team_ids(user, "view"))
+    return manager.none()
+
+
 def _restricted_choices(db_field, request, kwargs) -> None:
     """Offer only related objects the user administers (e.g. their clusters)."""
-    related = db_field.remote_field.model
-    if hasattr(related, "team_path"):
-        kwargs["queryset"] = related._default_manager.restrict(
-            request.user, "administer"
-        )
+    kwargs["queryset"] = visible_rows(
+        db_field.remote_field.model, request.user, "administer"
+    ).distinct()
+
+
+class RestrictedRelatedFilter(admin.RelatedFieldListFilter):
+    """A related-field filter whose choices are the rows the user may see."""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        rows = visible_rows(field.related_model, request.user, "view").distinct()
+        return [(row.pk, str(row)) for row in rows.order_by(*ordering)]
+
+
+def scoped_list_filter(model, list_filter):
+    """``list_filter`` with every related field filtered through the scope."""
+    scoped = []
+    for entry in list_filter:
+        if isinstance(entry, str):
+            field = get_fields_from_path(model, entry)[-1]
+            if field.is_relation:
+                entry = (entry, RestrictedRelatedFilter)
+        elif (
+            isinstance(entry, tuple)
+            and issubclass(entry[1], admin.RelatedFieldListFilter)
+            and not issubclass(entry[1], admin.RelatedOnlyFieldListFilter)
+        ):
+            entry = (entry[0], RestrictedRelatedFilter)
+        scoped.append(entry)
+    return scoped
 
 
 class TeamScopedAdmin(admin.ModelAdmin):
@@ -45,6 +91,9 @@ class TeamScopedAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).restrict(request.user, "view")
+
+    def get_list_filter(self, request):
+        return scoped_list_filter(self.model, super().get_list_filter(request))
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
@@ -115,8 +164,49 @@ class TeamAdmin(TeamScopedAdmin):
         return request.user.is_superuser
 
 
+class MembershipForm(forms.ModelForm):
+    """A membership names its user by exact user name: no list of every user."""
+
+    username = forms.CharField(
+        label="User name",
+        max_length=150,
+        help_text="The user's exact user name (ask them for it).",
+    )
+
+    class Meta:
+        model = Membership
+        fields = ["username", "team", "role"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["username"].initial = self.instance.user.get_username()
+
+    def clean_username(self):
+        User = get_user_model()
+        name = self.cleaned_data["username"]
+        try:
+            self.instance.user = User._default_manager.get(
+                **{User.USERNAME_FIELD: name}
+            )
+        except User.DoesNotExist:
+            raise ValidationError(
+                "No user has exactly this user name.", code="invalid"
+            ) from None
+        return name
+
+    def _get_validation_exclusions(self):
+        # "user" is set from the user name: the model's rules (one role per
+        # user and team) still apply to it.
+        exclude = super()._get_validation_exclusions()
+        if self.instance.user_id is not None:
+            exclude.discard("user")
+        return exclude
+
+
 @admin.register(Membership)
 class MembershipAdmin(TeamScopedAdmin):
+    form = MembershipForm
     list_display = ["user", "team", "role"]
     list_filter = ["role", "team"]
     search_fields = ["user__username", "team__name"]
