@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "hvweb.core",
     "hvweb.inventory",
     "hvweb.moves",
+    "hvweb.maintenance",
     "hvweb.audit",
     "hvweb.api",
 ]
