@@ -136,8 +136,8 @@ class DrainPlan:
             wait = ", waits for a slot" if m.queued else ""
             found.append(
                 f"{m.order}. {m.vm.name} → {m.migration.destination.name} ({how}, "
-                f"slot {m.slot}{wait}): {format_span(m.start_s)} → "
-                f"{format_span(m.end_s)}, {p.passes} pass"
+                f"slot {m.slot}{wait}): {_at(m.start_s)} → "
+                f"{_at(m.end_s)}, {p.passes} pass"
                 f"{'es' if p.passes != 1 else ''}, downtime "
                 f"{format_about(p.downtime_s)}"
             )
@@ -178,6 +178,11 @@ class DrainPlan:
             "under_way": [{"vm": m.vm.name, "migration": m.pk} for m in self.under_way],
             "ahead": self.ahead,
         }
+
+
+def _at(seconds: float) -> str:
+    """A time from the drain's start: ``0 s``, ``6.5 s``, ``2 min 40 s``."""
+    return "0 s" if seconds <= 0 else format_span(seconds)
 
 
 def _prediction(migration: Migration) -> Prediction:

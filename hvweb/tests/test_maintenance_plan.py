@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 
 from hvweb.inventory import demo
 from hvweb.inventory.models import Host
-from hvweb.inventory.testing import make_vm, make_world
+from hvweb.inventory.testing import make_member, make_vm, make_world
 from hvweb.maintenance.plan import plan_drain
 from hvweb.moves.drain import DrainRefused, drain_host
 from hvweb.moves.models import Migration
@@ -71,3 +75,45 @@ def test_a_down_host_has_no_plan():
     Host.objects.filter(pk=world.hosts[0].pk).update(state="down")
     with pytest.raises(DrainRefused):
         plan_drain(world.hosts[0])
+
+
+def test_the_api_dry_run_returns_the_plan_and_changes_nothing():
+    from hvweb.api.testing import token_client
+
+    world = make_world()
+    make_vm(world.hosts[0], "low-1", csv=world.csv, priority=1000)
+    client = token_client(make_member(world.team, "operator", "api-operator"))
+    url = f"/api/hosts/{world.hosts[0].pk}/drain/"
+    response = client.post(f"{url}?dry_run=true", {"speed": 0}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert not Migration.objects.exists()
+    assert Host.objects.get(pk=world.hosts[0].pk).state == "up"
+    assert [(m["vm"], m["kind"], m["order"]) for m in body["moves"]] == [
+        ("blue-web-1", "live", 1),
+        ("low-1", "quick", 2),
+    ]
+    quick = body["moves"][1]
+    assert quick["downtime_s"] == pytest.approx(quick["total_time_s"])
+    assert body["window_s"] == max(m["end_s"] for m in body["moves"])
+    assert body["wall_window_s"] is None  # unpaced
+    # The same shape as the CLI's --json.
+    out = StringIO()
+    call_command("drain_host", world.hosts[0].name, "--plan", "--json",
+                 "--speed", "0", stdout=out)  # fmt: skip
+    cli = json.loads(out.getvalue())
+    assert set(cli) == set(body) and cli["moves"] == body["moves"]
+    bad = client.post(f"{url}?dry_run=maybe", {}, format="json")
+    assert bad.status_code == 400 and "dry_run" in bad.json()
+    viewer = token_client(make_member(world.team, "viewer", "api-viewer"))
+    assert viewer.post(f"{url}?dry_run=true", {}, format="json").status_code == 403
+
+
+def test_the_cli_prints_the_plan_line_by_line():
+    world = make_world()
+    out = StringIO()
+    call_command("drain_host", world.hosts[0].name, "--plan", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("HV-BLUE-1: 1 VM, about ")
+    assert lines[1].startswith("1. blue-web-1 → HV-BLUE-2 (live, slot 1): 0 s → ")
+    assert not Migration.objects.exists()
