@@ -369,6 +369,7 @@ SPECTACULAR_SETTINGS = {
         "CsvStateEnum": "hvweb.inventory.choices.CsvState",
         "MigrationStateEnum": "hvweb.moves.choices.MigrationState",
         "StageEnum": "hvweb.moves.choices.STAGE_CHOICES",
+        "MoveKindEnum": "hvweb.moves.choices.MoveKind",
     },
 }
 
