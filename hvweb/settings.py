@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "hvweb.core",
     "hvweb.inventory",
     "hvweb.moves",
+    "hvweb.maintenance",
     "hvweb.audit",
     "hvweb.api",
 ]
@@ -394,6 +395,7 @@ SPECTACULAR_SETTINGS = {
         "CsvStateEnum": "hvweb.inventory.choices.CsvState",
         "MigrationStateEnum": "hvweb.moves.choices.MigrationState",
         "StageEnum": "hvweb.moves.choices.STAGE_CHOICES",
+        "MoveKindEnum": "hvweb.moves.choices.MoveKind",
     },
 }
 

@@ -36,6 +36,7 @@ from .pacing import paced
 from .policy import NOT_CONVERGING, STOP_REASONS
 from .predict import Outlook, Prediction, outlook, outlook_at, predict
 from .result import OUTCOMES, MigrationResult
+from .schedule import Job, Slotted, move_seconds, schedule
 from .spec import (
     OPTION_LABELS,
     PERFORMANCE_OPTIONS,
@@ -50,6 +51,7 @@ from .units import (
     format_duration,
     format_rate,
     format_size,
+    format_span,
     parse_count,
     parse_duration,
     parse_rate,
@@ -76,6 +78,7 @@ __all__ = [
     "EventError",
     "Failed",
     "Faults",
+    "Job",
     "MigrationResult",
     "MigrationSpec",
     "MigratorError",
@@ -84,6 +87,7 @@ __all__ = [
     "PassFinished",
     "Prediction",
     "Progress",
+    "Slotted",
     "SpecError",
     "Stage",
     "StageFinished",
@@ -94,7 +98,9 @@ __all__ = [
     "format_duration",
     "format_rate",
     "format_size",
+    "format_span",
     "migrate",
+    "move_seconds",
     "outlook",
     "outlook_at",
     "paced",
@@ -104,4 +110,5 @@ __all__ = [
     "parse_size",
     "predict",
     "run",
+    "schedule",
 ]

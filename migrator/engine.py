@@ -129,7 +129,7 @@ class Engine:
             )
         self.source = source
         self.workload = Workload(
-            spec.workload,
+            spec.moving_workload,
             layout=self.layout,
             memory=source,
             rng=random.Random(rng.getrandbits(64)),
@@ -439,6 +439,8 @@ class Engine:
         ) + state_seconds(spec)
         self._t += self._downtime
         self._blackout_end = self._t
+        if spec.quick:  # saved at the start of the memory transfer
+            self._downtime = self._t - self._moving_since
         if self.faults.corrupt_page is not None:
             self.sender.corrupt(self.faults.corrupt_page % self.layout.sim_pages)
         self._verified = self.sender.verify()

@@ -44,3 +44,36 @@ def pass_cap(version: str) -> int:
     if version_index(version) >= version_index(FIVE_PASS_CAP_VERSION):
         return 5
     return 10
+
+
+# Cluster group priorities and how a drain moves each VM. Source: the Failover
+# Clustering team, "Configuring How VMs Are Moved when a Node is Drained"
+# (https://techcommunity.microsoft.com/t5/failover-clustering/configuring-how-vms-are-moved-when-a-node-is-drained/ba-p/371848):
+# "You can set the priority to High (3000), Medium (2000) or Low (1000)" (and
+# No Auto Start, 0); "The default behavior for VMs is to live migrate the high
+# and medium priority VMs, and quick migrate the low priority VMs", set by the
+# cluster's MoveTypeThreshold (default 2000).
+
+#: Priority values, highest first, with Failover Cluster Manager's names.
+PRIORITIES: dict[int, str] = {
+    3000: "High",
+    2000: "Medium",
+    1000: "Low",
+    0: "No Auto Start",
+}
+#: A new VM's priority.
+DEFAULT_PRIORITY = 2000
+#: The cluster's ``MoveTypeThreshold``: a drain live-migrates VMs at or above it.
+DEFAULT_MOVE_TYPE_THRESHOLD = 2000
+
+
+def drain_move_kind(priority: int, power_state: str, threshold: int) -> str:
+    """How a drain moves a VM: ``live`` or ``quick`` (save, move, resume).
+
+    A running VM of at least ``threshold`` priority live-migrates; a running
+    one below it, and one that is not running (off, saved, paused), moves by
+    quick migration.
+    """
+    if power_state == "running" and priority >= threshold:
+        return "live"
+    return "quick"

@@ -87,6 +87,7 @@ class Prediction:
     downtime_limit_ms_per_pass: tuple[float, ...] = ()
     guest_slowdown_pct: float = 0.0
     aborted: bool = False
+    move_kind: str = "live"
 
     def __post_init__(self) -> None:
         if self.stop_reason not in STOP_REASONS:
@@ -146,7 +147,7 @@ class _Model:
     @classmethod
     def of(cls, spec: MigrationSpec) -> _Model:
         model = cls(spec)
-        wl = spec.workload
+        wl = spec.moving_workload
         model.first_page_s = page_seconds(spec, resent=False)
         model.resent_page_s = page_seconds(spec, resent=True)
         model.delta = delta_bytes(spec)
@@ -182,7 +183,7 @@ class _Model:
     def first_pass(self) -> _Pass:
         """Every page once; zero pages the guest wrote first carry payload."""
         spec = self.spec
-        key = (spec.pages, spec.zero_pages, spec.page_size, spec.workload,
+        key = (spec.pages, spec.zero_pages, spec.page_size, spec.moving_workload,
                self.first_page_s)  # fmt: skip
         if key not in _FIRST:
             if len(_FIRST) >= _FIRST_KEPT:
@@ -397,6 +398,12 @@ def _limit_words(limit: float, downtime: float) -> str:
 
 def _reason(spec: MigrationSpec, run: _Run, downtime: float) -> str:
     n = len(run.passes)
+    if spec.quick:
+        return (
+            "quick migration: the VM is saved, its memory copied in one pass and "
+            f"resumed on the destination; downtime about {format_about(downtime)} "
+            "(the whole memory transfer)"
+        )
     slowed = run.slowdown_pct
     slow = f"; the guest slowed by {slowed:.0f} %" if slowed >= 0.5 else ""
     if run.stop != "pass_cap":
@@ -436,6 +443,9 @@ def _prediction(model: _Model, run: _Run, policy: str) -> Prediction:
     if not run.aborted:
         payload += final * model.delta + spec.state_size
     moving = sum(p.seconds for p in run.passes)
+    if spec.quick:  # the guest is saved for the whole transfer
+        downtime += moving
+        moving = 0.0
     return Prediction(
         passes=len(run.passes),
         stop_reason=run.stop,
@@ -456,6 +466,7 @@ def _prediction(model: _Model, run: _Run, policy: str) -> Prediction:
         downtime_limit_ms_per_pass=tuple(x * 1e3 for x in run.limits),
         guest_slowdown_pct=run.slowdown_pct,
         aborted=run.aborted,
+        move_kind=spec.move_kind,
     )
 
 

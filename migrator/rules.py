@@ -602,7 +602,7 @@ def _check(
     )
 
 
-def _operational_failures(pair: _Pair) -> list[Failure]:
+def _operational_failures(pair: _Pair, *, quick: bool = False) -> list[Failure]:
     vm, source, destination = pair.vm, pair.source, pair.destination
     found: list[Failure] = []
     if destination.name == source.name:
@@ -633,7 +633,8 @@ def _operational_failures(pair: _Pair) -> list[Failure]:
                 (destination.name,),
             )
         )
-    if vm.power_state != "running":
+    # A quick migration saves the VM first, so one that is off or saved moves too.
+    if vm.power_state != "running" and not quick:
         found.append(
             _check(
                 "VM_NOT_RUNNING",
@@ -728,16 +729,19 @@ def migration_failures(
     source: HostSnapshot,
     destination: HostSnapshot,
     cluster: ClusterSnapshot,
+    *,
+    quick: bool = False,
 ) -> tuple[Failure, ...]:
     """The seven rules and the operational checks, for starting the move now.
 
     Failures with ``queueable`` set (the per-host migration limit) clear by
     themselves when other moves end; a caller may queue the move instead of
-    refusing it.
+    refusing it. ``quick``: the move is a quick migration (save, move,
+    resume), which moves a VM that is off or saved as well.
     """
     pair = _pair(vm, source, destination, cluster)
     rules = tuple(f for check in _RULE_CHECKS if (f := check(pair)) is not None)
-    return rules + tuple(_operational_failures(pair))
+    return rules + tuple(_operational_failures(pair, quick=quick))
 
 
 def ha_configuration_failures(

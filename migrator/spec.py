@@ -13,6 +13,7 @@ __all__ = [
     "GIB",
     "KIB",
     "MIB",
+    "MOVE_KINDS",
     "OPTION_LABELS",
     "PERFORMANCE_OPTIONS",
     "POLICIES",
@@ -38,6 +39,16 @@ OPTION_LABELS: dict[str, str] = {
     "compression": "Compression",
     "smb": "SMB",
 }
+
+#: How a VM moves between hosts of a failover cluster. ``live``: pre-copy while
+#: the guest runs, a short blackout at the end. ``quick``: "putting a VM into
+#: saved state, moving it to another node, and then resuming from saved state
+#: ... quick migration does cause clients to be disconnected during the move"
+#: (Failover Clustering team, "Configuring How VMs Are Moved when a Node is
+#: Drained", https://techcommunity.microsoft.com/t5/failover-clustering/configuring-how-vms-are-moved-when-a-node-is-drained/ba-p/371848):
+#: the guest writes nothing while its memory travels, and its downtime is the
+#: whole memory transfer.
+MOVE_KINDS: tuple[str, ...] = ("live", "quick")
 
 #: Convergence policies (see :mod:`migrator.policy`), the default first.
 POLICIES: tuple[str, ...] = ("hyperv", "throttle", "escalate", "suspend-if-needed")
@@ -167,6 +178,9 @@ class MigrationSpec:
     turns the default ``tcpip`` into ``compression``; an explicit value that
     contradicts the option is refused.
     ``policy`` names the convergence policy (:data:`POLICIES`).
+    ``move_kind`` (:data:`MOVE_KINDS`): a ``quick`` migration saves the guest
+    first, so it writes nothing while one pass copies its memory, and the
+    blackout lasts from the start of the memory transfer to the switchover.
     """
 
     memory_bytes: int = GIB
@@ -185,6 +199,7 @@ class MigrationSpec:
     compression_bps: float = DEFAULT_COMPRESSION_BPS
     tcp_stream_bps: float = DEFAULT_TCP_STREAM_BPS
     policy: str = "hyperv"
+    move_kind: str = "live"
     memory_budget_bytes: int = GIB
     config_bytes: int = 16 * KIB
     creation_s: float = 0.05
@@ -258,6 +273,11 @@ class MigrationSpec:
             raise SpecError(
                 "policy", f"must be one of {', '.join(POLICIES)}, got {self.policy!r}"
             )
+        if self.move_kind not in MOVE_KINDS:
+            raise SpecError(
+                "move_kind",
+                f"must be one of {', '.join(MOVE_KINDS)}, got {self.move_kind!r}",
+            )
         _integer("memory_budget_bytes", self.memory_budget_bytes)
         if self.memory_budget_bytes < 16 * (2 * ps + 2):
             raise SpecError(
@@ -278,6 +298,16 @@ class MigrationSpec:
     def pages(self) -> int:
         """Pages of guest memory."""
         return self.memory_bytes // self.page_size
+
+    @property
+    def quick(self) -> bool:
+        """True for a quick migration (save, move, resume)."""
+        return self.move_kind == "quick"
+
+    @property
+    def moving_workload(self) -> WorkloadSpec:
+        """The guest's writes while its memory is copied: none once it is saved."""
+        return WorkloadSpec() if self.quick else self.workload
 
     @property
     def pass_cap(self) -> int:

@@ -156,3 +156,16 @@ def format_about(seconds: float) -> str:
     if seconds < 0.9995:
         return f"{seconds * 1e3:.0f} ms"
     return f"{seconds:.1f} s"
+
+
+def format_span(seconds: float) -> str:
+    """A longer duration in words: ``160`` → ``"2 min 40 s"``; short ones as
+    :func:`format_about` (``"3.2 s"``)."""
+    if seconds < 59.5:
+        return format_about(seconds)
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min {secs} s" if secs else f"{minutes} min"

@@ -133,6 +133,7 @@ class ClusterSerializer(ValidatedModelSerializer):
             "shared_storage",
             "storage_kind",
             "max_simultaneous_migrations",
+            "move_type_threshold",
             "performance_option",
             "link_bandwidth_mbps",
             "simulation_speed",
@@ -210,6 +211,7 @@ class VirtualMachineSerializer(ValidatedModelSerializer):
             "power_state",
             "highly_available",
             "automatic_start_action",
+            "priority",
             "workload_profile",
             "write_rate",
             "working_set_pages",
@@ -365,6 +367,7 @@ class MigrationSerializer(serializers.ModelSerializer):
             "source",
             "destination",
             "requested_by",
+            "kind",
             "performance_option",
             "downtime_limit_ms",
             "speed",
@@ -604,3 +607,71 @@ class DrainOutcomeSerializer(serializers.Serializer):
     under_way = NestedMigrationSerializer(many=True, help_text="Already moving before.")
     stayed = DrainStayedSerializer(many=True)
     summary = serializers.CharField(source="*")
+
+
+class PlannedMoveSerializer(serializers.Serializer):
+    """One move of a drain's timed plan (times: simulated seconds from its start)."""
+
+    vm = serializers.CharField()
+    vm_id = serializers.IntegerField()
+    migration = serializers.IntegerField(
+        allow_null=True, help_text="The move's id once it exists (null in a plan)."
+    )
+    priority = serializers.CharField(help_text="High, Medium, Low or No Auto Start.")
+    power_state = serializers.CharField()
+    kind = serializers.CharField(help_text="live, or quick (save, move, resume).")
+    destination = serializers.CharField()
+    order = serializers.IntegerField(help_text="Admission order, from 1.")
+    queued = serializers.BooleanField(help_text="Waits for a slot at the start.")
+    slot = serializers.IntegerField(
+        help_text="Which of the source host's simultaneous migrations it runs in."
+    )
+    start_s = serializers.FloatField()
+    end_s = serializers.FloatField()
+    seconds = serializers.FloatField(help_text="The whole move, stages 1–7.")
+    passes = serializers.IntegerField()
+    total_time_s = serializers.FloatField(help_text="Memory transfer and blackout.")
+    downtime_s = serializers.FloatField()
+    bytes_sent = serializers.IntegerField()
+    outlook = serializers.CharField()
+
+
+class PlanStayedSerializer(serializers.Serializer):
+    """A VM a drain would leave on the host: the rule that holds it."""
+
+    vm = serializers.CharField()
+    reason = serializers.CharField()
+    codes = serializers.ListField(child=serializers.CharField())
+
+
+# Reads a hvweb.maintenance.plan.DrainPlan.
+class DrainPlanSerializer(serializers.Serializer):
+    """What draining the host would do now, on the clock; nothing is changed."""
+
+    host = serializers.CharField()
+    host_id = serializers.IntegerField()
+    cluster = serializers.CharField()
+    summary = serializers.CharField()
+    performance_option = serializers.CharField()
+    downtime_limit_ms = serializers.IntegerField()
+    speed = serializers.FloatField()
+    limit = serializers.IntegerField(help_text="Simultaneous migrations per host.")
+    move_type_threshold = serializers.IntegerField()
+    window_s = serializers.FloatField(
+        help_text="Simulated seconds until the last move ends."
+    )
+    wall_window_s = serializers.FloatField(
+        allow_null=True, help_text="The window at the moves' speed (null: unpaced)."
+    )
+    longest_blackout_s = serializers.FloatField()
+    moves = PlannedMoveSerializer(many=True)
+    stayed = PlanStayedSerializer(many=True)
+    under_way = serializers.ListField(child=serializers.DictField())
+    ahead = serializers.IntegerField(
+        help_text="Other moves of the cluster that go first or hold slots."
+    )
+
+    def to_representation(self, instance):
+        if hasattr(instance, "to_dict"):
+            instance = instance.to_dict()
+        return super().to_representation(instance)

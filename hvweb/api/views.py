@@ -5,7 +5,12 @@ from __future__ import annotations
 from auditlog.context import auditlog_value
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -20,6 +25,7 @@ from hvweb.inventory.models import (
     Team,
     VirtualMachine,
 )
+from hvweb.maintenance.plan import plan_drain
 from hvweb.moves.drain import DrainRefused, drain_host, resume_host
 from hvweb.moves.filtersets import MigrationFilterSet
 from hvweb.moves.models import Migration
@@ -129,24 +135,48 @@ class HostViewSet(InventoryViewSet):
 
     @extend_schema(
         request=serializers.MoveOptionsSerializer,
+        parameters=[
+            OpenApiParameter(
+                "dry_run",
+                OpenApiTypes.BOOL,
+                description="Return the timed plan (DrainPlan) and change nothing.",
+            )
+        ],
         responses={
-            200: serializers.DrainOutcomeSerializer,
+            200: PolymorphicProxySerializer(
+                component_name="DrainOutcomeOrPlan",
+                serializers=[
+                    serializers.DrainOutcomeSerializer,
+                    serializers.DrainPlanSerializer,
+                ],
+                resource_type_field_name=None,
+            ),
             409: serializers.DrainRefusalSerializer,
         },
     )
     @action(detail=True, methods=["post"])
     def drain(self, request, pk=None):
-        """Pause the host and live-migrate each running VM to its best host.
+        """Pause the host and move each VM to its best host.
 
-        Biggest VMs first, each where the rules allow it now (ready hosts, then
-        queued at a host's limit; most free memory first). The options apply
-        to every move. VMs no host can take stay, with the failing rules
-        (``complete`` false). 409 when the host is down.
+        High priority first, then Medium, Low and No Auto Start (biggest
+        first within each), each where the rules allow it now (ready hosts,
+        then queued at a host's limit; most free memory first): live at or
+        above the cluster's move type threshold, by quick migration below it
+        and for VMs that are off or saved. The options apply to every move.
+        VMs no host can take stay, with the failing rules (``complete``
+        false). With ``?dry_run=true`` nothing changes and the reply is the
+        timed plan: each move's destination, slot, predicted start, end,
+        passes and downtime, what stays and why, and the whole window. 409
+        when the host is down.
         """
         host = self.get_object()
+        dry_run = boolean_parameter(request, "dry_run")
         options = serializers.MoveOptionsSerializer(data=request.data)
         options.is_valid(raise_exception=True)
         try:
+            if dry_run:
+                plan = plan_drain(host, **options.validated_data)
+                return Response(serializers.DrainPlanSerializer(plan).data)
             outcome = drain_host(host, request.user, **options.validated_data)
         except DrainRefused as refused:
             return refusal(refused)

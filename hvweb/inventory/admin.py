@@ -329,6 +329,7 @@ class VirtualMachineAdmin(TeamScopedAdmin):
         "power_state",
         "highly_available",
         "automatic_start_action",
+        "priority",
         "readiness",
     ]
     list_filter = [
@@ -348,7 +349,7 @@ class VirtualMachineAdmin(TeamScopedAdmin):
         (None, {"fields": ["name", "host", "memory_mib", "vcpus", "power_state"]}),
         (
             "High availability",
-            {"fields": ["highly_available", "automatic_start_action"]},
+            {"fields": ["highly_available", "automatic_start_action", "priority"]},
         ),
         (
             "Simulated guest workload",

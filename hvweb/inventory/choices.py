@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from django.db import models
 
 from migrator import rules
-from migrator.hyperv import VERSIONS, supports_live_migration
+from migrator.hyperv import PRIORITIES, VERSIONS, supports_live_migration
 
 
 class ColouredChoices(models.TextChoices):
@@ -183,3 +183,13 @@ class Role(ColouredChoices):
     VIEWER = "viewer", "Viewer"
     OPERATOR = "operator", "Operator"
     ADMINISTRATOR = "administrator", "Administrator"
+
+
+#: Cluster group priorities (``migrator.hyperv.PRIORITIES``), highest first.
+Priority = models.IntegerChoices(
+    "Priority",
+    [
+        (label.upper().replace(" ", "_"), (value, label))
+        for value, label in PRIORITIES.items()
+    ],
+)

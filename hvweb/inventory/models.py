@@ -22,6 +22,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from migrator.hyperv import DEFAULT_MOVE_TYPE_THRESHOLD, DEFAULT_PRIORITY
 from migrator.rules import DRIVE_LETTERS
 
 from . import limits, validation
@@ -35,6 +36,7 @@ from .choices import (
     HyperVVersion,
     PerformanceOption,
     PowerState,
+    Priority,
     Role,
     StorageKind,
     WorkloadProfile,
@@ -139,6 +141,13 @@ class Cluster(models.Model):
         validators=[MinValueValidator(0.01)],
         help_text="How much faster than real time demo moves are paced (1 = real "
         "time).",
+    )
+    move_type_threshold = models.PositiveSmallIntegerField(
+        "move type threshold",
+        default=DEFAULT_MOVE_TYPE_THRESHOLD,
+        help_text="Failover Clustering's MoveTypeThreshold: a drain live-migrates "
+        "VMs of this priority or higher and quick-migrates the rest (default 2000, "
+        "Medium).",
     )
     description = models.TextField(blank=True)
     # Provenance of a cluster brought in with ``import_hyperv`` (empty otherwise).
@@ -416,6 +425,12 @@ class VirtualMachine(models.Model):
         choices=AutomaticStartAction,
         default=AutomaticStartAction.NOTHING,
     )
+    priority = models.PositiveSmallIntegerField(
+        choices=Priority,
+        default=DEFAULT_PRIORITY,
+        help_text="The cluster role's priority: a drain moves High first, then "
+        "Medium; below the cluster's move type threshold it quick-migrates.",
+    )
     workload_profile = models.CharField(
         max_length=20, choices=WorkloadProfile, default=WorkloadProfile.IDLE
     )
@@ -460,6 +475,12 @@ class VirtualMachine(models.Model):
                 condition=Q(working_set_pages__gt=0),
                 name="vm_working_set_positive",
                 violation_error_message="The working set is at least one page.",
+            ),
+            models.CheckConstraint(
+                condition=Q(priority__in=Priority.values),
+                name="vm_priority_valid",
+                violation_error_message="Priority is High (3000), Medium (2000), "
+                "Low (1000) or No Auto Start (0).",
             ),
             models.CheckConstraint(
                 condition=Q(automatic_start_action__in=AutomaticStartAction.values),

@@ -222,13 +222,15 @@ class ClusterCapacity:
         destination: Host,
         *,
         disks: Sequence[DiskSnapshot] | None = None,
+        quick: bool = False,
     ) -> tuple[Failure, ...]:
         """Every rule and operational check failing for moving ``vm`` now.
 
         ``vm`` runs on a host of this cluster; ``disks`` (default: read
-        from the database) lets a caller pass them already loaded.
+        from the database) lets a caller pass them already loaded; ``quick``:
+        by quick migration (which moves a VM that is not running, too).
         """
-        (found,) = self.evaluate(vm, [destination], disks=disks)
+        (found,) = self.evaluate(vm, [destination], disks=disks, quick=quick)
         return found.failures
 
     def evaluate(
@@ -237,8 +239,10 @@ class ClusterCapacity:
         destinations: Iterable[Host],
         *,
         disks: Sequence[DiskSnapshot] | None = None,
+        quick: bool = False,
     ) -> list[Destination]:
-        """Each of ``destinations`` for ``vm`` now: free memory and failures."""
+        """Each of ``destinations`` for ``vm`` now: free memory and failures
+        (``quick``: of a quick migration)."""
         vm_snap = snapshots.vm_snapshot(
             vm, disks=disks, migration_active=self.moving(vm.pk)
         )
@@ -251,20 +255,20 @@ class ClusterCapacity:
                     host=host,
                     free_mib=target.free_memory_mib,
                     failures=rules.migration_failures(
-                        vm_snap, source, target, self.rules_cluster
+                        vm_snap, source, target, self.rules_cluster, quick=quick
                     ),
                 )
             )
         return found
 
-    def ranked(self, vm: VirtualMachine) -> list[Destination]:
+    def ranked(self, vm: VirtualMachine, *, quick: bool = False) -> list[Destination]:
         """Every other host of the cluster for ``vm``: ready first, then those
         where the move would wait in the queue, then blocked ones; each by
-        free memory."""
+        free memory (``quick``: for a quick migration)."""
         others = [h for h in self.hosts.values() if h.pk != vm.host_id]
         order = {"ready": 0, "queues": 1, "blocked": 2}
         return sorted(
-            self.evaluate(vm, others),
+            self.evaluate(vm, others, quick=quick),
             key=lambda d: (order[d.status], -d.free_mib, d.host.name),
         )
 
@@ -360,12 +364,19 @@ def for_vm(
 
 
 def failures_now(
-    vm: VirtualMachine, destination: Host, *, exclude: Migration | None = None
+    vm: VirtualMachine,
+    destination: Host,
+    *,
+    exclude: Migration | None = None,
+    quick: bool = False,
 ) -> tuple[Failure, ...]:
     """Every rule and operational check failing for moving ``vm`` to
     ``destination`` now, with the load of its two hosts; ``exclude`` leaves
-    one move out (the move that is being decided)."""
-    return for_vm(vm, [destination], exclude=exclude).failures(vm, destination)
+    one move out (the move that is being decided); ``quick``: by quick
+    migration."""
+    return for_vm(vm, [destination], exclude=exclude).failures(
+        vm, destination, quick=quick
+    )
 
 
 def readiness(vms: Iterable[VirtualMachine]) -> list[PairResult]:

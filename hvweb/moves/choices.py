@@ -1,9 +1,17 @@
 """Choices of the live-migration records, each with a display colour."""
 
-from hvweb.inventory.choices import ColouredChoices, colours
+from hvweb.inventory.choices import ColouredChoices, colours, vocabulary
+from migrator.spec import MOVE_KINDS
 from migrator.stages import Stage
 
-__all__ = ["STAGE_CHOICES", "MigrationState", "StageOutcome"]
+__all__ = ["STAGE_CHOICES", "MigrationState", "MoveKind", "StageOutcome"]
+
+#: Live or quick migration (``migrator.spec.MOVE_KINDS``).
+MoveKind = vocabulary(
+    "MoveKind",
+    MOVE_KINDS,
+    {"live": ("Live migration", "blue"), "quick": ("Quick migration", "orange")},
+)
 
 
 @colours(

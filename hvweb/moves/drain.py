@@ -1,8 +1,10 @@
-"""Pause a host and live-migrate its running VMs away ("Pause > Drain roles").
+"""Pause a host and move its VMs away ("Pause > Drain roles").
 
 Draining is how an operator empties a node before maintenance: the host is
 paused, so the rules refuse it as a destination (``DESTINATION_PAUSED``), and
-each running VM on it is moved to the best host the rules allow now, exactly
+each VM on it is moved to the best host the rules allow now, High priority
+first, live at or above the cluster's move type threshold and by quick
+migration below it (and for VMs that are off or saved), exactly
 as an operator would start the moves by hand (the same admission,
 :func:`hvweb.moves.lifecycle.admit`: the same checks, reservations and
 queue). A VM that no host can take stays, with the reasons; resuming the host
@@ -18,18 +20,28 @@ from django.db import transaction
 
 from hvweb.core.locking import ROW_ONLY
 from hvweb.inventory.access import may
-from hvweb.inventory.choices import HostState, PowerState
+from hvweb.inventory.choices import HostState
 from hvweb.inventory.models import Host, VirtualMachine
+from migrator.hyperv import drain_move_kind
 from migrator.rules import Failure
 
 from . import capacity, lifecycle
 from .capacity import Destination
-from .choices import MigrationState
+from .choices import MigrationState, MoveKind
 from .lifecycle import MigrationRefused
 from .models import Migration
 from .services import MoveOptions
 
-__all__ = ["DrainOutcome", "DrainRefused", "Stayed", "drain_host", "resume_host"]
+__all__ = [
+    "DrainOutcome",
+    "DrainRefused",
+    "Placement",
+    "Stayed",
+    "drain_host",
+    "drain_order",
+    "place",
+    "resume_host",
+]
 
 
 class DrainRefused(Exception):
@@ -60,7 +72,7 @@ class DrainOutcome:
     host: Host
     #: False when the host was paused already (a drain asked again).
     paused_now: bool
-    #: Started (or queued at a host's limit) by this drain, biggest VM first.
+    #: Started (or queued at a host's limit) by this drain, in drain order.
     moves: tuple[Migration, ...]
     #: Moves of VMs on the host that were already under way.
     under_way: tuple[Migration, ...]
@@ -81,7 +93,10 @@ class DrainOutcome:
         ]
         for m in self.moves:
             how = "waits for a slot" if m.state == MigrationState.QUEUED else "running"
-            found.append(f"{m.vm.name} → {m.destination.name} (move #{m.pk}, {how}).")
+            kind = "" if m.kind == MoveKind.LIVE else "quick migration, "
+            found.append(
+                f"{m.vm.name} → {m.destination.name} (move #{m.pk}, {kind}{how})."
+            )
         found += [
             f"{m.vm.name} was already moving (move #{m.pk})." for m in self.under_way
         ]
@@ -132,13 +147,82 @@ def _up_or_paused(host: Host, if_down: str) -> Host:
     return host
 
 
-def drain_host(host: Host, user=None, **options) -> DrainOutcome:
-    """Pause ``host`` and start a move of each of its running VMs.
+def drain_order(host: Host):
+    """The VMs on ``host`` in the order a drain places them.
 
-    Biggest VMs are placed first, each on its best-ranked destination (ready
-    hosts first, then those where the move waits for a slot, by free memory
-    after the reservations of the moves already started), so the VMs spread
-    over the cluster. ``options`` are those of
+    Failover Clustering's order: by priority, High first, then Medium, Low and
+    No Auto Start; within a priority the biggest first (so the big VMs find
+    room while the cluster has most), then by name.
+    """
+    return (
+        VirtualMachine.objects.filter(host=host)
+        .select_related("host__cluster")
+        .order_by("-priority", "-memory_mib", "name")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a drain puts one VM: its move kind and destination."""
+
+    vm: VirtualMachine
+    kind: str
+    destination: Destination
+
+
+def place(
+    host: Host,
+    vms: list[VirtualMachine],
+    load: capacity.ClusterCapacity,
+    admit,
+    *,
+    active: dict[int, Migration] | None = None,
+) -> tuple[list[Migration], list[Migration], list[Stayed]]:
+    """Place each of ``vms`` (in :func:`drain_order`) as a drain does.
+
+    The one rule a drain and its plan (:mod:`hvweb.maintenance.plan`) share:
+    each VM's move kind is the cluster's (:func:`migrator.hyperv.drain_move_kind`:
+    live at or above the move type threshold, quick below it and for VMs that
+    are not running), and its destination the best-ranked selectable host of
+    ``load`` (ready hosts first, then those where the move waits for a slot,
+    by free memory after the reservations of the moves placed before it).
+    ``admit(placement)`` records the move (a real admission, or the plan's
+    stand-in) and returns it, or raises MigrationRefused; ``load`` then tracks
+    it. Returns the moves, the moves already under way (``active``, by VM id)
+    and the VMs that stay.
+    """
+    threshold = host.cluster.move_type_threshold
+    active = active or {}
+    moves: list[Migration] = []
+    under_way: list[Migration] = []
+    stayed: list[Stayed] = []
+    for vm in vms:
+        if vm.pk in active:
+            under_way.append(active[vm.pk])
+            continue
+        kind = drain_move_kind(vm.priority, vm.power_state, threshold)
+        ranked = load.ranked(vm, quick=kind == MoveKind.QUICK)
+        best = next((d for d in ranked if d.selectable), None)
+        if best is None:
+            stayed.append(_held(vm, ranked))
+            continue
+        try:
+            move = admit(Placement(vm=vm, kind=kind, destination=best))
+        except MigrationRefused as refused:  # the load changed under us
+            reason = f"its move to {best.host.name} was refused: {refused}"
+            stayed.append(Stayed(vm, reason, refused.failures))
+            continue
+        moves.append(move)
+        load.track(move)
+    return moves, under_way, stayed
+
+
+def drain_host(host: Host, user=None, **options) -> DrainOutcome:
+    """Pause ``host`` and start a move of each of its VMs.
+
+    VMs are placed in :func:`drain_order`, each as :func:`place` decides (its
+    move kind and its best-ranked destination), so the VMs spread over the
+    cluster. ``options`` are those of
     :func:`hvweb.moves.services.start_migration`, for every move. Pausing and
     the moves are one transaction: bad options or an error leave the host as
     it was. Raises PermissionDenied, DrainRefused (the host is down) or
@@ -156,42 +240,25 @@ def drain_host(host: Host, user=None, **options) -> DrainOutcome:
         if paused_now:
             host.state = HostState.PAUSED
             host.save(update_fields=["state"])
-        vms = list(
-            VirtualMachine.objects.filter(host=host)
-            .select_related("host__cluster")
-            .order_by("-memory_mib", "name")
-        )
+        vms = list(drain_order(host))
         active = {
             m.vm_id: m
             for m in Migration.objects.filter(
                 vm__in=vms, state__in=MigrationState.active()
             ).select_related("vm", "destination")
         }
-        moves: list[Migration] = []
-        under_way: list[Migration] = []
-        stayed: list[Stayed] = []
+
+        def admit(placement: Placement) -> Migration:
+            return lifecycle.admit(
+                placement.vm,
+                placement.destination.host,
+                requested_by=user,
+                options=opts,
+                kind=placement.kind,
+            )
+
         load = capacity.load(host.cluster)  # then kept current as moves start
-        for vm in vms:
-            if vm.pk in active:
-                under_way.append(active[vm.pk])
-                continue
-            if vm.power_state != PowerState.RUNNING:
-                state = vm.get_power_state_display().lower()
-                stayed.append(Stayed(vm, f"it is {state}, and only running VMs move."))
-                continue
-            ranked = load.ranked(vm)
-            best = next((d for d in ranked if d.selectable), None)
-            if best is None:
-                stayed.append(_held(vm, ranked))
-                continue
-            try:
-                move = lifecycle.admit(vm, best.host, requested_by=user, options=opts)
-            except MigrationRefused as refused:  # the load changed under us
-                reason = f"its move to {best.host.name} was refused: {refused}"
-                stayed.append(Stayed(vm, reason, refused.failures))
-                continue
-            moves.append(move)
-            load.track(move)
+        moves, under_way, stayed = place(host, vms, load, admit, active=active)
     return DrainOutcome(
         host=host,
         paused_now=paused_now,

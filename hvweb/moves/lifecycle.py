@@ -55,7 +55,7 @@ from migrator.rules import Failure
 from migrator.stages import Stage
 
 from . import capacity, journal
-from .choices import MigrationState, StageOutcome
+from .choices import MigrationState, MoveKind, StageOutcome
 from .models import Migration, MigrationStage
 
 __all__ = [
@@ -156,9 +156,16 @@ class Options(Protocol):
 
 
 def admit(
-    vm: VirtualMachine, destination: Host, *, requested_by, options: Options
+    vm: VirtualMachine,
+    destination: Host,
+    *,
+    requested_by,
+    options: Options,
+    kind: str = MoveKind.LIVE,
 ) -> Migration:
     """Record a move of ``vm`` to ``destination`` if the rules allow it now.
+
+    ``kind`` is live or quick migration (:class:`~hvweb.moves.choices.MoveKind`).
 
     The one admission: with the VM's row locked, every rule and operational
     check is evaluated with the cluster's capacity. A move no rule forbids is
@@ -174,7 +181,8 @@ def admit(
                 .get(pk=vm.pk)
             )
             destination = Host.objects.select_related("cluster").get(pk=destination.pk)
-            failures = capacity.failures_now(vm, destination)
+            quick = kind == MoveKind.QUICK
+            failures = capacity.failures_now(vm, destination, quick=quick)
             if any(not f.queueable for f in failures):
                 raise MigrationRefused(failures)
             migration = Migration.objects.create(
@@ -183,6 +191,7 @@ def admit(
                 source=vm.host,
                 destination=destination,
                 requested_by=requested_by,
+                kind=kind,
                 performance_option=options.performance_option,
                 downtime_limit_ms=options.downtime_limit_ms,
                 speed=options.speed,
@@ -200,7 +209,9 @@ def admit(
                 _dispatch(migration.pk)
     except IntegrityError:
         # Another request won the race for this VM: the constraint let one through.
-        raise MigrationRefused(capacity.failures_now(vm, destination)) from None
+        raise MigrationRefused(
+            capacity.failures_now(vm, destination, quick=kind == MoveKind.QUICK)
+        ) from None
     return migration
 
 
@@ -267,12 +278,15 @@ def dispatch_queued(cluster_id: int) -> list[Migration]:
         for migration in queued:
             load.release(migration)  # its own reservation does not count against it
             vm = migration.vm
+            quick = migration.kind == MoveKind.QUICK
             if vm.host_id in load.hosts:
                 disks = [snapshots.disk_snapshot(d) for d in vm.disks.all()]
-                failures = load.failures(vm, migration.destination, disks=disks)
+                failures = load.failures(
+                    vm, migration.destination, disks=disks, quick=quick
+                )
             else:  # its VM was put on another cluster's host meanwhile
                 failures = capacity.failures_now(
-                    vm, migration.destination, exclude=migration
+                    vm, migration.destination, exclude=migration, quick=quick
                 )
             blocking = [f for f in failures if not f.queueable]
             if blocking:

@@ -17,7 +17,7 @@ from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from hvweb.inventory.querysets import RestrictedQuerySet
 from migrator.stages import Stage
 
-from .choices import STAGE_CHOICES, MigrationState, StageOutcome
+from .choices import STAGE_CHOICES, MigrationState, MoveKind, StageOutcome
 from .options import DEFAULT_DOWNTIME_LIMIT_MS
 
 
@@ -44,6 +44,12 @@ class Migration(models.Model):
         related_name="migrations",
     )
     # Options, fixed when the move is requested.
+    kind = models.CharField(
+        max_length=10,
+        choices=MoveKind,
+        default=MoveKind.LIVE,
+        help_text="Live migration, or quick migration (save, move, resume).",
+    )
     performance_option = models.CharField(max_length=20, choices=PerformanceOption)
     downtime_limit_ms = models.PositiveIntegerField(default=DEFAULT_DOWNTIME_LIMIT_MS)
     speed = models.FloatField(

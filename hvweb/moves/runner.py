@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from hvweb.inventory.choices import PerformanceOption, WorkloadProfile
+from hvweb.inventory.choices import PerformanceOption, PowerState, WorkloadProfile
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from migrator import (
     Cancelled,
@@ -43,7 +43,7 @@ from migrator import (
 )
 
 from . import capacity, journal, lifecycle
-from .choices import MigrationState, StageOutcome
+from .choices import MigrationState, MoveKind, StageOutcome
 from .lifecycle import Kind
 from .models import Migration, MigrationPass, MigrationStage
 
@@ -69,11 +69,14 @@ def build_spec(
     performance_option: str,
     downtime_limit_ms: int,
     seed: int = 0,
+    move_kind: str = MoveKind.LIVE,
 ) -> MigrationSpec:
     """The engine's plain input for moving ``vm`` off ``source`` in ``cluster``.
 
     The one translation from rows to the engine: the runner uses it for a move,
-    the pages for the prediction shown before an operator confirms.
+    the pages and the drain planner for the predictions shown before an
+    operator confirms. ``move_kind``: live or quick migration. A VM that is off has
+    no memory contents: every page travels as a zero marker.
     """
     pages = vm.memory_mib * 256  # 4 KiB pages
     kind = WORKLOAD_KIND[vm.workload_profile]
@@ -92,7 +95,8 @@ def build_spec(
         host_version=source.hyperv_version,
         compression=performance_option == PerformanceOption.COMPRESSION,
         memory_budget_bytes=int(settings.HVWEB_MIGRATION_MEMORY_MIB) << 20,
-        zero_fraction=0.25,
+        zero_fraction=1.0 if vm.power_state == PowerState.OFF else 0.25,
+        move_kind=str(move_kind),
     )
 
 
@@ -105,6 +109,7 @@ def migration_spec(migration: Migration) -> MigrationSpec:
         performance_option=migration.performance_option,
         downtime_limit_ms=migration.downtime_limit_ms,
         seed=migration.pk,
+        move_kind=migration.kind,
     )
 
 
@@ -209,7 +214,9 @@ class Runner:
 
     def _run(self) -> None:
         m = self.migration
-        failures = capacity.failures_now(m.vm, m.destination, exclude=m)
+        failures = capacity.failures_now(
+            m.vm, m.destination, exclude=m, quick=m.kind == MoveKind.QUICK
+        )
         blocking = [f for f in failures if not f.queueable]
         before = Stage.CONFIGURATION_TRANSFER.value
         if blocking:

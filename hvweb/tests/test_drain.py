@@ -59,13 +59,11 @@ def test_vms_that_cannot_move_stay_with_the_reason(world):
     # Ranked first for its free memory, but it breaks one rule more.
     make_host(world.cluster, "HV-BLUE-9", hyperv_version="2008", memory_mib=65_536)
     make_vm(source, "local-1", csv=None, highly_available=False)
-    make_vm(source, "off-1", csv=world.csv, power_state="off")
     outcome = drain_host(source, world.operator)
     assert [m.vm.name for m in outcome.moves] == ["blue-web-1"]
     assert not outcome.complete
     stayed = {s.vm.name: s for s in outcome.stayed}
-    assert set(stayed) == {"local-1", "off-1"}
-    assert str(stayed["off-1"]) == "off-1 stays: it is off, and only running VMs move."
+    assert set(stayed) == {"local-1"}
     local = stayed["local-1"]
     assert "HIGHLY_AVAILABLE" in [f.code for f in local.failures]
     # Named by the closest host: the one with fewest failing rules, here the
@@ -78,6 +76,40 @@ def test_vms_that_cannot_move_stay_with_the_reason(world):
     assert str(local) in outcome.lines()
     # The host is paused all the same: the operator sees what to fix.
     assert state_of(source) == "paused"
+
+
+def test_drain_moves_high_priority_first_and_quick_migrates_low_and_stopped(world):
+    source = world.hosts[0]
+    make_vm(source, "low-1", csv=world.csv, memory_mib=8_000, priority=1000)
+    make_vm(source, "high-1", csv=world.csv, memory_mib=512, priority=3000)
+    make_vm(source, "off-1", csv=world.csv, power_state="off", priority=3000)
+    make_vm(source, "saved-1", csv=world.csv, power_state="saved")
+    outcome = drain_host(source, world.operator)
+    assert outcome.complete
+    placed = [(m.vm.name, m.kind) for m in outcome.moves]
+    # High first (biggest first within it), then Medium, then Low; only running
+    # VMs at or above the threshold (2000, Medium) live-migrate.
+    assert placed == [
+        ("off-1", "quick"),
+        ("high-1", "live"),
+        ("blue-web-1", "live"),
+        ("saved-1", "quick"),
+        ("low-1", "quick"),
+    ]
+    quick = outcome.moves[0]
+    assert f"off-1 → {quick.destination.name} (move #{quick.pk}, quick migration, " in (
+        " ".join(outcome.lines())
+    )
+
+
+def test_the_move_type_threshold_is_the_clusters(world):
+    world.cluster.move_type_threshold = 3000
+    world.cluster.save()
+    source = world.hosts[0]
+    make_vm(source, "high-1", csv=world.csv, priority=3000)
+    outcome = drain_host(source, world.operator)
+    kinds = {m.vm.name: m.kind for m in outcome.moves}
+    assert kinds == {"high-1": "live", "blue-web-1": "quick"}
 
 
 def test_a_paused_host_takes_no_vm_until_it_is_resumed(world):

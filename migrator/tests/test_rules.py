@@ -413,3 +413,14 @@ def test_the_rules_import_no_django() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("power_state", ["off", "saved"])
+def test_quick_migration_moves_a_vm_that_is_not_running(power_state: str) -> None:
+    stopped = vm(power_state=power_state)
+    live = migration_failures(stopped, host("HV-1"), host("HV-2"), cluster())
+    quick = migration_failures(
+        stopped, host("HV-1"), host("HV-2"), cluster(), quick=True
+    )
+    assert codes(live) == ["VM_NOT_RUNNING"]
+    assert quick == ()

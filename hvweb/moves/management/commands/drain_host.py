@@ -1,4 +1,7 @@
-"""``manage.py drain_host HOST``: pause a host and move its running VMs away."""
+"""``manage.py drain_host HOST``: pause a host and move its VMs away.
+
+``--plan`` prints what the drain would do, on the clock, and changes nothing.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,10 @@ import time
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from hvweb.api.serializers import DrainPlanSerializer
 from hvweb.inventory.lookup import LookupError_, find_host
 from hvweb.inventory.models import Host
+from hvweb.maintenance.plan import plan_drain
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.drain import DrainRefused, drain_host, resume_host
 from hvweb.moves.models import Migration
@@ -39,6 +44,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--resume", action="store_true", help="resume the host instead"
         )
+        parser.add_argument(
+            "--plan",
+            action="store_true",
+            help="print the timed plan (where each VM goes, when, how long) and "
+            "change nothing",
+        )
         parser.add_argument("--wait", action="store_true", help="wait for the moves")
         parser.add_argument("--timeout", type=float, help="give up waiting after S")
         parser.add_argument("--json", action="store_true", help="print JSON")
@@ -53,6 +64,14 @@ class Command(BaseCommand):
         except LookupError_ as exc:
             raise CommandError(f"host: {exc}") from None
         try:
+            if o["plan"]:
+                plan = plan_drain(host, **move_options(o))
+                self.stdout.write(
+                    json.dumps(DrainPlanSerializer(plan).data, indent=2)
+                    if o["json"]
+                    else "\n".join(plan.lines())
+                )
+                return
             if o["resume"]:
                 host = resume_host(host, user)
                 self._say(o, {"host": host.name, "state": host.state},

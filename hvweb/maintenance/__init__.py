@@ -1,0 +1,1 @@
+"""Maintenance you can plan: timed drain plans, and drains checked against them."""

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class MaintenanceConfig(AppConfig):
+    """Timed drain plans and the record of each drain against its plan."""
+
+    name = "hvweb.maintenance"
+    label = "maintenance"
+    verbose_name = "Maintenance"

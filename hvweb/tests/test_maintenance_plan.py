@@ -1,0 +1,119 @@
+"""A drain's timed plan equals what the drain and the dispatch then do."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from hvweb.inventory import demo
+from hvweb.inventory.models import Host
+from hvweb.inventory.testing import make_member, make_vm, make_world
+from hvweb.maintenance.plan import plan_drain
+from hvweb.moves.drain import DrainRefused, drain_host
+from hvweb.moves.models import Migration
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("unworked_queue")]
+
+
+def placed(moves):
+    return [(m.vm.name, m.kind, m.destination.name, m.state) for m in moves]
+
+
+def test_the_demo_plan_is_what_the_drain_does():
+    demo.seed(write=lambda *_: None)
+    host = Host.objects.get(name="HV-PROD-1")
+    plan = plan_drain(host, speed=0)
+    assert Migration.objects.count() == 0
+    assert Host.objects.get(pk=host.pk).state == "up"  # a plan changes nothing
+    outcome = drain_host(host, speed=0)
+    assert placed(m.migration for m in plan.moves) == placed(outcome.moves)
+    # Two slots on HV-PROD-1 (the cluster's limit): the third VM waits for
+    # the first move to end, in the slot that move frees.
+    first, second, third = plan.moves
+    assert (first.queued, second.queued, third.queued) == (False, False, True)
+    assert (first.slot, second.slot) == (1, 2)
+    assert third.start_s == pytest.approx(min(first.end_s, second.end_s))
+    assert third.slot == (1 if first.end_s <= second.end_s else 2)
+    assert plan.window_s == pytest.approx(max(m.end_s for m in plan.moves))
+    assert plan.summary.startswith("HV-PROD-1: 3 VMs, about ")
+    assert "longest blackout" in plan.summary
+
+
+def test_a_sixteen_host_cluster_plans_as_it_drains():
+    world = make_world("WIDE", hosts=16)
+    source = world.hosts[0]
+    for i in range(30):
+        make_vm(source, f"vm-{i:02}", csv=world.csv, memory_mib=256 + 64 * (i % 7),
+                priority=(3000, 2000, 1000)[i % 3])  # fmt: skip
+    plan = plan_drain(source, speed=0)
+    outcome = drain_host(source, speed=0)
+    assert placed(m.migration for m in plan.moves) == placed(outcome.moves)
+    assert [m.migration.kind for m in plan.moves[:10]] == ["live"] * 10  # High
+    assert {m.migration.kind for m in plan.moves[-10:]} == {"quick"}  # Low
+    # The source holds two slots: never more than two of its moves at once.
+    for m in plan.moves:
+        at_once = [o for o in plan.moves if o.start_s <= m.start_s < o.end_s]
+        assert len(at_once) <= 2
+    assert sorted({m.slot for m in plan.moves}) == [1, 2]
+
+
+def test_the_plan_names_what_stays_and_why():
+    world = make_world()
+    make_vm(world.hosts[0], "local-1", csv=None, highly_available=False)
+    plan = plan_drain(world.hosts[0])
+    assert [m.vm.name for m in plan.moves] == ["blue-web-1"]
+    (stays,) = plan.to_dict()["stayed"]
+    assert stays["vm"] == "local-1" and stays["codes"] == ["HIGHLY_AVAILABLE"]
+    assert plan.summary.endswith("; 1 stays")
+
+
+def test_a_down_host_has_no_plan():
+    world = make_world()
+    Host.objects.filter(pk=world.hosts[0].pk).update(state="down")
+    with pytest.raises(DrainRefused):
+        plan_drain(world.hosts[0])
+
+
+def test_the_api_dry_run_returns_the_plan_and_changes_nothing():
+    from hvweb.api.testing import token_client
+
+    world = make_world()
+    make_vm(world.hosts[0], "low-1", csv=world.csv, priority=1000)
+    client = token_client(make_member(world.team, "operator", "api-operator"))
+    url = f"/api/hosts/{world.hosts[0].pk}/drain/"
+    response = client.post(f"{url}?dry_run=true", {"speed": 0}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert not Migration.objects.exists()
+    assert Host.objects.get(pk=world.hosts[0].pk).state == "up"
+    assert [(m["vm"], m["kind"], m["order"]) for m in body["moves"]] == [
+        ("blue-web-1", "live", 1),
+        ("low-1", "quick", 2),
+    ]
+    quick = body["moves"][1]
+    assert quick["downtime_s"] == pytest.approx(quick["total_time_s"])
+    assert body["window_s"] == max(m["end_s"] for m in body["moves"])
+    assert body["wall_window_s"] is None  # unpaced
+    # The same shape as the CLI's --json.
+    out = StringIO()
+    call_command("drain_host", world.hosts[0].name, "--plan", "--json",
+                 "--speed", "0", stdout=out)  # fmt: skip
+    cli = json.loads(out.getvalue())
+    assert set(cli) == set(body) and cli["moves"] == body["moves"]
+    bad = client.post(f"{url}?dry_run=maybe", {}, format="json")
+    assert bad.status_code == 400 and "dry_run" in bad.json()
+    viewer = token_client(make_member(world.team, "viewer", "api-viewer"))
+    assert viewer.post(f"{url}?dry_run=true", {}, format="json").status_code == 403
+
+
+def test_the_cli_prints_the_plan_line_by_line():
+    world = make_world()
+    out = StringIO()
+    call_command("drain_host", world.hosts[0].name, "--plan", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("HV-BLUE-1: 1 VM, about ")
+    assert lines[1].startswith("1. blue-web-1 → HV-BLUE-2 (live, slot 1): 0 s → ")
+    assert not Migration.objects.exists()
