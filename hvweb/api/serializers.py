@@ -22,7 +22,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
 from hvweb.inventory import access
-from hvweb.inventory.choices import PerformanceOption
+from hvweb.inventory.choices import MigrationPolicy, PerformanceOption
 from hvweb.inventory.models import (
     Cluster,
     ClusterSharedVolume,
@@ -134,6 +134,7 @@ class ClusterSerializer(ValidatedModelSerializer):
             "storage_kind",
             "max_simultaneous_migrations",
             "performance_option",
+            "default_policy",
             "link_bandwidth_mbps",
             "simulation_speed",
             "description",
@@ -319,6 +320,8 @@ class MigrationPassSerializer(serializers.ModelSerializer):
             "expected_downtime_s",
             "remaining_dirty_pages",
             "t",
+            "throttle_pct",
+            "downtime_limit_ms",
         ]
         read_only_fields = fields
 
@@ -367,6 +370,7 @@ class MigrationSerializer(serializers.ModelSerializer):
             "requested_by",
             "performance_option",
             "downtime_limit_ms",
+            "policy",
             "speed",
             "faults",
             "reserved_memory_mib",
@@ -523,6 +527,12 @@ class MoveOptionsSerializer(serializers.Serializer):
         max_value=options.MAX_DOWNTIME_LIMIT_MS,
         help_text="Longest acceptable blackout; 0 means no limit. Default "
         f"{options.DEFAULT_DOWNTIME_LIMIT_MS}.",
+    )
+    policy = OptionChoiceField(
+        choices=MigrationPolicy.choices,
+        required=False,
+        help_text="What pre-copy does with a guest that will not converge "
+        "(migrator.policy). Default: the cluster's default_policy.",
     )
     speed = OptionFloatField(
         required=False,

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from hvweb.api.serializers import FlatMigrationSerializer
 from hvweb.inventory import access
-from hvweb.inventory.choices import PerformanceOption
+from hvweb.inventory.choices import MigrationPolicy, PerformanceOption
 from hvweb.inventory.models import Host, VirtualMachine
 from migrator.predict import Prediction, predict
 from migrator.stages import Stage
@@ -48,6 +48,9 @@ from .snapshot import migration_snapshot
 
 # --- The "Live migrate" form on the VM page --------------------------------------
 
+#: The form's option fields, as MoveOptions takes them.
+MOVE_FIELDS = ("performance_option", "downtime_limit_ms", "speed", "policy")
+
 
 def prediction_dict(prediction: Prediction, speed: float) -> dict:
     return {
@@ -65,6 +68,7 @@ def _predict(vm: VirtualMachine, options: MoveOptions) -> Prediction:
             vm.host.cluster,
             performance_option=options.performance_option,
             downtime_limit_ms=options.downtime_limit_ms,
+            policy=options.policy,
         )
     )
 
@@ -85,6 +89,7 @@ def move_form_context(request: HttpRequest, vm: VirtualMachine, may_operate: boo
             "max_speed": bounds.MAX_SPEED,
         },
         "performance_options": PerformanceOption.choices,
+        "policies": MigrationPolicy.choices,
         "prediction": prediction_dict(_predict(vm, options), options.speed),
     }
 
@@ -101,7 +106,7 @@ def vm_prediction(request: HttpRequest, pk: int) -> JsonResponse:
             vm.host.cluster,
             **{
                 name: request.GET[name]
-                for name in ("performance_option", "downtime_limit_ms", "speed")
+                for name in MOVE_FIELDS
                 if request.GET.get(name, "") != ""
             },
         )
@@ -136,7 +141,7 @@ def migrate_vm(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(vm)
     options = {
         name: request.POST[name]
-        for name in ("performance_option", "downtime_limit_ms", "speed")
+        for name in MOVE_FIELDS
         if request.POST.get(name, "") != ""
     }
     try:
