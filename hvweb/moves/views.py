@@ -28,6 +28,7 @@ from hvweb.api.serializers import FlatMigrationSerializer
 from hvweb.inventory import access
 from hvweb.inventory.choices import MigrationPolicy, PerformanceOption
 from hvweb.inventory.models import Host, VirtualMachine
+from migrator.policy import NOT_CONVERGING
 from migrator.predict import Prediction, predict
 from migrator.stages import Stage
 
@@ -199,6 +200,7 @@ def migration_detail(request: HttpRequest, pk: int) -> HttpResponse:
             ),
             "pass_shown": migration.passes or progress.get("pass_no"),
             "may_operate": access.may(request.user, "operate", migration),
+            "not_converging": NOT_CONVERGING,
         },
     )
 
