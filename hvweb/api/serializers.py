@@ -562,6 +562,46 @@ class MigrationStartSerializer(MoveOptionsSerializer):
         return fields
 
 
+# --- Advice and replays ---------------------------------------------------------------
+
+
+class AdviceChoiceSerializer(serializers.Serializer):
+    """One performance option under one policy, as the predictor sees it."""
+
+    performance_option = serializers.ChoiceField(choices=PerformanceOption.choices)
+    performance_option_label = serializers.CharField()
+    policy = serializers.ChoiceField(choices=MigrationPolicy.choices)
+    outcome = serializers.ChoiceField(
+        choices=["converges", "switches over", "aborts"],
+        help_text="converges; switches over at the pass cap with what is left; "
+        "aborts (NOT_CONVERGING, the VM stays on its source).",
+    )
+    passes = serializers.IntegerField()
+    total_time_s = serializers.FloatField()
+    downtime_s = serializers.FloatField()
+    guest_slowdown_pct = serializers.FloatField(
+        help_text="Share of the guest's writes its throttle holds back (%)."
+    )
+    converges = serializers.BooleanField()
+    aborted = serializers.BooleanField()
+    summary = serializers.CharField()
+
+
+# Reads hvweb.moves.advice.VmAdvice.to_dict().
+class AdviceSerializer(serializers.Serializer):
+    """Every policy under every performance option for the VM, and the pick."""
+
+    vm = serializers.IntegerField()
+    link_bandwidth_mbps = serializers.IntegerField()
+    downtime_limit_ms = serializers.IntegerField()
+    host_version = serializers.CharField()
+    choices = AdviceChoiceSerializer(many=True)
+    recommended = serializers.IntegerField(
+        help_text="Index into choices of the recommended one."
+    )
+    reason = serializers.CharField(help_text="Why, in one sentence.")
+
+
 # Reads a hvweb.moves.services.MigrationRefused.
 class MigrationRefusalSerializer(serializers.Serializer):
     """The rules refuse the move now: every failing rule, and how to fix it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from auditlog.context import auditlog_value
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
@@ -20,6 +21,7 @@ from hvweb.inventory.models import (
     Team,
     VirtualMachine,
 )
+from hvweb.moves.advice import vm_advice
 from hvweb.moves.drain import DrainRefused, drain_host, resume_host
 from hvweb.moves.filtersets import MigrationFilterSet
 from hvweb.moves.models import Migration
@@ -223,6 +225,30 @@ class VirtualMachineViewSet(InventoryViewSet):
             "destinations": [{"host": h, "failures": f} for h, f in pairs],
         }
         return Response(serializers.ReadinessSerializer(readiness).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "downtime_limit_ms",
+                OpenApiTypes.INT,
+                description="The move's downtime limit (default: a move's, 300).",
+            )
+        ],
+        responses=serializers.AdviceSerializer,
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def advice(self, request, pk=None):
+        """Every convergence policy under every performance option for this VM's
+        workload and link, predicted, and the recommended choice with why."""
+        vm = self.get_object()
+        try:
+            advice = vm_advice(
+                vm, downtime_limit_ms=request.query_params.get("downtime_limit_ms")
+            )
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        return Response(serializers.AdviceSerializer(advice.to_dict()).data)
 
     @extend_schema(request=None, responses=serializers.HAOutcomeSerializer)
     @action(detail=True, methods=["post"], url_path="configure-ha")

@@ -33,6 +33,7 @@ from migrator.predict import Prediction, predict
 from migrator.stages import Stage
 
 from . import options as bounds
+from .advice import vm_advice
 from .drain import DrainRefused, drain_host, resume_host
 from .filtersets import PAGE_FILTERS, MigrationFilterSet
 from .models import Migration
@@ -92,6 +93,19 @@ def move_form_context(request: HttpRequest, vm: VirtualMachine, may_operate: boo
         "performance_options": PerformanceOption.choices,
         "policies": MigrationPolicy.choices,
         "prediction": prediction_dict(_predict(vm, options), options.speed),
+    }
+
+
+def advice_context(vm: VirtualMachine, destinations=None) -> dict:
+    """The VM page's advice table, and for operators the host the recommended
+    move would go to (the best selectable destination, if any)."""
+    advice = vm_advice(vm)
+    target = next((d for d in destinations or () if d.selectable), None)
+    return {
+        "advice": advice,
+        "advice_rows": advice.rows,
+        "advice_recommended": advice.advice.recommended,
+        "advice_destination": target,
     }
 
 

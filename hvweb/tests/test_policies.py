@@ -172,3 +172,69 @@ def test_the_migration_page_shows_the_policy(client, world, unworked_queue, poli
     assert f'data-policy="{policy}"' in page
     assert "(the source)" in page
     Migration.objects.filter(pk=move.pk).update(state=MigrationState.SUCCEEDED)
+
+
+# --- Advice ----------------------------------------------------------------------
+
+
+def throttle_wins(world) -> None:
+    """A memory hammer whose moves converge only when the guest is throttled:
+    Hyper-V 2008 R2 (a pass cap of 10) over a 300 Mbit/s link."""
+    for host in world.hosts:
+        host.hyperv_version = "2008 R2"
+        host.save()
+    vm = world.vm
+    vm.memory_mib = 128
+    vm.workload_profile = "memory_hammer"
+    vm.write_rate = 40_000
+    vm.working_set_pages = 32_000
+    vm.save()
+    world.cluster.link_bandwidth_mbps = 300
+    world.cluster.save()
+
+
+def test_the_advice_api_ranks_every_policy_under_every_option(world):
+    throttle_wins(world)
+    viewer = make_member(world.team, "viewer")
+    response = token_client(viewer).get(f"/api/vms/{world.vm.pk}/advice/")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert len(body["choices"]) == 12
+    assert {(c["performance_option"], c["policy"]) for c in body["choices"]} == {
+        (o, p) for o in ("tcpip", "compression", "smb") for p in POLICIES
+    }
+    best = body["choices"][body["recommended"]]
+    assert (best["performance_option"], best["policy"]) == ("compression", "throttle")
+    assert best["outcome"] == "converges" and best["guest_slowdown_pct"] > 0
+    assert body["reason"].startswith("Compression with throttle: converges in")
+    assert any(c["aborted"] for c in body["choices"])
+    assert (body["downtime_limit_ms"], body["link_bandwidth_mbps"]) == (300, 300)
+
+
+def test_the_advice_api_names_a_bad_downtime_limit_and_hides_other_teams_vms(world):
+    client = token_client(make_member(world.team, "viewer"))
+    response = client.get(f"/api/vms/{world.vm.pk}/advice/?downtime_limit_ms=-3")
+    assert response.status_code == 400 and "downtime_limit_ms" in response.json()
+    response = client.get(f"/api/vms/{world.vm.pk}/advice/?downtime_limit_ms=50")
+    assert response.json()["downtime_limit_ms"] == 50
+    stranger = token_client(make_member(make_world("RED").team, "operator"))
+    assert stranger.get(f"/api/vms/{world.vm.pk}/advice/").status_code == 404
+
+
+def test_the_vm_page_highlights_the_recommended_choice_for_operators_only(
+    client, world
+):
+    throttle_wins(world)
+    client.force_login(world.operator)
+    page = client.get(world.vm.get_absolute_url()).content.decode()
+    assert 'id="advice-table"' in page
+    assert (
+        '<tr data-option="compression" data-policy="throttle" data-outcome="converges"'
+        ' class="recommended"' in page
+    )
+    assert "Recommended:</strong> Compression with throttle: converges in" in page
+    assert 'name="policy" value="throttle"' in page
+    assert 'id="start-recommended"' in page
+    client.force_login(make_member(world.team, "viewer"))
+    page = client.get(world.vm.get_absolute_url()).content.decode()
+    assert 'id="advice-table"' in page and 'id="start-recommended"' not in page
