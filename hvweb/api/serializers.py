@@ -34,7 +34,7 @@ from hvweb.inventory.models import (
 )
 from hvweb.moves import options
 from hvweb.moves.choices import STAGE_CHOICES
-from hvweb.moves.models import Migration, MigrationPass, MigrationStage
+from hvweb.moves.models import Migration, MigrationPass, MigrationStage, Replay
 
 from . import fields as strict
 from .errors import validation_detail
@@ -600,6 +600,69 @@ class AdviceSerializer(serializers.Serializer):
         help_text="Index into choices of the recommended one."
     )
     reason = serializers.CharField(help_text="Why, in one sentence.")
+
+
+class ReplayPassSerializer(serializers.Serializer):
+    """One pre-copy pass of a replay (the fields of a move's pass)."""
+
+    pass_no = serializers.IntegerField()
+    pages_sent = serializers.IntegerField()
+    pages_dirtied = serializers.IntegerField()
+    zero_pages = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+    duration_s = serializers.FloatField()
+    dirty_rate = serializers.FloatField()
+    expected_downtime_s = serializers.FloatField()
+    remaining_dirty_pages = serializers.IntegerField()
+    t = serializers.FloatField()
+    throttle_pct = serializers.FloatField()
+    downtime_limit_ms = serializers.FloatField(allow_null=True)
+
+
+class ReplaySerializer(serializers.ModelSerializer):
+    """A what-if replay of a finished move: its settings and, once a worker ran
+    it (``state`` done), the engine's result and passes."""
+
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    passes = ReplayPassSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Replay
+        fields = [
+            "id",
+            "migration",
+            "requested_by",
+            "created_at",
+            "policy",
+            "performance_option",
+            "link_bandwidth_mbps",
+            "downtime_limit_ms",
+            "state",
+            "error",
+            "wall_time_s",
+            "result",
+            "passes",
+        ]
+        read_only_fields = fields
+
+
+class ReplayRequestSerializer(serializers.Serializer):
+    """Settings to change for a replay; each left out is the move's own.
+
+    The service checks the values (a move's rules for the first three, a
+    cluster's for the link): a bad one is a 400 naming it.
+    """
+
+    policy = OptionChoiceField(choices=MigrationPolicy.choices, required=False)
+    performance_option = OptionChoiceField(
+        choices=PerformanceOption.choices, required=False
+    )
+    link_bandwidth_mbps = OptionIntegerField(required=False, min_value=1)
+    downtime_limit_ms = OptionIntegerField(
+        required=False, min_value=0, max_value=options.MAX_DOWNTIME_LIMIT_MS
+    )
 
 
 # Reads a hvweb.moves.services.MigrationRefused.

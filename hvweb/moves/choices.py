@@ -3,7 +3,7 @@
 from hvweb.inventory.choices import ColouredChoices, colours
 from migrator.stages import Stage
 
-__all__ = ["STAGE_CHOICES", "MigrationState", "StageOutcome"]
+__all__ = ["STAGE_CHOICES", "MigrationState", "ReplayState", "StageOutcome"]
 
 
 @colours(
@@ -32,3 +32,12 @@ class StageOutcome(ColouredChoices):
     FINISHED = "finished", "Finished"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+
+
+@colours(queued="gray", done="green", failed="red")
+class ReplayState(ColouredChoices):
+    """Where a what-if replay of a move is: waiting for a worker, or over."""
+
+    QUEUED = "queued", "Queued"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"

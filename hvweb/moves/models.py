@@ -17,7 +17,7 @@ from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from hvweb.inventory.querysets import RestrictedQuerySet
 from migrator.stages import Stage
 
-from .choices import STAGE_CHOICES, MigrationState, StageOutcome
+from .choices import STAGE_CHOICES, MigrationState, ReplayState, StageOutcome
 from .options import DEFAULT_DOWNTIME_LIMIT_MS
 
 
@@ -270,11 +270,16 @@ class Replay(models.Model):
     performance_option = models.CharField(max_length=20, choices=PerformanceOption)
     link_bandwidth_mbps = models.PositiveIntegerField()
     downtime_limit_ms = models.PositiveIntegerField()
+    # Run by a worker (a simulation takes 0.4–1.4 s here: too long for a request).
+    state = models.CharField(
+        max_length=10, choices=ReplayState, default=ReplayState.QUEUED
+    )
+    error = models.TextField(blank=True)
     # What it did: the engine's result and its passes, as the move records them.
-    result = models.JSONField(default=dict)
-    passes = models.JSONField(default=list)
+    result = models.JSONField(default=dict, blank=True)
+    passes = models.JSONField(default=list, blank=True)
     wall_time_s = models.FloatField(
-        help_text="This machine's time to run the simulation."
+        null=True, blank=True, help_text="This machine's time to run the simulation."
     )
 
     objects = RestrictedQuerySet.as_manager()

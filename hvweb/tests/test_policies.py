@@ -238,3 +238,110 @@ def test_the_vm_page_highlights_the_recommended_choice_for_operators_only(
     client.force_login(make_member(world.team, "viewer"))
     page = client.get(world.vm.get_absolute_url()).content.decode()
     assert 'id="advice-table"' in page and 'id="start-recommended"' not in page
+
+
+# --- What-if replays ---------------------------------------------------------------
+
+
+def inventory_state():
+    from hvweb.inventory.models import Host, VirtualMachine
+
+    return (
+        list(VirtualMachine.objects.values_list("pk", "host_id", "power_state")),
+        list(Host.objects.values_list("pk", "state", "memory_mib")),
+    )
+
+
+def done(replay, timeout=60.0):
+    from hvweb.tests.test_moves import wait_for
+
+    def over():
+        replay.refresh_from_db()
+        return replay if replay.state != "queued" else None
+
+    return wait_for(over, timeout)
+
+
+def test_a_replay_reruns_the_move_with_other_settings_and_touches_no_inventory(
+    celery_worker, world
+):
+    hammer(world)
+    move = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    finished(move)
+    assert move.state == MigrationState.SUCCEEDED
+    before = inventory_state()
+    client = token_client(world.operator)
+    url = f"/api/migrations/{move.pk}/replay/"
+    # The same settings give the same move: same seed, same spec.
+    same = client.post(url, {}, format="json")
+    assert same.status_code == 202, same.content
+    assert same.json()["state"] == "queued"
+    replay = done(move.replays.get(pk=same.json()["id"]))
+    assert replay.state == "done", replay.error
+    assert replay.result["passes"] == move.passes
+    assert replay.result["bytes_sent"] == move.bytes_sent
+    assert replay.result["downtime_s"] == pytest.approx(move.downtime_s)
+    assert [p["pages_sent"] for p in replay.passes] == list(
+        move.passes_done.values_list("pages_sent", flat=True)
+    )
+    # Escalate gives up on this guest; Compression under hyperv sends less.
+    other = client.post(url, {"policy": "escalate"}, format="json").json()
+    other = done(move.replays.get(pk=other["id"]))
+    assert other.result["aborted"] and other.result["location"] == "source"
+    smaller = client.post(
+        url, {"performance_option": "compression", "link_bandwidth_mbps": 1000},
+        format="json",
+    ).json()  # fmt: skip
+    smaller = done(move.replays.get(pk=smaller["id"]))
+    assert smaller.result["bytes_sent"] < move.bytes_sent
+    assert smaller.result["downtime_s"] < move.downtime_s
+    assert inventory_state() == before
+    listed = client.get(f"/api/migrations/{move.pk}/replays/").json()
+    assert [r["id"] for r in listed] == [replay.pk, other.pk, smaller.pk]
+    one = client.get(f"/api/migrations/{move.pk}/replays/{other.pk}/").json()
+    assert one["policy"] == "escalate" and one["passes"][0]["pass_no"] == 1
+
+
+def test_a_replay_names_each_bad_setting_and_waits_for_the_move_to_end(
+    world, unworked_queue
+):
+    move = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    client = token_client(world.operator)
+    url = f"/api/migrations/{move.pk}/replay/"
+    assert client.post(url, {}, format="json").status_code == 409
+    Migration.objects.filter(pk=move.pk).update(state=MigrationState.SUCCEEDED)
+    for body, field in [
+        ({"policy": "yolo"}, "policy"),
+        ({"performance_option": "pigeon"}, "performance_option"),
+        ({"link_bandwidth_mbps": 0}, "link_bandwidth_mbps"),
+        ({"link_bandwidth_mbps": "fast"}, "link_bandwidth_mbps"),
+        ({"downtime_limit_ms": 10**9}, "downtime_limit_ms"),
+    ]:
+        response = client.post(url, body, format="json")
+        assert response.status_code == 400, (body, response.content)
+        assert field in response.json(), response.json()
+    viewer = token_client(make_member(world.team, "viewer"))
+    assert viewer.post(url, {}, format="json").status_code == 403
+    assert not move.replays.exists()
+
+
+def test_the_replay_page_shows_both_side_by_side(client, world, unworked_queue):
+    from hvweb.moves.models import Replay
+
+    move = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    Migration.objects.filter(pk=move.pk).update(state=MigrationState.SUCCEEDED)
+    client.force_login(world.operator)
+    page = client.get(move.get_absolute_url()).content.decode()
+    assert 'id="replay-form"' in page
+    response = client.post(
+        f"/migrations/{move.pk}/replay/", {"performance_option": "smb"}
+    )
+    replay = Replay.objects.get()
+    assert response.status_code == 302 and response.url == replay.get_absolute_url()
+    page = client.get(replay.get_absolute_url()).content.decode()
+    assert "A worker is running the replay" in page
+    assert "with the performance option changed" in page
+    assert 'id="side-by-side"' in page and 'id="replay-data"' in page
+    response = client.post(f"/migrations/{move.pk}/replay/", {"policy": "nope"})
+    page = client.get(response.url).content.decode()
+    assert "policy: &#x27;nope&#x27; is not a convergence policy" in page
