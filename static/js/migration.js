@@ -264,7 +264,7 @@
     if (throttled) {
       traces.push({ type: "scatter", mode: "lines+markers", name: "Guest throttle %", yaxis: "y2",
         x: passes.map((p) => p.pass_no), y: throttle, line: { color: "#bc4c00", shape: "hv" } });
-      layout.yaxis2 = { title: { text: "throttle %" }, overlaying: "y", side: "right", range: [0, 100] };
+      layout.yaxis2 = { title: { text: "throttle %" }, overlaying: "y", side: "right", range: [0, 100], dtick: 25, showgrid: false };
       layout.margin = { ...LAYOUT.margin, r: 48 };
     }
     Plotly.react("chart-passes", traces, layout, PLOT);

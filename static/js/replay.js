@@ -38,7 +38,7 @@
     margin: { l: 56, r: 48, t: 8, b: 40 }, legend: { orientation: "h", y: -0.3 }, barmode: "group",
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff", font: { size: 11 },
     xaxis: { title: { text: "pass" }, dtick: 1 }, yaxis: { title: { text: "pages" } },
-    yaxis2: { title: { text: "throttle %" }, overlaying: "y", side: "right", range: [0, 100], showgrid: false },
+    yaxis2: { title: { text: "throttle %" }, overlaying: "y", side: "right", range: [0, 100], dtick: 25, showgrid: false },
   };
   Plotly.newPlot(chart, traces, layout, { displayModeBar: false, responsive: true });
   chart.dataset.traces = traces.length;
