@@ -381,6 +381,11 @@ class Engine:
             self._pages_per_pass.append(round(sent * scale))
             self._bytes_per_pass.append(round(payload * scale))
             left = round(remaining * scale)
+            # Decided before the pass's event, so the event carries the limit
+            # the decision used; acted on after it.
+            decision = self.policy.after_pass(
+                pass_no=pass_no, pages_sent=round(sent * scale), remaining=left
+            )
             yield from self._emit(
                 PassFinished(
                     t=self._t,
@@ -393,10 +398,9 @@ class Engine:
                     dirty_rate=left / duration if duration else 0.0,
                     expected_downtime_s=blackout_seconds(spec, left),
                     remaining_dirty_pages=left,
+                    throttle_pct=throttle,
+                    downtime_limit_ms=decision.downtime_limit_s * 1e3,
                 )
-            )
-            decision = self.policy.after_pass(
-                pass_no=pass_no, pages_sent=round(sent * scale), remaining=left
             )
             self._throttles.append(throttle)
             self._limits.append(decision.downtime_limit_s)

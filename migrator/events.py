@@ -78,6 +78,10 @@ class PassFinished(Event):
     the pass after they were sent (the next pass's set); ``dirty_rate`` is that
     over the pass's duration, in pages/s; ``expected_downtime_s`` is the
     blackout if pre-copy stopped now (those pages plus the device state).
+    ``throttle_pct`` is the guest's throttle during the pass (%) and
+    ``downtime_limit_ms`` the downtime limit the policy's decision after it
+    used (ms; see :mod:`migrator.policy`); both default to an unthrottled
+    pass under the move's own limit for events recorded before policies.
     """
 
     kind: ClassVar[str] = "pass_finished"
@@ -90,6 +94,8 @@ class PassFinished(Event):
     dirty_rate: float
     expected_downtime_s: float
     remaining_dirty_pages: int
+    throttle_pct: float = 0.0
+    downtime_limit_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,7 +22,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
 from hvweb.inventory import access
-from hvweb.inventory.choices import PerformanceOption
+from hvweb.inventory.choices import MigrationPolicy, PerformanceOption
 from hvweb.inventory.models import (
     Cluster,
     ClusterSharedVolume,
@@ -34,7 +34,7 @@ from hvweb.inventory.models import (
 )
 from hvweb.moves import options
 from hvweb.moves.choices import STAGE_CHOICES
-from hvweb.moves.models import Migration, MigrationPass, MigrationStage
+from hvweb.moves.models import Migration, MigrationPass, MigrationStage, Replay
 
 from . import fields as strict
 from .errors import validation_detail
@@ -135,6 +135,7 @@ class ClusterSerializer(ValidatedModelSerializer):
             "max_simultaneous_migrations",
             "move_type_threshold",
             "performance_option",
+            "default_policy",
             "link_bandwidth_mbps",
             "simulation_speed",
             "description",
@@ -321,6 +322,8 @@ class MigrationPassSerializer(serializers.ModelSerializer):
             "expected_downtime_s",
             "remaining_dirty_pages",
             "t",
+            "throttle_pct",
+            "downtime_limit_ms",
         ]
         read_only_fields = fields
 
@@ -370,6 +373,7 @@ class MigrationSerializer(serializers.ModelSerializer):
             "kind",
             "performance_option",
             "downtime_limit_ms",
+            "policy",
             "speed",
             "faults",
             "reserved_memory_mib",
@@ -527,6 +531,12 @@ class MoveOptionsSerializer(serializers.Serializer):
         help_text="Longest acceptable blackout; 0 means no limit. Default "
         f"{options.DEFAULT_DOWNTIME_LIMIT_MS}.",
     )
+    policy = OptionChoiceField(
+        choices=MigrationPolicy.choices,
+        required=False,
+        help_text="What pre-copy does with a guest that will not converge "
+        "(migrator.policy). Default: the cluster's default_policy.",
+    )
     speed = OptionFloatField(
         required=False,
         min_value=0,
@@ -553,6 +563,109 @@ class MigrationStartSerializer(MoveOptionsSerializer):
         for name in ("vm", "destination"):
             fields[name].queryset = fields[name].queryset.restrict(user, "view")
         return fields
+
+
+# --- Advice and replays ---------------------------------------------------------------
+
+
+class AdviceChoiceSerializer(serializers.Serializer):
+    """One performance option under one policy, as the predictor sees it."""
+
+    performance_option = serializers.ChoiceField(choices=PerformanceOption.choices)
+    performance_option_label = serializers.CharField()
+    policy = serializers.ChoiceField(choices=MigrationPolicy.choices)
+    outcome = serializers.ChoiceField(
+        choices=["converges", "switches over", "aborts"],
+        help_text="converges; switches over at the pass cap with what is left; "
+        "aborts (NOT_CONVERGING, the VM stays on its source).",
+    )
+    passes = serializers.IntegerField()
+    total_time_s = serializers.FloatField()
+    downtime_s = serializers.FloatField()
+    guest_slowdown_pct = serializers.FloatField(
+        help_text="Share of the guest's writes its throttle holds back (%)."
+    )
+    converges = serializers.BooleanField()
+    aborted = serializers.BooleanField()
+    summary = serializers.CharField()
+
+
+# Reads hvweb.moves.advice.VmAdvice.to_dict().
+class AdviceSerializer(serializers.Serializer):
+    """Every policy under every performance option for the VM, and the pick."""
+
+    vm = serializers.IntegerField()
+    link_bandwidth_mbps = serializers.IntegerField()
+    downtime_limit_ms = serializers.IntegerField()
+    host_version = serializers.CharField()
+    choices = AdviceChoiceSerializer(many=True)
+    recommended = serializers.IntegerField(
+        help_text="Index into choices of the recommended one."
+    )
+    reason = serializers.CharField(help_text="Why, in one sentence.")
+
+
+class ReplayPassSerializer(serializers.Serializer):
+    """One pre-copy pass of a replay (the fields of a move's pass)."""
+
+    pass_no = serializers.IntegerField()
+    pages_sent = serializers.IntegerField()
+    pages_dirtied = serializers.IntegerField()
+    zero_pages = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+    duration_s = serializers.FloatField()
+    dirty_rate = serializers.FloatField()
+    expected_downtime_s = serializers.FloatField()
+    remaining_dirty_pages = serializers.IntegerField()
+    t = serializers.FloatField()
+    throttle_pct = serializers.FloatField()
+    downtime_limit_ms = serializers.FloatField(allow_null=True)
+
+
+class ReplaySerializer(serializers.ModelSerializer):
+    """A what-if replay of a finished move: its settings and, once a worker ran
+    it (``state`` done), the engine's result and passes."""
+
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    passes = ReplayPassSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Replay
+        fields = [
+            "id",
+            "migration",
+            "requested_by",
+            "created_at",
+            "policy",
+            "performance_option",
+            "link_bandwidth_mbps",
+            "downtime_limit_ms",
+            "state",
+            "error",
+            "wall_time_s",
+            "result",
+            "passes",
+        ]
+        read_only_fields = fields
+
+
+class ReplayRequestSerializer(serializers.Serializer):
+    """Settings to change for a replay; each left out is the move's own.
+
+    The service checks the values (a move's rules for the first three, a
+    cluster's for the link): a bad one is a 400 naming it.
+    """
+
+    policy = OptionChoiceField(choices=MigrationPolicy.choices, required=False)
+    performance_option = OptionChoiceField(
+        choices=PerformanceOption.choices, required=False
+    )
+    link_bandwidth_mbps = OptionIntegerField(required=False, min_value=1)
+    downtime_limit_ms = OptionIntegerField(
+        required=False, min_value=0, max_value=options.MAX_DOWNTIME_LIMIT_MS
+    )
 
 
 # Reads a hvweb.moves.services.MigrationRefused.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from auditlog.context import auditlog_value
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -26,9 +28,11 @@ from hvweb.inventory.models import (
     VirtualMachine,
 )
 from hvweb.maintenance.plan import plan_drain
+from hvweb.moves.advice import vm_advice
 from hvweb.moves.drain import DrainRefused, drain_host, resume_host
 from hvweb.moves.filtersets import MigrationFilterSet
 from hvweb.moves.models import Migration
+from hvweb.moves.replay import ReplayRefused, request_replay
 from hvweb.moves.services import (
     CancelRefused,
     MigrationRefused,
@@ -41,7 +45,7 @@ from . import filters, serializers
 from .permissions import TeamRole
 
 
-def refusal(refused: CancelRefused | DrainRefused) -> Response:
+def refusal(refused: CancelRefused | DrainRefused | ReplayRefused) -> Response:
     """409: the request is well formed, but the object's state refuses it now."""
     return Response(
         serializers.RefusalSerializer(refused).data, status=status.HTTP_409_CONFLICT
@@ -254,6 +258,30 @@ class VirtualMachineViewSet(InventoryViewSet):
         }
         return Response(serializers.ReadinessSerializer(readiness).data)
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "downtime_limit_ms",
+                OpenApiTypes.INT,
+                description="The move's downtime limit (default: a move's, 300).",
+            )
+        ],
+        responses=serializers.AdviceSerializer,
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def advice(self, request, pk=None):
+        """Every convergence policy under every performance option for this VM's
+        workload and link, predicted, and the recommended choice with why."""
+        vm = self.get_object()
+        try:
+            advice = vm_advice(
+                vm, downtime_limit_ms=request.query_params.get("downtime_limit_ms")
+            )
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        return Response(serializers.AdviceSerializer(advice.to_dict()).data)
+
     @extend_schema(request=None, responses=serializers.HAOutcomeSerializer)
     @action(detail=True, methods=["post"], url_path="configure-ha")
     def configure_ha(self, request, pk=None):
@@ -353,6 +381,61 @@ class MigrationViewSet(
             status=status.HTTP_201_CREATED,
             headers={"Location": f"/api/migrations/{migration.pk}/"},
         )
+
+    @extend_schema(
+        request=serializers.ReplayRequestSerializer,
+        responses={
+            202: serializers.ReplaySerializer,
+            409: serializers.RefusalSerializer,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def replay(self, request, pk=None):
+        """Replay a finished move as a what-if: same VM, workload and seed, other
+        settings (policy, performance option, link rate, downtime limit).
+
+        A pure simulation that touches no inventory, run by a worker: the reply
+        is the replay queued (202); read it from ``replays/<id>/`` until its
+        ``state`` is done. 409 while the move is under way.
+        """
+        migration = self.get_object()
+        asked = serializers.ReplayRequestSerializer(data=request.data)
+        asked.is_valid(raise_exception=True)
+        try:
+            replay = request_replay(migration, request.user, **asked.validated_data)
+        except ReplayRefused as refused:
+            return refusal(refused)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        url = f"/api/migrations/{migration.pk}/replays/{replay.pk}/"
+        return Response(
+            serializers.ReplaySerializer(replay).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": url},
+        )
+
+    @extend_schema(responses=serializers.ReplaySerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def replays(self, request, pk=None):
+        """The move's what-if replays, oldest first."""
+        migration = self.get_object()
+        return Response(
+            serializers.ReplaySerializer(migration.replays.all(), many=True).data
+        )
+
+    @extend_schema(responses=serializers.ReplaySerializer, filters=False)
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"replays/(?P<replay_id>[0-9]+)",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def replay_detail(self, request, pk=None, replay_id=None):
+        """One what-if replay of the move."""
+        migration = self.get_object()
+        replay = get_object_or_404(migration.replays.all(), pk=replay_id)
+        return Response(serializers.ReplaySerializer(replay).data)
 
     @extend_schema(
         request=None,

@@ -97,6 +97,7 @@ def register_migrations() -> None:
         "requested_by",
         "performance_option",
         "downtime_limit_ms",
+        "policy",
         "speed",
         "faults",
         "state",

@@ -221,9 +221,16 @@ class ClusterAdmin(TeamScopedAdmin):
         "storage_kind",
         "max_simultaneous_migrations",
         "performance_option",
+        "default_policy",
         "link_bandwidth_mbps",
     ]
-    list_filter = ["team", "shared_storage", "storage_kind", "performance_option"]
+    list_filter = [
+        "team",
+        "shared_storage",
+        "storage_kind",
+        "performance_option",
+        "default_policy",
+    ]
     search_fields = ["name"]
 
 

@@ -15,6 +15,7 @@ from django.db import models
 
 from migrator import rules
 from migrator.hyperv import PRIORITIES, VERSIONS, supports_live_migration
+from migrator.spec import POLICIES
 
 
 class ColouredChoices(models.TextChoices):
@@ -87,6 +88,20 @@ PerformanceOption = vocabulary(
         "compression": ("Compression", "blue"),
         "smb": ("SMB", "purple"),
     },
+)
+
+#: Convergence policies (``migrator.policy``): what pre-copy does with a guest
+#: that dirties memory faster than the link drains it.
+MigrationPolicy = vocabulary(
+    "MigrationPolicy",
+    POLICIES,
+    {
+        "hyperv": ("Hyper-V (pass cap, then switch over)", "grey"),
+        "throttle": ("Throttle the guest (auto-converge)", "orange"),
+        "escalate": ("Escalate the downtime limit, else abort", "blue"),
+        "suspend-if-needed": ("Escalate, throttle, suspend if needed", "purple"),
+    },
+    member=lambda v: v.upper().replace("-", "_"),
 )
 
 HyperVVersion = vocabulary(

@@ -34,6 +34,7 @@ from .choices import (
     DriveLetter,
     HostState,
     HyperVVersion,
+    MigrationPolicy,
     PerformanceOption,
     PowerState,
     Priority,
@@ -129,6 +130,14 @@ class Cluster(models.Model):
     )
     performance_option = models.CharField(
         max_length=20, choices=PerformanceOption, default=PerformanceOption.COMPRESSION
+    )
+    default_policy = models.CharField(
+        "default convergence policy",
+        max_length=20,
+        choices=MigrationPolicy,
+        default=MigrationPolicy.HYPERV,
+        help_text="What pre-copy does with a guest that will not converge, for "
+        "moves that do not choose one.",
     )
     link_bandwidth_mbps = models.PositiveIntegerField(
         "live-migration link (Mbit/s)",

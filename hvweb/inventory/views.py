@@ -127,7 +127,7 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    from hvweb.moves.views import move_form_context
+    from hvweb.moves.views import advice_context, move_form_context
 
     vm = access.get_visible_or_404(
         VirtualMachine.objects.select_related("host__cluster__team"),
@@ -153,6 +153,7 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "may_operate": may_operate,
     }
     context.update(move_form_context(request, vm, may_operate))
+    context.update(advice_context(vm, context.get("destinations")))
     return render(request, "inventory/vm_detail.html", context)
 
 

@@ -4,7 +4,7 @@ from hvweb.inventory.choices import ColouredChoices, colours, vocabulary
 from migrator.spec import MOVE_KINDS
 from migrator.stages import Stage
 
-__all__ = ["STAGE_CHOICES", "MigrationState", "MoveKind", "StageOutcome"]
+__all__ = ["STAGE_CHOICES", "MigrationState", "MoveKind", "ReplayState", "StageOutcome"]
 
 #: Live or quick migration (``migrator.spec.MOVE_KINDS``).
 MoveKind = vocabulary(
@@ -40,3 +40,12 @@ class StageOutcome(ColouredChoices):
     FINISHED = "finished", "Finished"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+
+
+@colours(queued="gray", done="green", failed="red")
+class ReplayState(ColouredChoices):
+    """Where a what-if replay of a move is: waiting for a worker, or over."""
+
+    QUEUED = "queued", "Queued"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"

@@ -150,6 +150,7 @@ class Options(Protocol):
     downtime_limit_ms: int
     speed: float
     faults: Mapping[str, Any]
+    policy: str
 
 
 # --- Admission and dispatch -------------------------------------------------------
@@ -194,6 +195,7 @@ def admit(
                 kind=kind,
                 performance_option=options.performance_option,
                 downtime_limit_ms=options.downtime_limit_ms,
+                policy=options.policy,
                 speed=options.speed,
                 faults=dict(options.faults),
                 reserved_memory_mib=vm.memory_mib,
@@ -329,11 +331,15 @@ def claim(migration_id: int, worker: str) -> Migration:
     return migration
 
 
-def start(migration_id: int, predicted: dict[str, Any]) -> Migration:
-    """The worker re-checked the rules and the engine begins."""
+def start(
+    migration_id: int, predicted: dict[str, Any], spec: dict[str, Any] | None = None
+) -> Migration:
+    """The worker re-checked the rules and the engine begins (with ``spec``,
+    the engine's input, kept for replays)."""
     return journal.record(
-        migration_id, Kind.STARTED, {"predicted": predicted}, predicted=predicted
-    )
+        migration_id, Kind.STARTED, {"predicted": predicted}, predicted=predicted,
+        spec=spec or {},
+    )  # fmt: skip
 
 
 # --- Cancel -----------------------------------------------------------------------

@@ -12,12 +12,18 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from hvweb.inventory.choices import PerformanceOption
+from hvweb.inventory.choices import MigrationPolicy, PerformanceOption
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from hvweb.inventory.querysets import RestrictedQuerySet
 from migrator.stages import Stage
 
-from .choices import STAGE_CHOICES, MigrationState, MoveKind, StageOutcome
+from .choices import (
+    STAGE_CHOICES,
+    MigrationState,
+    MoveKind,
+    ReplayState,
+    StageOutcome,
+)
 from .options import DEFAULT_DOWNTIME_LIMIT_MS
 
 
@@ -52,6 +58,12 @@ class Migration(models.Model):
     )
     performance_option = models.CharField(max_length=20, choices=PerformanceOption)
     downtime_limit_ms = models.PositiveIntegerField(default=DEFAULT_DOWNTIME_LIMIT_MS)
+    policy = models.CharField(
+        "convergence policy",
+        max_length=20,
+        choices=MigrationPolicy,
+        default=MigrationPolicy.HYPERV,
+    )
     speed = models.FloatField(
         help_text="Simulated seconds per wall second; 0 runs unpaced."
     )
@@ -88,6 +100,11 @@ class Migration(models.Model):
     verified = models.BooleanField(default=False)
     predicted = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)
+    spec = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The engine's input as the move ran (what a replay re-runs).",
+    )
     failed_stage = models.CharField(max_length=30, choices=STAGE_CHOICES, blank=True)
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
@@ -193,6 +210,14 @@ class MigrationPass(models.Model):
     expected_downtime_s = models.FloatField()
     remaining_dirty_pages = models.BigIntegerField()
     t = models.FloatField(help_text="Simulated seconds since the move began.")
+    throttle_pct = models.FloatField(
+        default=0.0, help_text="The guest's throttle during the pass (%)."
+    )
+    downtime_limit_ms = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="The downtime limit the policy's decision after the pass used.",
+    )
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -235,3 +260,49 @@ class MigrationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.migration_id}#{self.seq} {self.kind}"
+
+
+class Replay(models.Model):
+    """A what-if of a finished move: the same VM, workload and seed, re-run as a
+    pure simulation with other settings. It touches no inventory."""
+
+    migration = models.ForeignKey(
+        Migration, on_delete=models.CASCADE, related_name="replays"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # The settings it ran with (each the move's own unless changed).
+    policy = models.CharField(max_length=20, choices=MigrationPolicy)
+    performance_option = models.CharField(max_length=20, choices=PerformanceOption)
+    link_bandwidth_mbps = models.PositiveIntegerField()
+    downtime_limit_ms = models.PositiveIntegerField()
+    # Run by a worker (a simulation takes 0.4–1.4 s here: too long for a request).
+    state = models.CharField(
+        max_length=10, choices=ReplayState, default=ReplayState.QUEUED
+    )
+    error = models.TextField(blank=True)
+    # What it did: the engine's result and its passes, as the move records them.
+    result = models.JSONField(default=dict, blank=True)
+    passes = models.JSONField(default=list, blank=True)
+    wall_time_s = models.FloatField(
+        null=True, blank=True, help_text="This machine's time to run the simulation."
+    )
+
+    objects = RestrictedQuerySet.as_manager()
+
+    team_path = "migration__cluster__team"
+
+    class Meta:
+        ordering = ["migration", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.migration_id}: replay {self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("moves:replay", args=[self.migration_id, self.pk])

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 
-from hvweb.inventory.choices import PerformanceOption
+from hvweb.inventory.choices import MigrationPolicy, PerformanceOption
 from migrator.errors import SpecError
 from migrator.spec import Faults, MigrationSpec
 
@@ -57,6 +57,7 @@ class MoveOptions:
     downtime_limit_ms: int
     speed: float
     faults: Mapping[str, Any]
+    policy: str = MigrationPolicy.HYPERV.value
 
     @classmethod
     def parse(
@@ -67,6 +68,7 @@ class MoveOptions:
         downtime_limit_ms: Any = None,
         speed: Any = None,
         faults: Mapping[str, Any] | None = None,
+        policy: str | None = None,
     ) -> MoveOptions:
         """Options with the cluster's defaults; ValidationError names bad fields.
 
@@ -78,6 +80,12 @@ class MoveOptions:
             errors["performance_option"] = (
                 f"{option!r} is not a performance option; choose one of "
                 f"{', '.join(PerformanceOption.values)}."
+            )
+        chosen = policy or cluster.default_policy
+        if chosen not in MigrationPolicy.values:
+            errors["policy"] = (
+                f"{chosen!r} is not a convergence policy; choose one of "
+                f"{', '.join(MigrationPolicy.values)}."
             )
         limit = downtime_limit_ms
         if limit is None:
@@ -113,6 +121,7 @@ class MoveOptions:
             downtime_limit_ms=limit,
             speed=pace,
             faults=fault_fields,
+            policy=chosen,
         )
 
 

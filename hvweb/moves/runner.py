@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from hvweb.inventory.choices import PerformanceOption, PowerState, WorkloadProfile
+from hvweb.inventory.choices import PowerState, WorkloadProfile
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from migrator import (
     Cancelled,
@@ -68,6 +68,7 @@ def build_spec(
     *,
     performance_option: str,
     downtime_limit_ms: int,
+    policy: str = "hyperv",
     seed: int = 0,
     move_kind: str = MoveKind.LIVE,
 ) -> MigrationSpec:
@@ -93,7 +94,8 @@ def build_spec(
         seed=seed,
         downtime_limit_s=downtime_limit_ms / 1000,
         host_version=source.hyperv_version,
-        compression=performance_option == PerformanceOption.COMPRESSION,
+        performance_option=performance_option,
+        policy=policy,
         memory_budget_bytes=int(settings.HVWEB_MIGRATION_MEMORY_MIB) << 20,
         zero_fraction=1.0 if vm.power_state == PowerState.OFF else 0.25,
         move_kind=str(move_kind),
@@ -108,6 +110,7 @@ def migration_spec(migration: Migration) -> MigrationSpec:
         migration.cluster,
         performance_option=migration.performance_option,
         downtime_limit_ms=migration.downtime_limit_ms,
+        policy=migration.policy,
         seed=migration.pk,
         move_kind=migration.kind,
     )
@@ -164,6 +167,7 @@ class Runner:
         self.migration = migration
         self.pk = migration.pk
         self.stage: Stage | None = None
+        self.engine: Engine | None = None
         self._cancel_checked = 0.0
         self._cancelled = False
         self._too_late = False
@@ -233,10 +237,11 @@ class Runner:
                 "Cancelled before it started.", stage=before,
             )  # fmt: skip
             return
-        engine = Engine(
-            migration_spec(m), faults=Faults(**m.faults), cancel=self.cancel_requested
+        spec = migration_spec(m)
+        engine = self.engine = Engine(
+            spec, faults=Faults(**m.faults), cancel=self.cancel_requested
         )
-        lifecycle.start(self.pk, engine.prediction.to_dict())
+        lifecycle.start(self.pk, engine.prediction.to_dict(), spec.to_dict())
         events = engine.events()
         if m.speed > 0:
             events = paced(events, speed=m.speed, sleep=self.sleep)
@@ -298,9 +303,12 @@ class Runner:
                 fields=result_fields(event.result),
             )  # fmt: skip
         elif isinstance(event, Failed):
+            result = self.engine.result if self.engine is not None else None
             lifecycle.finish(
                 self.pk, MigrationState.FAILED, event.code, event.reason,
                 stage=event.stage.value, data=data,
+                # A policy that gave up ran pre-copy to its end: keep its figures.
+                fields=result_fields(result) if result and result.aborted else None,
             )  # fmt: skip
         elif isinstance(event, Cancelled):
             lifecycle.finish(

@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from hvweb.core.locking import ROW_ONLY
 
-from . import lifecycle
-from .choices import MigrationState
-from .models import Migration
+from . import lifecycle, replay
+from .choices import MigrationState, ReplayState
+from .models import Migration, Replay
 from .runner import Runner
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,19 @@ def run_migration(migration_id: int) -> str:
         return str(why)
     Runner(migration).run()
     return Migration.objects.values_list("state", flat=True).get(pk=migration_id)
+
+
+@shared_task(name=replay.REPLAY_TASK, acks_late=True, ignore_result=True)
+def run_replay(replay_id: int) -> str:
+    """Run a what-if replay of a finished move (a pure simulation)."""
+    try:
+        return replay.run(replay_id).state
+    except Exception as exc:  # recorded on the replay; nothing else was touched
+        log.exception("replay %s failed", replay_id)
+        Replay.objects.filter(pk=replay_id).update(
+            state=ReplayState.FAILED, error=f"{type(exc).__name__}: {exc}"
+        )
+        return ReplayState.FAILED
 
 
 @shared_task(name="hvweb.reap_lost_migrations", ignore_result=True)

@@ -15,4 +15,10 @@ urlpatterns = [
     path("migrations.csv", views.migration_export, name="migration-export"),
     path("migrations/<int:pk>/", views.migration_detail, name="migration"),
     path("migrations/<int:pk>/cancel/", views.migration_cancel, name="cancel"),
+    path("migrations/<int:pk>/replay/", views.replay_create, name="replay-create"),
+    path(
+        "migrations/<int:pk>/replays/<int:replay_id>/",
+        views.replay_detail,
+        name="replay",
+    ),
 ]

@@ -27,22 +27,32 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from hvweb.api.serializers import FlatMigrationSerializer
 from hvweb.core.filtersets import parse_whole_number
 from hvweb.inventory import access
-from hvweb.inventory.choices import PerformanceOption
+from hvweb.inventory.choices import MigrationPolicy, PerformanceOption
 from hvweb.inventory.models import Host, VirtualMachine
+from migrator.policy import NOT_CONVERGING
 from migrator.predict import Prediction, predict
 from migrator.stages import Stage
 
 from . import options as bounds
+from .advice import vm_advice
 from .drain import DrainRefused, drain_host, resume_host
 from .filtersets import PAGE_FILTERS, MigrationFilterSet
 from .models import Migration
 from .options import MoveOptions
+from .replay import (
+    REPLAY_SETTINGS,
+    ReplayRefused,
+    base_spec,
+    link_mbps,
+    original_passes,
+    request_replay,
+)
 from .runner import build_spec
 from .services import (
     CancelRefused,
@@ -54,6 +64,9 @@ from .services import (
 from .snapshot import migration_snapshot
 
 # --- The "Live migrate" form on the VM page --------------------------------------
+
+#: The form's option fields, as MoveOptions takes them.
+MOVE_FIELDS = ("performance_option", "downtime_limit_ms", "speed", "policy")
 
 
 def prediction_dict(prediction: Prediction, speed: float) -> dict:
@@ -72,6 +85,7 @@ def _predict(vm: VirtualMachine, options: MoveOptions) -> Prediction:
             vm.host.cluster,
             performance_option=options.performance_option,
             downtime_limit_ms=options.downtime_limit_ms,
+            policy=options.policy,
         )
     )
 
@@ -92,7 +106,21 @@ def move_form_context(request: HttpRequest, vm: VirtualMachine, may_operate: boo
             "max_speed": bounds.MAX_SPEED,
         },
         "performance_options": PerformanceOption.choices,
+        "policies": MigrationPolicy.choices,
         "prediction": prediction_dict(_predict(vm, options), options.speed),
+    }
+
+
+def advice_context(vm: VirtualMachine, destinations=None) -> dict:
+    """The VM page's advice table, and for operators the host the recommended
+    move would go to (the best selectable destination, if any)."""
+    advice = vm_advice(vm)
+    target = next((d for d in destinations or () if d.selectable), None)
+    return {
+        "advice": advice,
+        "advice_rows": advice.rows,
+        "advice_recommended": advice.advice.recommended,
+        "advice_destination": target,
     }
 
 
@@ -108,7 +136,7 @@ def vm_prediction(request: HttpRequest, pk: int) -> JsonResponse:
             vm.host.cluster,
             **{
                 name: request.GET[name]
-                for name in ("performance_option", "downtime_limit_ms", "speed")
+                for name in MOVE_FIELDS
                 if request.GET.get(name, "") != ""
             },
         )
@@ -151,7 +179,7 @@ def migrate_vm(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(vm)
     options = {
         name: request.POST[name]
-        for name in ("performance_option", "downtime_limit_ms", "speed")
+        for name in MOVE_FIELDS
         if request.POST.get(name, "") != ""
     }
     try:
@@ -209,6 +237,14 @@ def migration_detail(request: HttpRequest, pk: int) -> HttpResponse:
             ),
             "pass_shown": migration.passes or progress.get("pass_no"),
             "may_operate": access.may(request.user, "operate", migration),
+            "not_converging": NOT_CONVERGING,
+            "replays": migration.replays.all(),
+            "replay_form": {
+                "policies": MigrationPolicy.choices,
+                "performance_options": PerformanceOption.choices,
+                "link_bandwidth_mbps": link_mbps(base_spec(migration)),
+                "max_downtime_limit_ms": bounds.MAX_DOWNTIME_LIMIT_MS,
+            },
         },
     )
 
@@ -228,6 +264,115 @@ def migration_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     except CancelRefused as exc:
         messages.error(request, f"{exc.code}: {exc.message}", extra_tags="at-cancel")
     return redirect(migration)
+
+
+# --- What-if replays of a finished move ------------------------------------------
+
+
+#: The replay's settings in the words of its page.
+SETTING_LABELS = {
+    "policy": "the policy",
+    "performance_option": "the performance option",
+    "link_bandwidth_mbps": "the link rate",
+    "downtime_limit_ms": "the downtime limit",
+}
+
+
+def _side(label: str, source: dict, passes: list, settings: dict) -> dict:
+    """One column of the side-by-side comparison."""
+    return {
+        "label": label,
+        "outcome": "aborted" if source.get("aborted") else source.get("outcome"),
+        "passes": source.get("passes"),
+        "bytes_sent": source.get("bytes_sent"),
+        "downtime_s": source.get("downtime_s"),
+        "total_time_s": source.get("total_time_s"),
+        "guest_slowdown_pct": source.get("guest_slowdown_pct"),
+        "pass_rows": passes,
+        **settings,
+    }
+
+
+@login_required
+@require_POST
+def replay_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """Replay the move with the posted settings (operators); show the replay."""
+    migration = access.get_to_act_on(
+        Migration.objects.select_related("cluster"),
+        request.user,
+        "operate",
+        "Replaying a move needs the operator or administrator role.",
+        pk=pk,
+    )
+    asked = {
+        name: request.POST[name]
+        for name in REPLAY_SETTINGS
+        if request.POST.get(name, "") != ""
+    }
+    try:
+        replay = request_replay(migration, request.user, **asked)
+    except ReplayRefused as exc:
+        messages.error(request, f"{exc.code}: {exc.message}", extra_tags="at-replay")
+        return redirect(migration)
+    except ValidationError as exc:
+        for field, errors in exc.message_dict.items():
+            messages.error(
+                request, f"{field}: {' '.join(errors)}", extra_tags="at-replay"
+            )
+        return redirect(migration)
+    return redirect(replay)
+
+
+@login_required
+def replay_detail(request: HttpRequest, pk: int, replay_id: int) -> HttpResponse:
+    """A replay side by side with the move it re-ran."""
+    migration = access.get_visible_or_404(
+        Migration.objects.select_related("vm", "cluster", "source", "destination"),
+        request.user,
+        pk=pk,
+    )
+    replay = get_object_or_404(migration.replays.all(), pk=replay_id)
+    original = migration.result or {
+        "outcome": migration.state,
+        "passes": migration.passes,
+        "bytes_sent": migration.bytes_sent,
+        "downtime_s": migration.downtime_s,
+        "total_time_s": migration.total_time_s,
+    }
+    own = {
+        "policy": migration.policy,
+        "performance_option": migration.performance_option,
+        "link_bandwidth_mbps": link_mbps(base_spec(migration)),
+        "downtime_limit_ms": migration.downtime_limit_ms,
+    }
+    mine = {name: getattr(replay, name) for name in REPLAY_SETTINGS}
+    sides = [
+        _side(
+            f"Move #{migration.pk} as it ran", original, original_passes(migration), own
+        ),
+        _side(f"Replay #{replay.pk}", replay.result, replay.passes, mine),
+    ]
+    return render(
+        request,
+        "moves/replay.html",
+        {
+            "migration": migration,
+            "replay": replay,
+            "sides": sides,
+            "changed": [
+                label
+                for name, label in SETTING_LABELS.items()
+                if own[name] != mine[name]
+            ],
+            "replay_data": {
+                "state": replay.state,
+                "url": f"/api/migrations/{migration.pk}/replays/{replay.pk}/",
+                "sides": [
+                    {"label": s["label"], "passes": s["pass_rows"]} for s in sides
+                ],
+            },
+        },
+    )
 
 
 # --- Draining a host ---------------------------------------------------------------

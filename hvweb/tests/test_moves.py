@@ -24,7 +24,7 @@ from hvweb.moves.services import (
     evaluate_destinations,
     start_migration,
 )
-from migrator import Stage
+from migrator import POLICIES, Stage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -217,13 +217,16 @@ SLOW_STAGE = {
 }
 
 
+@pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("stage", list(SLOW_STAGE), ids=lambda s: s.value)
 def test_cancel_in_each_allowed_stage_keeps_the_vm_on_its_source(
-    celery_worker, world, stage
+    celery_worker, world, stage, policy
 ):
     world.cluster.link_bandwidth_mbps, speed = SLOW_STAGE[stage]
     world.cluster.save()
-    migration = start_migration(world.vm, world.hosts[1], world.operator, speed=speed)
+    migration = start_migration(
+        world.vm, world.hosts[1], world.operator, speed=speed, policy=policy
+    )
     in_stage(migration, stage)
     asked = time.monotonic()
     cancel_migration(migration, world.operator)
@@ -264,12 +267,16 @@ def test_cancel_is_refused_after_the_move_ended(celery_worker, world):
     assert refused.value.code == "MIGRATION_FINISHED"
 
 
-def test_an_injected_link_fault_fails_the_move_in_memory_transfer(celery_worker, world):
+@pytest.mark.parametrize("policy", POLICIES)
+def test_an_injected_link_fault_fails_the_move_in_memory_transfer(
+    celery_worker, world, policy
+):
     migration = start_migration(
         world.vm, world.hosts[1], world.operator, speed=0, downtime_limit_ms=1,
-        faults={"link_failure_pass": 2},
+        faults={"link_failure_pass": 2}, policy=policy,
     )  # fmt: skip
     finished(migration)
+    assert migration.policy == policy
     assert migration.state == MigrationState.FAILED
     assert migration.failed_stage == Stage.MEMORY_TRANSFER.value
     assert migration.error_code == "link_failed"

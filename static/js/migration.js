@@ -100,6 +100,7 @@
     m.stage = f.stage;
     if (f.cancellable !== undefined) m.cancellable = f.cancellable;
     if (f.cancel_requested !== undefined) m.cancel_requested = f.cancel_requested;
+    if (f.switched_over !== undefined) m.switched_over = f.switched_over;
     state.applied += 1;
     state.lastAt = f.at;
     state.lastLagMs = Date.now() - Date.parse(f.at);
@@ -189,8 +190,13 @@
     root.dataset.lastSeq = state.lastSeq;
     const tag = $("#state");
     tag.className = "tag move-" + m.state;
-    tag.textContent = hvweb.label(hvweb.constants.state_labels, m.state) +
-      (m.stage ? " — " + STAGE[m.stage].label : "");
+    // A move its policy gave up on reads as aborted, not as a fault.
+    tag.textContent = m.error_code === hvweb.constants.not_converging
+      ? "Aborted: pre-copy did not converge"
+      : hvweb.label(hvweb.constants.state_labels, m.state) + (m.stage ? " — " + STAGE[m.stage].label : "");
+    const where = $("#vm-location");
+    where.textContent = m.switched_over ? where.dataset.destination + " (the destination)"
+      : where.dataset.source + " (the source)";
     $("#cancel-note").textContent = m.cancel_requested && ACTIVE.includes(m.state) ? "cancel requested" : "";
     const form = document.getElementById("cancel-form");
     if (form) form.hidden = !(m.cancellable && !m.cancel_requested);
@@ -249,9 +255,21 @@
       traces.push({ type: "scatter", mode: "markers", name: "Predicted pages sent",
         x: pp.map((_, i) => i + 1), y: pp, marker: { symbol: "diamond", size: 9, color: "#9a6700" } });
     }
-    Plotly.react("chart-passes", traces, { ...LAYOUT, barmode: "group",
-      xaxis: { title: { text: "pass" }, dtick: 1 }, yaxis: { title: { text: "pages" } } }, PLOT);
+    // The guest's throttle during each pass (the policy's), on its own axis.
+    const throttle = passes.map((p) => p.throttle_pct || 0);
+    const throttled = throttle.some((t) => t > 0) ||
+      (state.predicted && (state.predicted.throttle_pct_per_pass || []).some((t) => t > 0));
+    const layout = { ...LAYOUT, barmode: "group",
+      xaxis: { title: { text: "pass" }, dtick: 1 }, yaxis: { title: { text: "pages" } } };
+    if (throttled) {
+      traces.push({ type: "scatter", mode: "lines+markers", name: "Guest throttle %", yaxis: "y2",
+        x: passes.map((p) => p.pass_no), y: throttle, line: { color: "#bc4c00", shape: "hv" } });
+      layout.yaxis2 = { title: { text: "throttle %" }, overlaying: "y", side: "right", range: [0, 100], dtick: 25, showgrid: false };
+      layout.margin = { ...LAYOUT.margin, r: 48 };
+    }
+    Plotly.react("chart-passes", traces, layout, PLOT);
     $("#chart-passes").dataset.passes = passes.length;
+    $("#chart-passes").dataset.throttle = Math.max(0, ...throttle);
   }
 
   function drawBlackout() {
@@ -271,9 +289,20 @@
     const annotations = m.downtime_limit_ms ? [{ xref: "paper", x: 1, y: limit,
       text: "limit " + m.downtime_limit_ms + " ms", showarrow: false, yanchor: "bottom", xanchor: "right",
       font: { color: "#cf222e" } }] : [];
-    Plotly.react("chart-blackout", [{ type: "bar", x, y, marker: { color: colors }, name: "blackout" }],
+    const traces = [{ type: "bar", x, y, marker: { color: colors }, name: "blackout" }];
+    // The limit the policy decided against after each pass (escalating policies
+    // raise it step by step); drawn only where it left the move's own limit.
+    const limits = state.passes.filter((p) => p.downtime_limit_ms !== null && p.downtime_limit_ms !== undefined);
+    const raised = limits.some((p) => p.downtime_limit_ms !== m.downtime_limit_ms);
+    if (raised) {
+      traces.push({ type: "scatter", mode: "lines+markers", name: "limit in force",
+        x: limits.map((p) => "after pass " + p.pass_no), y: limits.map((p) => p.downtime_limit_ms),
+        line: { color: "#8250df", shape: "hv" } });
+    }
+    $("#chart-blackout").dataset.limits = raised ? limits.length : 0;
+    Plotly.react("chart-blackout", traces,
       // Log scale: the first pass's figure is often 1000× the final blackout.
-      { ...LAYOUT, showlegend: false, shapes, annotations, yaxis: { title: { text: "ms (log)" }, type: "log", dtick: 1 } },
+      { ...LAYOUT, showlegend: raised, shapes, annotations, yaxis: { title: { text: "ms (log)" }, type: "log", dtick: 1 } },
       PLOT);
   }
 
@@ -298,7 +327,10 @@
     body.replaceChildren(...state.passes.map((p) => el("tr", {},
       el("td", {}, p.pass_no), el("td", {}, p.pages_sent), el("td", {}, p.pages_dirtied),
       el("td", {}, p.zero_pages), el("td", {}, hvweb.bytes(p.bytes)), el("td", {}, fmtS(p.duration_s, 3)),
-      el("td", {}, Math.round(p.dirty_rate) + " pages/s"), el("td", {}, fmtS(p.expected_downtime_s, 4)))));
+      el("td", {}, Math.round(p.dirty_rate) + " pages/s"), el("td", {}, fmtS(p.expected_downtime_s, 4)),
+      el("td", {}, Math.round(p.throttle_pct || 0) + " %"),
+      el("td", {}, p.downtime_limit_ms === null || p.downtime_limit_ms === undefined ? "—"
+        : Math.round(p.downtime_limit_ms) + " ms"))));
   }
 
   function describe(f) {
@@ -307,7 +339,8 @@
       case "stage_started": return STAGE[d.stage] ? STAGE[d.stage].number + ". " + STAGE[d.stage].label : d.stage;
       case "stage_finished": return (STAGE[d.stage] ? STAGE[d.stage].label : d.stage) + " in " + fmtS(d.duration_s, 3);
       case "pass_finished": return "pass " + d.pass_no + ": " + d.pages_sent + " pages sent, " +
-        d.pages_dirtied + " re-dirtied, blackout if stopped " + fmtS(d.expected_downtime_s, 4);
+        d.pages_dirtied + " re-dirtied, blackout if stopped " + fmtS(d.expected_downtime_s, 4) +
+        (d.throttle_pct ? ", guest throttled " + Math.round(d.throttle_pct) + " %" : "");
       case "started": return d.predicted ? "predicted " + d.predicted.passes + " passes, " + fmtS(d.predicted.downtime_s, 4) + " downtime" : "";
       case "queued": return d.reason || "";
       case "cancel_requested": return "by " + d.by;

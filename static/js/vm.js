@@ -11,7 +11,7 @@
 
   async function refresh() {
     const params = new URLSearchParams();
-    for (const name of ["performance_option", "downtime_limit_ms", "speed"]) {
+    for (const name of ["performance_option", "policy", "downtime_limit_ms", "speed"]) {
       params.set(name, form.elements[name].value);
     }
     const mine = ++asked;

@@ -14,8 +14,9 @@ from django import template
 from django.urls import reverse
 from django.utils.html import json_script
 
-from hvweb.inventory.choices import PowerState
+from hvweb.inventory.choices import MigrationPolicy, PowerState
 from hvweb.moves.choices import MigrationState
+from migrator.policy import NOT_CONVERGING
 from migrator.stages import Stage
 
 register = template.Library()
@@ -42,6 +43,9 @@ def constants() -> dict[str, Any]:
         "active_states": list(MigrationState.active()),
         "state_labels": dict(MigrationState.choices),
         "power_state_labels": dict(PowerState.choices),
+        "policy_labels": dict(MigrationPolicy.choices),
+        # The failure code of a move its policy gave up on (the VM stays put).
+        "not_converging": NOT_CONVERGING,
     }
 
 

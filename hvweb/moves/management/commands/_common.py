@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from hvweb.api.serializers import FlatMigrationSerializer
-from hvweb.inventory.choices import PerformanceOption
+from hvweb.inventory.choices import MigrationPolicy, PerformanceOption
 from hvweb.moves.models import Migration
 
 
@@ -29,11 +29,15 @@ def add_move_options(parser) -> None:
         "--performance-option", choices=PerformanceOption.values,
         help="default: the cluster's",
     )  # fmt: skip
+    parser.add_argument(
+        "--policy", choices=MigrationPolicy.values,
+        help="convergence policy (default: the cluster's default_policy)",
+    )  # fmt: skip
 
 
 def move_options(o: dict[str, Any]) -> dict[str, Any]:
     """The move options given on the command line, for ``start_migration``."""
-    keys = ("speed", "downtime_limit_ms", "performance_option")
+    keys = ("speed", "downtime_limit_ms", "performance_option", "policy")
     return {k: o[k] for k in keys if o[k] is not None}
 
 
