@@ -130,6 +130,7 @@ def start_worker(django_db_setup, django_db_blocker, redis_url):
         workers.append(worker)
         return worker
 
+    start.workers = workers  # every worker started so far, for tests that pause them
     yield start
     for worker in workers:
         worker.stop()

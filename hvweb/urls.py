@@ -31,4 +31,5 @@ urlpatterns = [
     path("api/", include("hvweb.api.urls")),
 ]
 
+handler400 = "hvweb.api.errors.bad_request"
 handler404 = "hvweb.api.errors.not_found"

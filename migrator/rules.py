@@ -576,6 +576,7 @@ _RULE_CHECKS: tuple[_Check, ...] = (
 #: Codes of the operational checks, in evaluation order.
 CHECKS: tuple[str, ...] = (
     "SAME_HOST",
+    "SOURCE_DOWN",
     "DESTINATION_DOWN",
     "DESTINATION_PAUSED",
     "VM_NOT_RUNNING",
@@ -612,6 +613,18 @@ def _operational_failures(pair: _Pair, *, quick: bool = False) -> list[Failure]:
                 f"{vm.name} already runs on {source.name}: choose another host.",
                 ("host",),
                 (destination.name,),
+            )
+        )
+    if source.state == "down":
+        # A down host runs nothing: its VMs are for the cluster to fail over,
+        # not to live-migrate (a drain refuses a down host for the same reason).
+        found.append(
+            _check(
+                "SOURCE_DOWN",
+                f"{source.name} is down, so {vm.name} does not run there and "
+                f"cannot be live-migrated: bring {source.name} back up first.",
+                ("state",),
+                (source.name,),
             )
         )
     if destination.state == "down":

@@ -8,6 +8,11 @@ that the fuzzing run sees it.
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import JsonResponse
@@ -35,8 +40,18 @@ def validation_detail(error: DjangoValidationError) -> dict | list:
     return {api_settings.NON_FIELD_ERRORS_KEY: error.messages}
 
 
+def too_big_detail() -> str:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return (
+        f"The request body is larger than the {limit:,} bytes the API takes "
+        f"(DATA_UPLOAD_MAX_MEMORY_SIZE): send less."
+    )
+
+
 def exception_handler(exc, context):
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, RequestDataTooBig):
+        exc = exceptions.ParseError(too_big_detail())
+    elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(validation_detail(exc))
     elif isinstance(exc, ProtectedError | RestrictedError):
         blocking = sorted({str(o) for o in exc.args[1]})[:10]
@@ -44,6 +59,24 @@ def exception_handler(exc, context):
             f"It is still used by: {', '.join(blocking)}. Remove or move those first."
         )
     return drf_exception_handler(exc, context)
+
+
+def bad_request(request, exception):
+    """The site's 400: JSON under ``/api/`` (a client reads it), else the page.
+
+    Django answers a refused request (a body over
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE``, a bad Host header) here, before any API
+    view runs.
+    """
+    if request.path.startswith("/api/"):
+        if isinstance(exception, RequestDataTooBig):
+            detail = too_big_detail()
+        elif isinstance(exception, SuspiciousOperation):
+            detail = "The request was refused as malformed."
+        else:
+            detail = "Bad request."
+        return JsonResponse({"detail": detail}, status=400)
+    return defaults.bad_request(request, exception)
 
 
 def not_found(request, exception):

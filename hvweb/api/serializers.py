@@ -13,6 +13,7 @@ too (see its docstring).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from copy import copy
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -40,12 +41,38 @@ from . import fields as strict
 from .errors import validation_detail
 
 
+class KnownFieldsOnly:
+    """A serializer that refuses a body key it has no field for.
+
+    DRF drops unknown keys silently, so a typo (``{"sped": 0}``) would run
+    with the default it meant to change. Each unknown key is a 400 under its
+    own name (nested: ``{"faults": {"bogus": [...]}}``). Read-only fields are
+    known: a body read from the API and sent back is accepted, those values
+    ignored as ever.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(str(key) for key in data if key not in self.fields)
+            if unknown:
+                known = ", ".join(
+                    sorted(n for n, f in self.fields.items() if not f.read_only)
+                )
+                raise serializers.ValidationError(
+                    {
+                        key: [f"Unknown field. The fields taken here are: {known}."]
+                        for key in unknown
+                    }
+                )
+        return super().to_internal_value(data)
+
+
 def _request_user(serializer):
     request = serializer.context.get("request")
     return getattr(request, "user", None)
 
 
-class ValidatedModelSerializer(serializers.ModelSerializer):
+class ValidatedModelSerializer(KnownFieldsOnly, serializers.ModelSerializer):
     """A ModelSerializer whose validation is the model's ``full_clean()``.
 
     Related objects are looked up among those the user may see (another
@@ -496,7 +523,7 @@ def _fault(name: str, help_text: str) -> OptionIntegerField:
     )
 
 
-class FaultsSerializer(serializers.Serializer):
+class FaultsSerializer(KnownFieldsOnly, serializers.Serializer):
     """Faults to inject into the move (drills)."""
 
     link_failure_pass = _fault(
@@ -514,7 +541,7 @@ class FaultsSerializer(serializers.Serializer):
     )
 
 
-class MoveOptionsSerializer(serializers.Serializer):
+class MoveOptionsSerializer(KnownFieldsOnly, serializers.Serializer):
     """How a move runs. Options left out take the cluster's settings.
 
     The service checks the values (``hvweb.moves.options.MoveOptions``): a bad

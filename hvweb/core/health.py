@@ -36,10 +36,29 @@ def _redis() -> dict[str, object]:
     return {"embedded": settings.REDIS_EMBEDDED}
 
 
+#: How long a worker may take to answer a ping before it counts as gone.
+PING_TIMEOUT_S = 1.5
+#: Once a worker has answered, a late reply is waited for this long again
+#: before /healthz says 503: a worker busy starting its pool or a move answers
+#: late, and a health check that flips 200 -> 503 -> 200 on that sends a load
+#: balancer or an operator chasing nothing. A worker that is gone is still
+#: reported after PING_TIMEOUT_S + PATIENCE_S.
+PATIENCE_S = 3.0
+#: Whether a worker has answered this process's /healthz yet.
+_answered = False
+
+
 def _workers() -> dict[str, object]:
-    replies = celery_app.control.ping(timeout=1.5, limit=1)
+    global _answered
+    replies = celery_app.control.ping(timeout=PING_TIMEOUT_S, limit=1)
+    waited = PING_TIMEOUT_S
+    if not replies and _answered:
+        replies = celery_app.control.ping(timeout=PATIENCE_S, limit=1)
+        waited += PATIENCE_S
     if not replies:
-        raise RuntimeError("no Celery worker answered a ping within 1.5 s")
+        _answered = False  # gone: the next check does not wait twice
+        raise RuntimeError(f"no Celery worker answered a ping within {waited:g} s")
+    _answered = True
     return {"answered": sorted(name for reply in replies for name in reply)}
 
 

@@ -1,8 +1,15 @@
 """/healthz reports the database, Redis and the workers, and names what fails."""
 
+import contextlib
 import logging
+import os
+import signal
+import threading
+import time
 
 import pytest
+
+from hvweb.core import health
 
 
 @pytest.mark.django_db(transaction=True)
@@ -13,6 +20,50 @@ def test_healthz_is_200_when_database_redis_and_a_worker_answer(client, celery_w
     assert body["status"] == "ok"
     assert body["failing"] == []
     assert celery_worker in body["checks"]["worker"]["answered"]
+
+
+@contextlib.contextmanager
+def workers_paused(start_worker, for_s: float):
+    """SIGSTOP every worker of the suite (main process and pool) for ``for_s``:
+    a worker too busy to answer, then answering again."""
+    groups = [w.process.pid for w in start_worker.workers if w.process.poll() is None]
+    for group in groups:
+        os.killpg(group, signal.SIGSTOP)
+
+    def resume():
+        for group in groups:
+            os.killpg(group, signal.SIGCONT)
+
+    timer = threading.Timer(for_s, resume)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        resume()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_healthz_stays_200_while_a_worker_that_answered_is_slow_then_503_if_gone(
+    client, celery_worker, start_worker
+):
+    health._answered = False
+    assert client.get("/healthz").status_code == 200
+    # Slower than one ping's timeout, within the patience: no flap to 503.
+    with workers_paused(start_worker, health.PING_TIMEOUT_S + 1.0):
+        assert client.get("/healthz").status_code == 200
+    # Gone for longer than both: 503 within their sum, naming the worker.
+    with workers_paused(start_worker, 10):
+        started = time.monotonic()
+        response = client.get("/healthz")
+        took = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["worker"]
+    assert took < health.PING_TIMEOUT_S + health.PATIENCE_S + 1.0
+    # Once it answers again, 200 again.
+    deadline = time.monotonic() + 15
+    while client.get("/healthz").status_code != 200:
+        assert time.monotonic() < deadline
 
 
 @pytest.mark.django_db

@@ -316,6 +316,19 @@ def test_same_host_and_paused_destination_are_refused() -> None:
     assert codes(found) == ["SAME_HOST", "DESTINATION_PAUSED"]
 
 
+def test_a_vm_on_a_down_host_is_not_live_migrated() -> None:
+    found = migration_failures(
+        vm(), host("HV-1", state="down"), host("HV-2"), cluster()
+    )
+    assert codes(found) == ["SOURCE_DOWN"]
+    assert found[0].subjects == ("HV-1",)
+    assert "HV-1 is down" in found[0].message and not found[0].queueable
+    paused = migration_failures(
+        vm(), host("HV-1", state="paused"), host("HV-2"), cluster()
+    )
+    assert paused == ()  # a paused (draining) host's VMs do move
+
+
 def test_destination_at_its_migration_limit_is_queueable() -> None:
     destination = host("HV-2", active_migrations=1, max_simultaneous_migrations=1)
     (failure,) = migration_failures(vm(), host("HV-1"), destination, cluster())
