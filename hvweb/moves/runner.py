@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from hvweb.inventory.choices import PerformanceOption, WorkloadProfile
+from hvweb.inventory.choices import WorkloadProfile
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from migrator import (
     Cancelled,
@@ -41,11 +41,12 @@ from migrator import (
     WorkloadSpec,
     paced,
 )
+from migrator.predict import outlook_at
 
 from . import capacity, journal, lifecycle
 from .choices import MigrationState, StageOutcome
 from .lifecycle import Kind
-from .models import Migration, MigrationPass, MigrationStage
+from .models import Migration, MigrationEvent, MigrationPass, MigrationStage
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,9 @@ def build_spec(
         seed=seed,
         downtime_limit_s=downtime_limit_ms / 1000,
         host_version=source.hyperv_version,
-        compression=performance_option == PerformanceOption.COMPRESSION,
+        # Every option the engine models (SMB's whole link, Compression's
+        # deltas), not only whether it compresses.
+        performance_option=performance_option,
         memory_budget_bytes=int(settings.HVWEB_MIGRATION_MEMORY_MIB) << 20,
         zero_fraction=0.25,
     )
@@ -164,6 +167,7 @@ class Runner:
         self._too_late = False
         self._last_progress = 0.0
         self._stage_rows: dict[str, MigrationStage] = {}
+        self.spec: MigrationSpec | None = None
 
     # -- cancellation, polled from the engine and from the pacing sleeps ---------
 
@@ -226,8 +230,9 @@ class Runner:
                 "Cancelled before it started.", stage=before,
             )  # fmt: skip
             return
+        self.spec = migration_spec(m)
         engine = Engine(
-            migration_spec(m), faults=Faults(**m.faults), cancel=self.cancel_requested
+            self.spec, faults=Faults(**m.faults), cancel=self.cancel_requested
         )
         lifecycle.start(self.pk, engine.prediction.to_dict())
         events = engine.events()
@@ -242,10 +247,24 @@ class Runner:
 
     def _cancel_in_stage(self) -> None:
         stage = self.stage or Stage.CONFIGURATION_TRANSFER
-        message = f"Cancelled by the operator during {stage.label.lower()}."
         lifecycle.finish(
-            self.pk, MigrationState.CANCELLED, "CANCELLED", message, stage=stage.value
+            self.pk, MigrationState.CANCELLED, "CANCELLED",
+            self._cancelled_message(stage), stage=stage.value,
+        )  # fmt: skip
+
+    def _cancelled_message(self, stage: Stage) -> str:
+        """"Cancelled by demo-operator during Transfer of memory pages.": who
+        asked (the cancel request's journal entry) and the stage it ended in."""
+        asked = (
+            MigrationEvent.objects.filter(
+                migration_id=self.pk, kind=Kind.CANCEL_REQUESTED
+            )
+            .order_by("-seq")
+            .values_list("data", flat=True)
+            .first()
         )
+        who = (asked or {}).get("by") or "the operator"
+        return f"Cancelled by {who} during {stage.label}."
 
     def handle(self, event: Event) -> None:
         data = event.to_dict()
@@ -279,11 +298,15 @@ class Runner:
                     migration_id=self.pk,
                     **{k: v for k, v in data.items() if k != "kind"},
                 )
+                data["outlook"] = outlook_at(self.spec, event).to_dict()
                 journal.record(self.pk, Kind.PASS_FINISHED, data)
         elif isinstance(event, Progress):
             wall = time.monotonic()
             if wall - self._last_progress >= 1 / PROGRESS_PER_SECOND:
                 self._last_progress = wall
+                # The page's ETA, outlook and "blackout if stopped" come from
+                # the engine's own model, continued from where the move is.
+                data["outlook"] = outlook_at(self.spec, event).to_dict()
                 journal.record(self.pk, Kind.PROGRESS, data, progress=data)
         elif isinstance(event, Completed):
             lifecycle.finish(
@@ -296,9 +319,10 @@ class Runner:
                 stage=event.stage.value, data=data,
             )  # fmt: skip
         elif isinstance(event, Cancelled):
+            message = self._cancelled_message(event.stage)
             lifecycle.finish(
-                self.pk, MigrationState.CANCELLED, "CANCELLED", event.reason,
-                stage=event.stage.value, data=data,
+                self.pk, MigrationState.CANCELLED, "CANCELLED", message,
+                stage=event.stage.value, data={**data, "reason": message},
             )  # fmt: skip
 
     def _stage_done(self, stage: str, duration_s: float) -> None:

@@ -159,6 +159,16 @@ def migrate_vm(request: HttpRequest, pk: int) -> HttpResponse:
 # --- The migration page ----------------------------------------------------------
 
 
+def log_with_gaps(log: list[dict]) -> list[dict]:
+    """The event log as the page lists it: each entry with ``skipped``, the
+    progress updates (not listed) between it and the entry before."""
+    shown, before = [], 0
+    for entry in log:
+        shown.append({**entry, "skipped": max(0, entry["seq"] - before - 1)})
+        before = entry["seq"]
+    return shown
+
+
 @login_required
 def migration_detail(request: HttpRequest, pk: int) -> HttpResponse:
     migration = access.get_visible_or_404(
@@ -180,14 +190,16 @@ def migration_detail(request: HttpRequest, pk: int) -> HttpResponse:
         }
         for stage in Stage
     ]
+    stage = migration.failed_stage or migration.stage
     return render(
         request,
         "moves/migration_detail.html",
         {
             "migration": migration,
+            "stage": Stage(stage) if stage else None,
             "timeline": timeline,
             "passes": snapshot["passes"],
-            "log": snapshot["log"][-200:],
+            "log": log_with_gaps(snapshot["log"])[-200:],
             "predicted": migration.predicted or None,
             "bytes_shown": max(
                 migration.bytes_sent or 0, progress.get("bytes_sent") or 0
