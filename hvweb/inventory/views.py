@@ -135,10 +135,15 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     results = snapshots.readiness([vm])
+    # What fails alike for every host is the VM's own (or its source's): said
+    # once above the matrix, not once per host.
+    vm_failures = capacity.common_failures(r.failures for r in results)
+    shared_codes = {f.code for f in vm_failures}
     matrix = [
         {
             "rule": rule,
             "cells": [(r.destination, r.failure(rule.code)) for r in results],
+            "shared": rule.code in shared_codes,
         }
         for rule in rules.RULES
     ]
@@ -147,6 +152,7 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "vm": vm,
         "results": results,
         "matrix": matrix,
+        "vm_failures": vm_failures,
         "ready_hosts": sum(r.ok for r in results),
         "disks": vm.disks.select_related("csv"),
         "adapters": vm.adapters.all(),

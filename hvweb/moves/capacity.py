@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from django.db.models import Q, Sum
@@ -48,6 +48,7 @@ __all__ = [
     "ClusterCapacity",
     "Destination",
     "HostLoad",
+    "common_failures",
     "failures_now",
     "for_vm",
     "host_memory",
@@ -111,23 +112,58 @@ class _Share:
         )
 
 
+def _status(failures: Iterable[Failure]) -> str:
+    failures = list(failures)
+    if not failures:
+        return "ready"
+    return "queues" if all(f.queueable for f in failures) else "blocked"
+
+
 @dataclass(frozen=True, slots=True)
 class Destination:
-    """A host the VM could move to now, with what stands in the way."""
+    """A host the VM could move to now, with what stands in the way.
+
+    ``shared`` are the failures every destination of the VM has alike (see
+    :func:`common_failures`): the VM's own or its source's, not this host's.
+    """
 
     host: Host
     free_mib: int
     failures: tuple[Failure, ...]
+    shared: tuple[Failure, ...] = ()
 
     @property
     def status(self) -> str:
-        if not self.failures:
-            return "ready"
-        return "queues" if all(f.queueable for f in self.failures) else "blocked"
+        return _status(self.failures)
 
     @property
     def selectable(self) -> bool:
         return self.status != "blocked"
+
+    @property
+    def own_failures(self) -> tuple[Failure, ...]:
+        """The failures that are this host's, without the ``shared`` ones."""
+        return tuple(f for f in self.failures if f not in self.shared)
+
+    @property
+    def own_status(self) -> str:
+        """:attr:`status` by this host's own failures: how fit the host is."""
+        return _status(self.own_failures)
+
+
+def common_failures(failure_sets: Iterable[Sequence[Failure]]) -> tuple[Failure, ...]:
+    """The failures found alike (same rule, same message) in every one of
+    ``failure_sets``, in the first set's order.
+
+    For one VM against each host of its cluster these are the rules the VM or
+    its source fails whatever the destination (``lab-local-disk`` is not highly
+    available): a page says them once, not once per host. No rule is added or
+    read here; this only compares what the rules said.
+    """
+    sets = [tuple(found) for found in failure_sets]
+    if not sets:
+        return ()
+    return tuple(f for f in sets[0] if all(f in other for other in sets[1:]))
 
 
 class ClusterCapacity:
@@ -260,12 +296,22 @@ class ClusterCapacity:
     def ranked(self, vm: VirtualMachine) -> list[Destination]:
         """Every other host of the cluster for ``vm``: ready first, then those
         where the move would wait in the queue, then blocked ones; each by
-        free memory."""
+        free memory.
+
+        Failures every host shares (the VM's own) are set apart in each
+        destination's ``shared`` and do not rank: among hosts that all refuse
+        a VM that is not highly available, the hosts that would take it once
+        it is come first.
+        """
         others = [h for h in self.hosts.values() if h.pk != vm.host_id]
+        found = self.evaluate(vm, others)
+        shared = common_failures(d.failures for d in found)
         order = {"ready": 0, "queues": 1, "blocked": 2}
         return sorted(
-            self.evaluate(vm, others),
-            key=lambda d: (order[d.status], -d.free_mib, d.host.name),
+            (replace(d, shared=shared) for d in found),
+            key=lambda d: (
+                order[d.status], order[d.own_status], -d.free_mib, d.host.name
+            ),
         )
 
 

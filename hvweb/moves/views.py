@@ -57,16 +57,31 @@ def prediction_dict(prediction: Prediction, speed: float) -> dict:
     }
 
 
-def _predict(vm: VirtualMachine, options: MoveOptions) -> Prediction:
-    return predict(
-        build_spec(
-            vm,
-            vm.host,
-            vm.host.cluster,
-            performance_option=options.performance_option,
-            downtime_limit_ms=options.downtime_limit_ms,
-        )
+def _spec(vm: VirtualMachine, options: MoveOptions):
+    return build_spec(
+        vm,
+        vm.host,
+        vm.host.cluster,
+        performance_option=options.performance_option,
+        downtime_limit_ms=options.downtime_limit_ms,
     )
+
+
+def _predict(vm: VirtualMachine, options: MoveOptions) -> Prediction:
+    return predict(_spec(vm, options))
+
+
+def _options_asked(data) -> dict[str, str]:
+    """The move options a form or query sent; "as fast as the machine can"
+    (``pace=unpaced``) is speed 0, whatever the speed box says."""
+    asked = {
+        name: data[name]
+        for name in ("performance_option", "downtime_limit_ms", "speed")
+        if data.get(name, "") != ""
+    }
+    if data.get("pace") == "unpaced":
+        asked["speed"] = "0"
+    return asked
 
 
 def move_form_context(request: HttpRequest, vm: VirtualMachine, may_operate: bool):
@@ -76,16 +91,24 @@ def move_form_context(request: HttpRequest, vm: VirtualMachine, may_operate: boo
     cluster = vm.host.cluster
     options = MoveOptions.parse(cluster)  # the cluster's settings, the defaults
     destinations = ranked_destinations(vm)
+    can_start = any(d.selectable for d in destinations)
+    spec = _spec(vm, options)
     return {
         "destinations": destinations,
-        "can_start": any(d.selectable for d in destinations),
+        "shared_failures": destinations[0].shared if destinations else (),
+        "can_start": can_start,
         "move_options": options,
         "option_bounds": {
             "max_downtime_limit_ms": bounds.MAX_DOWNTIME_LIMIT_MS,
+            "min_speed": bounds.MIN_SPEED,
             "max_speed": bounds.MAX_SPEED,
         },
+        "pass_cap": spec.pass_cap,
         "performance_options": PerformanceOption.choices,
-        "prediction": prediction_dict(_predict(vm, options), options.speed),
+        # No figures for a move that cannot happen.
+        "prediction": prediction_dict(predict(spec), options.speed)
+        if can_start
+        else None,
     }
 
 
@@ -97,14 +120,7 @@ def vm_prediction(request: HttpRequest, pk: int) -> JsonResponse:
         VirtualMachine.objects.select_related("host__cluster"), request.user, pk=pk
     )
     try:
-        options = MoveOptions.parse(
-            vm.host.cluster,
-            **{
-                name: request.GET[name]
-                for name in ("performance_option", "downtime_limit_ms", "speed")
-                if request.GET.get(name, "") != ""
-            },
-        )
+        options = MoveOptions.parse(vm.host.cluster, **_options_asked(request.GET))
     except ValidationError as exc:
         return JsonResponse({"errors": exc.message_dict}, status=400)
     return JsonResponse(prediction_dict(_predict(vm, options), options.speed))
@@ -134,11 +150,7 @@ def migrate_vm(request: HttpRequest, pk: int) -> HttpResponse:
             extra_tags="at-migrate",
         )
         return redirect(vm)
-    options = {
-        name: request.POST[name]
-        for name in ("performance_option", "downtime_limit_ms", "speed")
-        if request.POST.get(name, "") != ""
-    }
+    options = _options_asked(request.POST)
     try:
         migration = start_migration(vm, destination, request.user, **options)
     except ValidationError as exc:
