@@ -48,11 +48,13 @@ __all__ = [
     "ClusterCapacity",
     "Destination",
     "HostLoad",
+    "Intake",
     "common_failures",
     "failures_now",
     "for_vm",
     "host_memory",
     "holds_slots",
+    "intake",
     "load",
     "load_many",
     "readiness",
@@ -434,3 +436,43 @@ def readiness(vms: Iterable[VirtualMachine]) -> list[PairResult]:
             for d in cluster.evaluate(vm, others, disks=disks[vm.pk])
         ]
     return results
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """Whether a host can take VMs now, by :func:`readiness`'s answers.
+
+    ``takes``: how many of the VMs elsewhere in its cluster may move to it now
+    (of ``asked``); when none may, ``stops`` are the failures that name the
+    host itself (its rule, its state, its memory), else every failure found.
+    """
+
+    takes: int
+    asked: int
+    stops: tuple[Failure, ...]
+
+    @property
+    def can_take(self) -> bool:
+        return self.takes > 0
+
+    @property
+    def codes(self) -> list[str]:
+        return list(dict.fromkeys(f.code for f in self.stops))
+
+
+def intake(results: Iterable[PairResult]) -> dict[int, Intake]:
+    """Per destination host id in ``results`` (:func:`readiness`'s pairs): its
+    :class:`Intake`. A host no VM could be asked about (every VM of the
+    cluster is on it) has none."""
+    by_host: dict[int, list[PairResult]] = defaultdict(list)
+    for result in results:
+        by_host[result.destination.pk].append(result)
+    found = {}
+    for pk, pairs in by_host.items():
+        name = pairs[0].destination.name
+        takes = sum(r.ok for r in pairs)
+        every = [f for r in pairs for f in r.failures]
+        own = [f for f in every if name in f.subjects]
+        stops = () if takes else tuple(dict.fromkeys(own or every))
+        found[pk] = Intake(takes=takes, asked=len(pairs), stops=stops)
+    return found
