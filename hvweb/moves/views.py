@@ -310,6 +310,7 @@ def migration_list(request: HttpRequest) -> HttpResponse:
         "moves/migration_list.html",
         {
             "form": filterset.form,
+            "filtered": filterset.is_bound,
             "fields": [filterset.form[name] for name in PAGE_FILTERS],
             "page": page,
             "migrations": page.object_list,
