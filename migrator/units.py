@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import ROUND_HALF_UP, Decimal
 
 from .errors import ParseError
 
@@ -122,13 +123,21 @@ def parse_count(text: str) -> float:
     return _number(match, text) * _DECIMAL[match.group("unit").lower()]
 
 
+def _fixed(value: float, digits: int) -> str:
+    """``value`` with ``digits`` decimals, a tie rounded up as JavaScript's
+    ``toFixed`` does (``f"{45.25:.1f}"`` gives 45.2, ``toFixed`` 45.3), so the
+    pages' scripts and the server write the same figure."""
+    exact = Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return f"{exact:.{digits}f}"
+
+
 def _three_digits(value: float) -> str:
-    """``value`` with three significant digits at most: 384, 45.2, 1.50."""
+    """``value`` with three significant digits at most: 384, 45.3, 1.50."""
     if abs(value) >= 99.95:
-        return f"{value:.0f}"
+        return _fixed(value, 0)
     if abs(value) >= 9.995:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
+        return _fixed(value, 1)
+    return _fixed(value, 2)
 
 
 def format_size(n: float) -> str:

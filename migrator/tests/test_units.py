@@ -84,7 +84,7 @@ def test_formatting_is_readable() -> None:
     assert format_size(512 * 0.75 * (1 << 20)) == "384 MiB"
     assert format_size(1023 * (1 << 20) + 1) == "1023 MiB"
     assert format_size(1024 * (1 << 20) - 1) == "1.00 GiB"
-    assert format_size(45.25 * (1 << 20)) == "45.2 MiB"
+    assert format_size(45.25 * (1 << 20)) == "45.3 MiB"  # a tie rounds up, as in JS
     assert format_rate(1e9) == "1 Gbit/s"
     assert format_rate(2.5e9) == "2.5 Gbit/s"
     assert format_rate(100e6) == "100 Mbit/s"
