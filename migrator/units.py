@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import ROUND_HALF_UP, Decimal
 
 from .errors import ParseError
 
@@ -122,31 +123,69 @@ def parse_count(text: str) -> float:
     return _number(match, text) * _DECIMAL[match.group("unit").lower()]
 
 
+def _fixed(value: float, digits: int) -> str:
+    """``value`` with ``digits`` decimals, a tie rounded up as JavaScript's
+    ``toFixed`` does (``f"{45.25:.1f}"`` gives 45.2, ``toFixed`` 45.3), so the
+    pages' scripts and the server write the same figure."""
+    exact = Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return f"{exact:.{digits}f}"
+
+
+def _three_digits(value: float) -> str:
+    """``value`` with three significant digits at most: 384, 45.3, 1.50."""
+    if abs(value) >= 99.95:
+        return _fixed(value, 0)
+    if abs(value) >= 9.995:
+        return _fixed(value, 1)
+    return _fixed(value, 2)
+
+
 def format_size(n: float) -> str:
-    """``1073741824`` → ``"1.00 GiB"``."""
+    """A size in binary units: ``1073741824`` → ``"1.00 GiB"``, ``402653184``
+    → ``"384 MiB"``, ``100`` → ``"100 B"``.
+
+    The console's pages (the ``size`` template filter, and
+    ``static/js/common.js``'s ``hvweb.fmt.size``, which follows the same
+    rules) and the CLIs say sizes this way: memory is counted in powers of
+    two, so its units are KiB, MiB and GiB (IEC 80000-13).
+    """
     for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f} {unit}"
+        if abs(n) >= scale * 0.9995:
+            return f"{_three_digits(n / scale)} {unit}"
     if abs(n) >= 1024:
-        return f"{n / 1024:.2f} KiB"
+        return f"{_three_digits(n / 1024)} KiB"
     return f"{n:.0f} B"
 
 
 def format_rate(bps: float) -> str:
-    """``1e9`` → ``"1.00 Gbit/s"``."""
+    """A link rate in decimal units: ``1e9`` → ``"1 Gbit/s"``, ``2.5e9`` →
+    ``"2.5 Gbit/s"`` (links are rated in powers of ten)."""
     for unit, scale in (("Tbit/s", 1e12), ("Gbit/s", 1e9), ("Mbit/s", 1e6)):
         if bps >= scale:
-            return f"{bps / scale:.2f} {unit}"
+            return f"{_trim(_three_digits(bps / scale))} {unit}"
     if bps >= 1e3:
-        return f"{bps / 1e3:.2f} kbit/s"
+        return f"{_trim(_three_digits(bps / 1e3))} kbit/s"
     return f"{bps:.0f} bit/s"
 
 
+def _trim(number: str) -> str:
+    return number.rstrip("0").rstrip(".") if "." in number else number
+
+
 def format_duration(seconds: float) -> str:
-    """``0.25`` → ``"250.0 ms"``; ``12.5`` → ``"12.50 s"``."""
-    if seconds < 1:
-        return f"{seconds * 1e3:.1f} ms"
-    return f"{seconds:.2f} s"
+    """A duration with a unit that fits, keeping three significant digits:
+    ``0.0005`` → ``"0.50 ms"``, ``0.25`` → ``"250 ms"``, ``12.5`` → ``"12.5 s"``,
+    ``125`` → ``"2 min 5 s"``, ``3720`` → ``"1 h 2 min"``."""
+    if seconds == 0:
+        return "0 s"
+    if seconds < 0.9995:
+        return f"{_three_digits(seconds * 1e3)} ms"
+    if seconds < 59.95:
+        return f"{_three_digits(seconds)} s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
 
 
 def format_about(seconds: float) -> str:

@@ -24,11 +24,16 @@ from .actions import configure_highly_available
 from .models import Cluster, Host, VirtualMachine
 
 
-def _host_rows(load: capacity.ClusterCapacity, moves) -> list[dict]:
+def _host_rows(
+    load: capacity.ClusterCapacity, moves, intake: dict | None = None
+) -> list[dict]:
     """Per host of ``load``: its VMs, memory held, memory reserved by moves
     still coming (the rules are ``hvweb.moves.capacity``'s); ``moves`` are the
-    moves in flight the page lists, whose VMs are marked as moving."""
+    moves in flight the page lists, whose VMs are marked as moving; ``intake``
+    (:func:`hvweb.moves.capacity.intake`) says whether each host can take VMs
+    now and which rule stops it."""
     moving = {m.vm_id for m in moves}
+    intake = intake or {}
     rows = []
     for host in load.hosts.values():
         used = load.loads[host.pk].used_mib
@@ -50,6 +55,7 @@ def _host_rows(load: capacity.ClusterCapacity, moves) -> list[dict]:
                 else 0,
                 "free_mib": host.memory_mib - used - reserved,
                 "moving_vm_ids": moving,
+                "intake": intake.get(host.pk),
             }
         )
     return rows
@@ -59,10 +65,16 @@ def _boards(clusters):
     """Each cluster with its host rows and moves in flight, in few queries."""
     clusters = list(clusters)
     loads = capacity.load_many(clusters)
+    vms = VirtualMachine.objects.filter(host__cluster__in=clusters).select_related(
+        "host__cluster"
+    )
+    intake = capacity.intake(capacity.readiness(vms))
     return [
         {
             "cluster": cluster,
-            "host_rows": _host_rows(loads[cluster.pk], loads[cluster.pk].moves),
+            "host_rows": _host_rows(
+                loads[cluster.pk], loads[cluster.pk].moves, intake
+            ),
             "moves": loads[cluster.pk].moves,
         }
         for cluster in clusters
@@ -135,10 +147,15 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     results = snapshots.readiness([vm])
+    # What fails alike for every host is the VM's own (or its source's): said
+    # once above the matrix, not once per host.
+    vm_failures = capacity.common_failures(r.failures for r in results)
+    shared_codes = {f.code for f in vm_failures}
     matrix = [
         {
             "rule": rule,
             "cells": [(r.destination, r.failure(rule.code)) for r in results],
+            "shared": rule.code in shared_codes,
         }
         for rule in rules.RULES
     ]
@@ -147,6 +164,7 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "vm": vm,
         "results": results,
         "matrix": matrix,
+        "vm_failures": vm_failures,
         "ready_hosts": sum(r.ok for r in results),
         "disks": vm.disks.select_related("csv"),
         "adapters": vm.adapters.all(),

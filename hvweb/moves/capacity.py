@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from django.db.models import Q, Sum
@@ -48,10 +48,13 @@ __all__ = [
     "ClusterCapacity",
     "Destination",
     "HostLoad",
+    "Intake",
+    "common_failures",
     "failures_now",
     "for_vm",
     "host_memory",
     "holds_slots",
+    "intake",
     "load",
     "load_many",
     "readiness",
@@ -111,23 +114,58 @@ class _Share:
         )
 
 
+def _status(failures: Iterable[Failure]) -> str:
+    failures = list(failures)
+    if not failures:
+        return "ready"
+    return "queues" if all(f.queueable for f in failures) else "blocked"
+
+
 @dataclass(frozen=True, slots=True)
 class Destination:
-    """A host the VM could move to now, with what stands in the way."""
+    """A host the VM could move to now, with what stands in the way.
+
+    ``shared`` are the failures every destination of the VM has alike (see
+    :func:`common_failures`): the VM's own or its source's, not this host's.
+    """
 
     host: Host
     free_mib: int
     failures: tuple[Failure, ...]
+    shared: tuple[Failure, ...] = ()
 
     @property
     def status(self) -> str:
-        if not self.failures:
-            return "ready"
-        return "queues" if all(f.queueable for f in self.failures) else "blocked"
+        return _status(self.failures)
 
     @property
     def selectable(self) -> bool:
         return self.status != "blocked"
+
+    @property
+    def own_failures(self) -> tuple[Failure, ...]:
+        """The failures that are this host's, without the ``shared`` ones."""
+        return tuple(f for f in self.failures if f not in self.shared)
+
+    @property
+    def own_status(self) -> str:
+        """:attr:`status` by this host's own failures: how fit the host is."""
+        return _status(self.own_failures)
+
+
+def common_failures(failure_sets: Iterable[Sequence[Failure]]) -> tuple[Failure, ...]:
+    """The failures found alike (same rule, same message) in every one of
+    ``failure_sets``, in the first set's order.
+
+    For one VM against each host of its cluster these are the rules the VM or
+    its source fails whatever the destination (``lab-local-disk`` is not highly
+    available): a page says them once, not once per host. No rule is added or
+    read here; this only compares what the rules said.
+    """
+    sets = [tuple(found) for found in failure_sets]
+    if not sets:
+        return ()
+    return tuple(f for f in sets[0] if all(f in other for other in sets[1:]))
 
 
 class ClusterCapacity:
@@ -264,12 +302,22 @@ class ClusterCapacity:
     def ranked(self, vm: VirtualMachine, *, quick: bool = False) -> list[Destination]:
         """Every other host of the cluster for ``vm``: ready first, then those
         where the move would wait in the queue, then blocked ones; each by
-        free memory (``quick``: for a quick migration)."""
+        free memory (``quick``: for a quick migration).
+
+        Failures every host shares (the VM's own) are set apart in each
+        destination's ``shared`` and do not rank: among hosts that all refuse
+        a VM that is not highly available, the hosts that would take it once
+        it is come first.
+        """
         others = [h for h in self.hosts.values() if h.pk != vm.host_id]
+        found = self.evaluate(vm, others, quick=quick)
+        shared = common_failures(d.failures for d in found)
         order = {"ready": 0, "queues": 1, "blocked": 2}
         return sorted(
-            self.evaluate(vm, others, quick=quick),
-            key=lambda d: (order[d.status], -d.free_mib, d.host.name),
+            (replace(d, shared=shared) for d in found),
+            key=lambda d: (
+                order[d.status], order[d.own_status], -d.free_mib, d.host.name
+            ),
         )
 
 
@@ -399,3 +447,43 @@ def readiness(vms: Iterable[VirtualMachine]) -> list[PairResult]:
             for d in cluster.evaluate(vm, others, disks=disks[vm.pk])
         ]
     return results
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """Whether a host can take VMs now, by :func:`readiness`'s answers.
+
+    ``takes``: how many of the VMs elsewhere in its cluster may move to it now
+    (of ``asked``); when none may, ``stops`` are the failures that name the
+    host itself (its rule, its state, its memory), else every failure found.
+    """
+
+    takes: int
+    asked: int
+    stops: tuple[Failure, ...]
+
+    @property
+    def can_take(self) -> bool:
+        return self.takes > 0
+
+    @property
+    def codes(self) -> list[str]:
+        return list(dict.fromkeys(f.code for f in self.stops))
+
+
+def intake(results: Iterable[PairResult]) -> dict[int, Intake]:
+    """Per destination host id in ``results`` (:func:`readiness`'s pairs): its
+    :class:`Intake`. A host no VM could be asked about (every VM of the
+    cluster is on it) has none."""
+    by_host: dict[int, list[PairResult]] = defaultdict(list)
+    for result in results:
+        by_host[result.destination.pk].append(result)
+    found = {}
+    for pk, pairs in by_host.items():
+        name = pairs[0].destination.name
+        takes = sum(r.ok for r in pairs)
+        every = [f for r in pairs for f in r.failures]
+        own = [f for f in every if name in f.subjects]
+        stops = () if takes else tuple(dict.fromkeys(own or every))
+        found[pk] = Intake(takes=takes, asked=len(pairs), stops=stops)
+    return found

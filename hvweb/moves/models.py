@@ -149,6 +149,13 @@ class Migration(models.Model):
         return self.state in MigrationState.active()
 
     @property
+    def wall_s(self) -> float | None:
+        """Wall-clock seconds from a worker taking the move to its end."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
     def cancellable(self) -> bool:
         """Hyper-V accepts a cancel while queued and during stages 1–3."""
         if self.state == MigrationState.QUEUED:

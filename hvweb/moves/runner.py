@@ -41,11 +41,12 @@ from migrator import (
     WorkloadSpec,
     paced,
 )
+from migrator.predict import outlook_at
 
 from . import capacity, journal, lifecycle
 from .choices import MigrationState, MoveKind, StageOutcome
 from .lifecycle import Kind
-from .models import Migration, MigrationPass, MigrationStage
+from .models import Migration, MigrationEvent, MigrationPass, MigrationStage
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,7 @@ class Runner:
         self._too_late = False
         self._last_progress = 0.0
         self._stage_rows: dict[str, MigrationStage] = {}
+        self.spec: MigrationSpec | None = None
 
     # -- cancellation, polled from the engine and from the pacing sleeps ---------
 
@@ -237,7 +239,7 @@ class Runner:
                 "Cancelled before it started.", stage=before,
             )  # fmt: skip
             return
-        spec = migration_spec(m)
+        spec = self.spec = migration_spec(m)
         engine = self.engine = Engine(
             spec, faults=Faults(**m.faults), cancel=self.cancel_requested
         )
@@ -254,10 +256,24 @@ class Runner:
 
     def _cancel_in_stage(self) -> None:
         stage = self.stage or Stage.CONFIGURATION_TRANSFER
-        message = f"Cancelled by the operator during {stage.label.lower()}."
         lifecycle.finish(
-            self.pk, MigrationState.CANCELLED, "CANCELLED", message, stage=stage.value
+            self.pk, MigrationState.CANCELLED, "CANCELLED",
+            self._cancelled_message(stage), stage=stage.value,
+        )  # fmt: skip
+
+    def _cancelled_message(self, stage: Stage) -> str:
+        """"Cancelled by demo-operator during Transfer of memory pages.": who
+        asked (the cancel request's journal entry) and the stage it ended in."""
+        asked = (
+            MigrationEvent.objects.filter(
+                migration_id=self.pk, kind=Kind.CANCEL_REQUESTED
+            )
+            .order_by("-seq")
+            .values_list("data", flat=True)
+            .first()
         )
+        who = (asked or {}).get("by") or "the operator"
+        return f"Cancelled by {who} during {stage.label}."
 
     def handle(self, event: Event) -> None:
         data = event.to_dict()
@@ -291,11 +307,15 @@ class Runner:
                     migration_id=self.pk,
                     **{k: v for k, v in data.items() if k != "kind"},
                 )
+                data["outlook"] = outlook_at(self.spec, event).to_dict()
                 journal.record(self.pk, Kind.PASS_FINISHED, data)
         elif isinstance(event, Progress):
             wall = time.monotonic()
             if wall - self._last_progress >= 1 / PROGRESS_PER_SECOND:
                 self._last_progress = wall
+                # The page's ETA, outlook and "blackout if stopped" come from
+                # the engine's own model, continued from where the move is.
+                data["outlook"] = outlook_at(self.spec, event).to_dict()
                 journal.record(self.pk, Kind.PROGRESS, data, progress=data)
         elif isinstance(event, Completed):
             lifecycle.finish(
@@ -311,9 +331,10 @@ class Runner:
                 fields=result_fields(result) if result and result.aborted else None,
             )  # fmt: skip
         elif isinstance(event, Cancelled):
+            message = self._cancelled_message(event.stage)
             lifecycle.finish(
-                self.pk, MigrationState.CANCELLED, "CANCELLED", event.reason,
-                stage=event.stage.value, data=data,
+                self.pk, MigrationState.CANCELLED, "CANCELLED", message,
+                stage=event.stage.value, data={**data, "reason": message},
             )  # fmt: skip
 
     def _stage_done(self, stage: str, duration_s: float) -> None:

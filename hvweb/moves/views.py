@@ -77,17 +77,32 @@ def prediction_dict(prediction: Prediction, speed: float) -> dict:
     }
 
 
-def _predict(vm: VirtualMachine, options: MoveOptions) -> Prediction:
-    return predict(
-        build_spec(
-            vm,
-            vm.host,
-            vm.host.cluster,
-            performance_option=options.performance_option,
-            downtime_limit_ms=options.downtime_limit_ms,
-            policy=options.policy,
-        )
+def _spec(vm: VirtualMachine, options: MoveOptions):
+    return build_spec(
+        vm,
+        vm.host,
+        vm.host.cluster,
+        performance_option=options.performance_option,
+        downtime_limit_ms=options.downtime_limit_ms,
+        policy=options.policy,
     )
+
+
+def _predict(vm: VirtualMachine, options: MoveOptions) -> Prediction:
+    return predict(_spec(vm, options))
+
+
+def _options_asked(data) -> dict[str, str]:
+    """The move options a form or query sent; "as fast as the machine can"
+    (``pace=unpaced``) is speed 0, whatever the speed box says."""
+    asked = {
+        name: data[name]
+        for name in MOVE_FIELDS
+        if data.get(name, "") != ""
+    }
+    if data.get("pace") == "unpaced":
+        asked["speed"] = "0"
+    return asked
 
 
 def move_form_context(request: HttpRequest, vm: VirtualMachine, may_operate: bool):
@@ -97,17 +112,25 @@ def move_form_context(request: HttpRequest, vm: VirtualMachine, may_operate: boo
     cluster = vm.host.cluster
     options = MoveOptions.parse(cluster)  # the cluster's settings, the defaults
     destinations = ranked_destinations(vm)
+    can_start = any(d.selectable for d in destinations)
+    spec = _spec(vm, options)
     return {
         "destinations": destinations,
-        "can_start": any(d.selectable for d in destinations),
+        "shared_failures": destinations[0].shared if destinations else (),
+        "can_start": can_start,
         "move_options": options,
         "option_bounds": {
             "max_downtime_limit_ms": bounds.MAX_DOWNTIME_LIMIT_MS,
+            "min_speed": bounds.MIN_SPEED,
             "max_speed": bounds.MAX_SPEED,
         },
+        "pass_cap": spec.pass_cap,
         "performance_options": PerformanceOption.choices,
         "policies": MigrationPolicy.choices,
-        "prediction": prediction_dict(_predict(vm, options), options.speed),
+        # No figures for a move that cannot happen.
+        "prediction": prediction_dict(predict(spec), options.speed)
+        if can_start
+        else None,
     }
 
 
@@ -132,14 +155,7 @@ def vm_prediction(request: HttpRequest, pk: int) -> JsonResponse:
         VirtualMachine.objects.select_related("host__cluster"), request.user, pk=pk
     )
     try:
-        options = MoveOptions.parse(
-            vm.host.cluster,
-            **{
-                name: request.GET[name]
-                for name in MOVE_FIELDS
-                if request.GET.get(name, "") != ""
-            },
-        )
+        options = MoveOptions.parse(vm.host.cluster, **_options_asked(request.GET))
     except ValidationError as exc:
         return JsonResponse({"errors": exc.message_dict}, status=400)
     return JsonResponse(prediction_dict(_predict(vm, options), options.speed))
@@ -177,11 +193,7 @@ def migrate_vm(request: HttpRequest, pk: int) -> HttpResponse:
             extra_tags="at-migrate",
         )
         return redirect(vm)
-    options = {
-        name: request.POST[name]
-        for name in MOVE_FIELDS
-        if request.POST.get(name, "") != ""
-    }
+    options = _options_asked(request.POST)
     try:
         migration = start_migration(vm, destination, request.user, **options)
     except ValidationError as exc:
@@ -200,6 +212,16 @@ def migrate_vm(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- The migration page ----------------------------------------------------------
+
+
+def log_with_gaps(log: list[dict]) -> list[dict]:
+    """The event log as the page lists it: each entry with ``skipped``, the
+    progress updates (not listed) between it and the entry before."""
+    shown, before = [], 0
+    for entry in log:
+        shown.append({**entry, "skipped": max(0, entry["seq"] - before - 1)})
+        before = entry["seq"]
+    return shown
 
 
 @login_required
@@ -223,14 +245,16 @@ def migration_detail(request: HttpRequest, pk: int) -> HttpResponse:
         }
         for stage in Stage
     ]
+    stage = migration.failed_stage or migration.stage
     return render(
         request,
         "moves/migration_detail.html",
         {
             "migration": migration,
+            "stage": Stage(stage) if stage else None,
             "timeline": timeline,
             "passes": snapshot["passes"],
-            "log": snapshot["log"][-200:],
+            "log": log_with_gaps(snapshot["log"])[-200:],
             "predicted": migration.predicted or None,
             "bytes_shown": max(
                 migration.bytes_sent or 0, progress.get("bytes_sent") or 0
@@ -446,6 +470,7 @@ def migration_list(request: HttpRequest) -> HttpResponse:
         "moves/migration_list.html",
         {
             "form": filterset.form,
+            "filtered": filterset.is_bound,
             "fields": [filterset.form[name] for name in PAGE_FILTERS],
             "page": page,
             "migrations": page.object_list,

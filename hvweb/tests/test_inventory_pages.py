@@ -3,9 +3,11 @@
 import html
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.urls import reverse
 
-from hvweb.inventory.models import VirtualMachine
+from hvweb.inventory.models import Host, VirtualMachine
 from hvweb.inventory.testing import make_host, make_member, make_vm, make_world
 
 pytestmark = pytest.mark.django_db
@@ -208,3 +210,32 @@ def test_a_user_without_a_team_sees_no_cluster(client, world):
 def test_a_nonexistent_object_is_404_too(client, world):
     client.force_login(make_member(world.team, "viewer"))
     assert client.get(reverse("inventory:vm", args=[999999])).status_code == 404
+
+
+# --- Host cards say whether the host can take VMs ------------------------------------
+
+
+def test_each_host_card_says_whether_it_can_take_vms_and_which_rule_stops_it(client):
+    call_command("seed_demo", verbosity=0)
+    client.force_login(get_user_model().objects.get(username="demo-viewer"))
+    _, body = page(client, "/")
+    expected = {
+        "HV-LAB-1": "yes",
+        "HV-LAB-2": "yes",
+        "HV-LAB-2008": "HYPERV_VERSION",
+        "HV-LAB-NOTJOINED": "FAILOVER_CLUSTER",
+        "HV-LAB-NOSAN": "SHARED_STORAGE",
+        "HV-LAB-AMD": "CPU_VENDOR",
+        "HV-LAB-DBOOT": "BOOT_DRIVE",
+    }
+    for name, says in expected.items():
+        host = Host.objects.get(name=name)
+        card = body[body.index(f'id="host-{host.pk}"'):]
+        card = card[: card.index("</article>")]
+        takes = card[card.index('class="takes'):]
+        takes = takes[: takes.index("</p>")]
+        if says == "yes":
+            assert 'data-takes="yes"' in takes and "Can take VMs" in takes, name
+        else:
+            assert 'data-takes="no"' in takes and "Takes no VM now" in takes, name
+            assert f">{says}</code>" in takes, (name, takes)

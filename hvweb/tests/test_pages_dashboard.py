@@ -25,6 +25,7 @@ from hvweb.moves.services import (
     start_migration,
 )
 from migrator.predict import predict
+from migrator.units import format_duration
 
 pytestmark = pytest.mark.django_db
 
@@ -134,7 +135,7 @@ def test_destinations_are_ranked_ready_first_then_by_free_memory_blocked_say_why
     assert listing.index("HV-BLUE-3") < listing.index("HV-BLUE-2")
     amd = between(listing, 'data-host="HV-BLUE-AMD"', "</ul>")
     assert "disabled" in amd and "CPU_VENDOR" in amd and "AMD" in amd
-    assert "16384 MiB free" in listing and "8192 MiB free" in listing
+    assert "16.0 GiB free" in listing and "8.00 GiB free" in listing  # binary units
 
 
 def test_the_ranking_reports_what_starting_the_move_would_check(world):
@@ -164,8 +165,8 @@ def test_the_vm_page_shows_the_predicted_passes_time_and_downtime(client, world)
     )  # fmt: skip
     box = between(body, 'id="prediction"', "</section>")
     assert f'data-p="passes">{expected.passes}<' in box
-    assert f"{expected.total_time_s:.2f} s simulated" in box
-    assert f"{expected.downtime_s:.3f} s" in box
+    assert f"{format_duration(expected.total_time_s)} simulated" in box
+    assert f'data-p="downtime">{format_duration(expected.downtime_s)}<' in box
     assert expected.reason in box
     assert 'id="migrate"' in body and "disabled" not in between(
         body, 'id="migrate"', ">"
@@ -183,6 +184,27 @@ def test_the_prediction_follows_the_options_and_names_a_bad_field(client, world)
     bad = client.get(url, {"downtime_limit_ms": "soon", "performance_option": "x"})
     assert bad.status_code == 400
     assert set(bad.json()["errors"]) == {"downtime_limit_ms", "performance_option"}
+
+
+def test_as_fast_as_the_machine_can_is_a_choice_of_its_own(client, world):
+    client.force_login(make_member(world.team, "operator"))
+    _, body = get(client, world.vm.get_absolute_url())
+    form = between(body, 'id="migrate-form"', "</form>")
+    assert 'value="unpaced"' in form and "as fast as the machine can" in form
+    assert "0 means no limit" in form  # the downtime limit says what 0 means
+    assert "0 runs unpaced" not in form
+    url = reverse("moves:vm-prediction", args=[world.vm.pk])
+    unpaced = client.get(url, {"speed": "5", "pace": "unpaced"}).json()
+    assert unpaced["speed"] == 0 and unpaced["wall_time_s"] is None
+    paced = client.get(url, {"speed": "5", "pace": "paced"}).json()
+    assert paced["speed"] == 5
+
+
+def test_a_viewer_is_told_the_page_is_read_only(client, world):
+    client.force_login(make_member(world.team, "viewer"))
+    _, body = get(client, world.vm.get_absolute_url())
+    hint = between(body, 'id="read-only"', "</section>")
+    assert "read-only" in hint and "operator or administrator role" in hint
 
 
 def test_a_viewer_sees_no_migrate_control_and_a_forged_post_is_refused(client, world):
@@ -256,7 +278,33 @@ def test_a_vm_no_host_can_take_has_its_migrate_button_disabled(client, world):
     button = between(body, 'id="migrate"', ">")
     assert "disabled" in button
     assert "No host of CLU-BLUE can take local-1 now" in body
-    assert body.count('<td class="fail"') == 2  # HIGHLY_AVAILABLE on both hosts
+    # HIGHLY_AVAILABLE is the VM's own: said once above the matrix, which
+    # gives the rule one cell across its hosts instead of one per host.
+    failures = between(body, 'id="vm-failures"', "</div>")
+    assert failures.count('<code class="rule-code">HIGHLY_AVAILABLE') == 1
+    assert "local-1 is not highly available" in failures
+    assert body.count("local-1 is not highly available") == 1
+    assert body.count('<td class="fail shared" colspan="2"') == 1
+    assert body.count('<td class="fail" ') == 0
+    # No figures are offered for a move that cannot happen.
+    assert 'data-p="passes"' not in body and 'id="no-prediction"' in body
+
+
+def test_hosts_are_ranked_by_their_own_fitness_when_the_vm_itself_fails(
+    client, world
+):
+    vm = make_vm(world.hosts[0], "local-2", csv=None, highly_available=False)
+    make_host(world.cluster, "HV-BLUE-AMD", cpu_vendor="amd", memory_mib=65_536)
+    client.force_login(make_member(world.team, "operator"))
+    response, body = get(client, vm.get_absolute_url())
+    ranked = [(d.host.name, d.own_status) for d in response.context["destinations"]]
+    # Every host refuses the VM; the AMD one, freest but unfit itself, is last.
+    assert ranked == [
+        ("HV-BLUE-2", "ready"), ("HV-BLUE-3", "ready"), ("HV-BLUE-AMD", "blocked")
+    ]  # 2 and 3 have as much free memory: by name
+    listing = between(body, 'id="destinations"', "</fieldset>")
+    assert "HIGHLY_AVAILABLE" not in listing and "CPU_VENDOR" in listing
+    assert listing.count("host fits") == 2
 
 
 def test_configure_ha_refusal_is_shown_beside_the_button(client, world):

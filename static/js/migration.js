@@ -11,6 +11,13 @@
  * (pass_count, cancellable, ...); a frame says where the move stands after
  * its event (hvweb.moves.frames), so the page asks the server, not a rule of
  * its own, whether the move may still be cancelled.
+ *
+ * The ETA, the outlook line and "blackout if stopped now" are the engine's own
+ * model continued from where the move is (migrator.predict.outlook, which the
+ * worker attaches to every progress and pass_finished frame as
+ * data.outlook): the page computes no estimate of its own. Once the move ends
+ * the tiles show its final figures. Sizes, durations and times are
+ * hvweb.fmt's (common.js).
  */
 "use strict";
 (function () {
@@ -21,6 +28,8 @@
   const el = hvweb.el;
   const $ = (sel) => root.querySelector(sel);
   const MiB = 1024 * 1024;
+  const PAGE = 4096; // bytes: the console's guests have 4 KiB pages (runner.build_spec)
+  const fmt = hvweb.fmt;
   const PLOT = { displayModeBar: false, responsive: true };
   const LAYOUT = {
     margin: { l: 56, r: 12, t: 8, b: 40 }, legend: { orientation: "h", y: -0.25 },
@@ -28,8 +37,9 @@
   };
 
   const state = {
-    m: null, stages: {}, passes: [], predicted: null,
+    m: null, stages: {}, passes: [], predicted: null, outlook: null, running: null,
     lastSeq: 0, early: new Map(), bytes: 0, remaining: null, rates: null, passNo: null,
+    logSeq: 0,
     lastY: -1, newX: [], newY: [], points: 0,
     dirty: new Set(), timer: null, gapTimer: null,
     applied: 0, maxLagMs: 0, lastLagMs: 0, lags: [], renders: 0, lastAt: null,
@@ -53,7 +63,11 @@
     state.remaining = m.final_dirty_pages ?? p.remaining_dirty_pages ?? null;
     state.rates = p.link_rate ? { dirty: p.dirty_rate, link: p.link_rate } : null;
     state.passNo = p.pass_no ?? null;
-    const xs = [], ys = [];
+    state.outlook = ACTIVE.includes(m.state) ? p.outlook || null : null;
+    state.running = ACTIVE.includes(m.state) && p.pass_no ? runningPass(p) : null;
+    // The bytes chart starts where the move did: nothing sent at 0 s.
+    const xs = [0], ys = [0];
+    state.lastY = 0;
     for (const point of series) {
       if (point.bytes_sent >= state.lastY) {
         xs.push(point.t); ys.push(point.bytes_sent / MiB); state.lastY = point.bytes_sent;
@@ -65,10 +79,13 @@
     state.points = xs.length;
     Plotly.newPlot("chart-bytes", [{
       x: xs, y: ys, type: "scatter", mode: "lines", name: "Bytes sent", line: { color: "#1f6feb" },
-    }], { ...LAYOUT, showlegend: false, xaxis: { title: { text: "simulated s" } },
-      yaxis: { title: { text: "MiB" }, rangemode: "tozero" } }, PLOT);
+    }], { ...LAYOUT, showlegend: false,
+      xaxis: { title: { text: "simulated time (s)" }, rangemode: "tozero" },
+      yaxis: { title: { text: "data sent (MiB)" }, rangemode: "tozero" } }, PLOT);
     const log = $("#log");
-    log.replaceChildren(...snap.log.slice(-LOG_MAX).map(logItem));
+    log.replaceChildren();
+    state.logSeq = 0;
+    for (const f of snap.log.slice(-LOG_MAX)) addLog(f);
     if (!snap.log.length) log.append(el("li", { class: "muted empty" }, "No event yet."));
     for (const part of ["all"]) state.dirty.add(part);
     draw();
@@ -124,20 +141,28 @@
       case "pass_finished":
         if (!state.passes.some((p) => p.pass_no === d.pass_no)) state.passes.push(d);
         state.remaining = d.remaining_dirty_pages;
+        state.running = null;
+        if (d.outlook) state.outlook = d.outlook;
         state.dirty.add("charts");
         break;
       case "progress":
         state.passNo = d.pass_no;
         state.remaining = d.remaining_dirty_pages;
         state.rates = { dirty: d.dirty_rate, link: d.link_rate };
+        if (d.outlook) state.outlook = d.outlook;
+        state.running = runningPass(d);
+        state.dirty.add("running");
         addPoint(d.t, d.bytes_sent);
         break;
       case "completed": {
         const r = d.result;
         Object.assign(m, { pass_count: r.passes, bytes_sent: r.bytes_sent, total_time_s: r.total_time_s,
-          downtime_s: r.downtime_s, verified: r.verified, stop_reason: r.stop_reason });
+          downtime_s: r.downtime_s, verified: r.verified, stop_reason: r.stop_reason,
+          final_dirty_pages: r.final_dirty_pages });
         addPoint(r.total_time_s, r.bytes_sent);
         state.remaining = r.final_dirty_pages;
+        state.running = null;
+        state.outlook = null;
         state.dirty.add("charts");
         break;
       }
@@ -146,10 +171,27 @@
         if (d.stage && state.stages[d.stage]) state.stages[d.stage].outcome = f.kind;
         m.error_code = d.code || "CANCELLED";
         m.error_message = d.reason;
+        m.failed_stage = d.stage || "";
+        state.running = null;
+        state.outlook = null;
+        state.dirty.add("charts");
         break;
       }
     }
     if (f.kind !== "progress") addLog(f);
+  }
+
+  function runningPass(d) {
+    // The pass under way, from a progress frame: what it has sent so far and
+    // what the guest wrote again after it was sent. Pass 1 goes through every
+    // page; a later pass through those its predecessor left dirty.
+    const before = state.passes.find((p) => p.pass_no === d.pass_no - 1);
+    const start = d.pass_no === 1 ? (state.m.reserved_memory_mib * MiB) / PAGE
+      : before ? before.remaining_dirty_pages : null;
+    if (start === null || d.unsent_pages === undefined) return null;
+    const unsent = d.unsent_pages || 0;
+    return { pass_no: d.pass_no, sent: Math.max(0, start - unsent),
+      redirtied: Math.max(0, d.remaining_dirty_pages - unsent) };
   }
 
   function addPoint(t, bytes) {
@@ -167,19 +209,56 @@
     state.timer = setTimeout(function () { state.timer = null; draw(); }, 100);
   }
 
-  function fmtS(x, digits) { return x === null || x === undefined ? "—" : x.toFixed(digits) + " s"; }
+  function fmtS(x) { return fmt.duration(x); }
 
   function eta(m) {
-    if (m.state === "succeeded") return "done";
-    if (!ACTIVE.includes(m.state)) return "—";
+    // The model's estimate (data.outlook.eta_s, simulated seconds) in wall time.
     if (m.state === "queued") return "waiting for a free slot";
     if (m.stage && STAGE[m.stage].number > 3) return "switching over";
-    if (!state.rates || state.remaining === null) return "estimating…";
-    const { dirty, link } = state.rates;
-    if (dirty >= link) return "not converging: the guest dirties pages as fast as the link sends them";
-    const sim = state.remaining / (link - dirty) + (state.predicted ? state.predicted.downtime_s : 0);
-    if (m.speed > 0) return "≈ " + (sim / m.speed).toFixed(1) + " s (" + sim.toFixed(2) + " s simulated)";
-    return "≈ " + sim.toFixed(2) + " s simulated (unpaced)";
+    const o = state.outlook;
+    if (!o) return "estimating…";
+    if (m.speed > 0) return "≈ " + fmt.duration(o.eta_s / m.speed) + " (" + fmt.duration(o.eta_s) + " simulated)";
+    return "≈ " + fmt.duration(o.eta_s) + " simulated (unpaced)";
+  }
+
+  function stageText(m) {
+    const name = m.failed_stage || m.stage;
+    if (!name) return "—";
+    const s = STAGE[name];
+    const where = m.state === "succeeded" ? " (the last)" : ACTIVE.includes(m.state) ? "" : " (where it ended)";
+    return s.number + " of 7, " + s.label + where;
+  }
+
+  function tiles(m) {
+    // [label, value] per tile: live figures while the move runs, its final
+    // figures once it has ended.
+    const ended = !ACTIVE.includes(m.state);
+    const last = state.passes.length ? state.passes[state.passes.length - 1] : null;
+    const link = state.rates ? state.rates.link : m.predicted && m.predicted.link_rate;
+    const ratesText = (dirty) => fmt.count(dirty) + " / " + fmt.count(link) + " pages/s";
+    if (!ended) {
+      const o = state.outlook;
+      return {
+        bytes: ["Bytes sent", fmt.size(state.bytes)],
+        remaining: ["Remaining dirty pages", state.remaining === null ? "—" : fmt.count(state.remaining)],
+        pass: ["Pass", state.passNo ? String(state.passNo) + (m.predicted ? " of about " + m.predicted.passes : "") : "—"],
+        rates: ["Dirty rate / link rate", state.rates ? ratesText(state.rates.dirty) : "—", state.rates && state.rates.dirty],
+        blackout: ["Blackout if stopped now", o ? fmt.duration(o.blackout_if_stopped_s) : "—"],
+        eta: ["ETA", eta(m)],
+      };
+    }
+    const succeeded = m.state === "succeeded";
+    const finished = state.passes.length;
+    return {
+      bytes: ["Bytes sent", fmt.size(state.bytes)],
+      remaining: succeeded ? ["Pages sent in the blackout", fmt.count(m.final_dirty_pages ?? state.remaining)]
+        : ["Pages sent in a blackout", "none: the VM kept running on its source"],
+      pass: succeeded ? ["Pre-copy passes", String(m.pass_count ?? finished)]
+        : ["Pre-copy passes finished", String(finished)],
+      rates: ["Last pass's dirty rate / link rate", last ? ratesText(last.dirty_rate) : "—", last && last.dirty_rate],
+      blackout: succeeded ? ["Blackout (downtime)", fmt.duration(m.downtime_s)] : ["Blackout (downtime)", "none"],
+      eta: [succeeded ? "Finished" : "Ended", succeeded ? "done" : hvweb.label(hvweb.constants.state_labels, m.state).toLowerCase()],
+    };
   }
 
   function draw() {
@@ -193,36 +272,44 @@
     // A move its policy gave up on reads as aborted, not as a fault.
     tag.textContent = m.error_code === hvweb.constants.not_converging
       ? "Aborted: pre-copy did not converge"
-      : hvweb.label(hvweb.constants.state_labels, m.state) + (m.stage ? " — " + STAGE[m.stage].label : "");
+      : hvweb.label(hvweb.constants.state_labels, m.state);
+    $("#stage").textContent = stageText(m);
     const where = $("#vm-location");
-    where.textContent = m.switched_over ? where.dataset.destination + " (the destination)"
-      : where.dataset.source + " (the source)";
+    if (where) {
+      where.textContent = m.switched_over ? where.dataset.destination + " (the destination)"
+        : where.dataset.source + " (the source)";
+    }
     $("#cancel-note").textContent = m.cancel_requested && ACTIVE.includes(m.state) ? "cancel requested" : "";
     const form = document.getElementById("cancel-form");
     if (form) form.hidden = !(m.cancellable && !m.cancel_requested);
-    $("#error").textContent = m.error_code ? m.error_code + ": " + m.error_message : "";
-    $("#error").hidden = $("#error-label").hidden = !m.error_code;
+    // A failure is an error; an operator's cancel is not: it reads as what happened.
+    const failed = m.state === "failed", cancelled = m.state === "cancelled";
+    $("#error").textContent = failed ? m.error_code + ": " + m.error_message : "";
+    $("#error").hidden = $("#error-label").hidden = !failed;
+    $("#outcome").textContent = cancelled ? m.error_message || "" : "";
+    $("#outcome").hidden = $("#outcome-label").hidden = !cancelled;
 
     const total = Object.values(state.stages).reduce((s, x) => s + (x.duration_s || 0), 0);
     for (const li of root.querySelectorAll("#timeline li")) {
       const s = state.stages[li.dataset.stage];
       li.className = s ? s.outcome : "pending";
       li.querySelector("[data-duration]").textContent = !s ? "—"
-        : s.duration_s !== null && s.duration_s !== undefined ? s.duration_s.toFixed(3) + " s" : s.outcome;
+        : s.duration_s !== null && s.duration_s !== undefined ? fmt.duration(s.duration_s) : s.outcome;
       li.style.setProperty("--share", total && s && s.duration_s ? (s.duration_s / total).toFixed(3) : 0);
     }
 
     const stat = (name) => $('[data-stat="' + name + '"]');
-    stat("bytes").textContent = hvweb.bytes(state.bytes);
-    stat("remaining").textContent = state.remaining === null ? "—" : state.remaining.toLocaleString("en");
-    stat("pass").textContent = m.pass_count || state.passNo || "—";
-    if (state.rates) {
-      const { dirty, link } = state.rates;
-      stat("rates").textContent = Math.round(dirty).toLocaleString("en") + " / " +
-        Math.round(link).toLocaleString("en") + " pages/s";
-      stat("rate-meter").style.width = Math.min(100, (100 * dirty) / link).toFixed(1) + "%";
+    for (const [name, [label, value, dirty]] of Object.entries(tiles(m))) {
+      $('[data-k="' + name + '"]').textContent = label;
+      stat(name).textContent = value;
+      if (name === "rates") {
+        const link = state.rates ? state.rates.link : m.predicted && m.predicted.link_rate;
+        stat("rate-meter").style.width = dirty && link ? Math.min(100, (100 * dirty) / link).toFixed(1) + "%" : "0";
+      }
     }
-    stat("eta").textContent = eta(m);
+    stat("outlook").textContent = ACTIVE.includes(m.state)
+      ? (state.outlook ? state.outlook.text : state.predicted ? state.predicted.reason : "—")
+      : outcomeLine(m);
     const expected = state.predicted ? state.predicted.bytes_sent : m.reserved_memory_mib * MiB;
     let pct = m.state === "succeeded" ? 100 : Math.min(99, Math.floor((100 * state.bytes) / expected));
     const bar = $("#progressbar");
@@ -238,17 +325,37 @@
     $("#chart-bytes").dataset.points = state.points;
     if (state.dirty.has("charts") || state.dirty.has("all")) {
       drawPasses(); drawBlackout(); drawVersus(); drawPassTable();
+    } else if (state.dirty.has("running")) {
+      drawPasses(); drawBlackout();
     }
     state.dirty.clear();
   }
 
+  function outcomeLine(m) {
+    if (m.state === "succeeded") {
+      return "moved in " + (m.pass_count ?? state.passes.length) + " pre-copy pass" +
+        ((m.pass_count ?? state.passes.length) === 1 ? "" : "es") + "; downtime " + fmt.duration(m.downtime_s) +
+        (m.downtime_limit_ms ? (m.downtime_s * 1000 <= m.downtime_limit_ms ? ", within" : ", over") +
+          " the " + m.downtime_limit_ms + " ms limit" : "") + "; " + fmt.size(m.bytes_sent) + " sent in " +
+        fmt.duration(m.total_time_s) + " (simulated)";
+    }
+    return m.error_message || hvweb.label(hvweb.constants.state_labels, m.state);
+  }
+
   function drawPasses() {
-    const passes = state.passes;
+    const passes = state.passes.slice();
+    const run = state.running;
+    const faded = passes.map(() => 1);
+    if (run && !passes.some((p) => p.pass_no === run.pass_no)) {
+      // The pass under way, growing with each progress frame.
+      passes.push({ pass_no: run.pass_no, pages_sent: run.sent, pages_dirtied: run.redirtied });
+      faded.push(0.55);
+    }
     const traces = [
       { type: "bar", name: "Pages sent", x: passes.map((p) => p.pass_no),
-        y: passes.map((p) => p.pages_sent), marker: { color: "#1f6feb" } },
+        y: passes.map((p) => p.pages_sent), marker: { color: "#1f6feb", opacity: faded } },
       { type: "bar", name: "Pages re-dirtied", x: passes.map((p) => p.pass_no),
-        y: passes.map((p) => p.pages_dirtied), marker: { color: "#cf222e" } },
+        y: passes.map((p) => p.pages_dirtied), marker: { color: "#cf222e", opacity: faded } },
     ];
     if (state.predicted) {
       const pp = state.predicted.pages_per_pass;
@@ -260,7 +367,8 @@
     const throttled = throttle.some((t) => t > 0) ||
       (state.predicted && (state.predicted.throttle_pct_per_pass || []).some((t) => t > 0));
     const layout = { ...LAYOUT, barmode: "group",
-      xaxis: { title: { text: "pass" }, dtick: 1 }, yaxis: { title: { text: "pages" } } };
+      xaxis: { title: { text: "pre-copy pass" + (run ? " (pass " + run.pass_no + " running)" : "") }, dtick: 1 },
+      yaxis: { title: { text: "pages (4 KiB)" }, rangemode: "tozero" } };
     if (throttled) {
       traces.push({ type: "scatter", mode: "lines+markers", name: "Guest throttle %", yaxis: "y2",
         x: passes.map((p) => p.pass_no), y: throttle, line: { color: "#bc4c00", shape: "hv" } });
@@ -268,7 +376,8 @@
       layout.margin = { ...LAYOUT.margin, r: 48 };
     }
     Plotly.react("chart-passes", traces, layout, PLOT);
-    $("#chart-passes").dataset.passes = passes.length;
+    $("#chart-passes").dataset.passes = state.passes.length;
+    $("#chart-passes").dataset.running = run ? run.pass_no + ":" + run.sent : "";
     $("#chart-passes").dataset.throttle = Math.max(0, ...throttle);
   }
 
@@ -277,19 +386,31 @@
     const x = state.passes.map((p) => "after pass " + p.pass_no);
     const y = state.passes.map((p) => p.expected_downtime_s * 1000);
     const colors = x.map(() => "#8c959f");
+    if (state.outlook && ACTIVE.includes(m.state)) {
+      x.push(state.running ? "now (pass " + state.running.pass_no + ")" : "now");
+      y.push(state.outlook.blackout_if_stopped_s * 1000); colors.push("#1f6feb");
+    }
     if (state.predicted) { x.push("predicted"); y.push(state.predicted.downtime_s * 1000); colors.push("#9a6700"); }
     if (m.downtime_s !== null && m.downtime_s !== undefined) {
       x.push("actual"); y.push(m.downtime_s * 1000);
       colors.push(m.downtime_limit_ms && m.downtime_s * 1000 > m.downtime_limit_ms ? "#cf222e" : "#1a7f37");
     }
+    const limitMs = m.downtime_limit_ms;
+    // Log scale: the first pass's figure is often 1000× the final blackout. The
+    // range reaches a decade below the smallest bar, so even an idle VM's
+    // half-millisecond bars stand up from the axis, and each bar says its value.
+    const values = y.filter((v) => v > 0).concat(limitMs ? [limitMs] : []);
+    const lo = values.length ? Math.floor(Math.log10(Math.min(...values))) - 1 : -1;
+    const hi = values.length ? Math.ceil(Math.log10(Math.max(...values)) + 0.3) : 3;
+    const shapes = limitMs ? [{ type: "line", xref: "paper", x0: 0, x1: 1,
+      y0: limitMs, y1: limitMs, line: { color: "#cf222e", dash: "dash" } }] : [];
     // On a log axis a shape takes the value itself, an annotation its log10.
-    const limit = Math.log10(m.downtime_limit_ms);
-    const shapes = m.downtime_limit_ms ? [{ type: "line", xref: "paper", x0: 0, x1: 1,
-      y0: m.downtime_limit_ms, y1: m.downtime_limit_ms, line: { color: "#cf222e", dash: "dash" } }] : [];
-    const annotations = m.downtime_limit_ms ? [{ xref: "paper", x: 1, y: limit,
-      text: "limit " + m.downtime_limit_ms + " ms", showarrow: false, yanchor: "bottom", xanchor: "right",
+    const annotations = limitMs ? [{ xref: "paper", x: 1, y: Math.log10(limitMs),
+      text: "limit " + limitMs + " ms", showarrow: false, yanchor: "bottom", xanchor: "right",
       font: { color: "#cf222e" } }] : [];
-    const traces = [{ type: "bar", x, y, marker: { color: colors }, name: "blackout" }];
+    const traces = [{ type: "bar", x, y, marker: { color: colors }, name: "blackout",
+      text: y.map((v) => fmt.duration(v / 1000)), textposition: "outside", cliponaxis: false,
+      hovertemplate: "%{x}: %{text}<extra></extra>" }];
     // The limit the policy decided against after each pass (escalating policies
     // raise it step by step); drawn only where it left the move's own limit.
     const limits = state.passes.filter((p) => p.downtime_limit_ms !== null && p.downtime_limit_ms !== undefined);
@@ -301,18 +422,20 @@
     }
     $("#chart-blackout").dataset.limits = raised ? limits.length : 0;
     Plotly.react("chart-blackout", traces,
-      // Log scale: the first pass's figure is often 1000× the final blackout.
-      { ...LAYOUT, showlegend: raised, shapes, annotations, yaxis: { title: { text: "ms (log)" }, type: "log", dtick: 1 } },
+      { ...LAYOUT, showlegend: raised, shapes, annotations,
+        xaxis: { title: { text: "if pre-copy stopped" }, type: "category" },
+        yaxis: { title: { text: "blackout (ms, log scale)" }, type: "log", range: [lo, hi], dtick: 1 } },
       PLOT);
+    $("#chart-blackout").dataset.bars = x.join("|");
   }
 
   function drawVersus() {
     const m = state.m, p = state.predicted;
     const cells = {
       passes: [p && p.passes, m.pass_count],
-      bytes: [p && hvweb.bytes(p.bytes_sent), m.bytes_sent ? hvweb.bytes(m.bytes_sent) : null],
-      total: [p && fmtS(p.total_time_s, 3), m.total_time_s !== null ? fmtS(m.total_time_s, 3) : null],
-      downtime: [p && fmtS(p.downtime_s, 4), m.downtime_s !== null ? fmtS(m.downtime_s, 4) : null],
+      bytes: [p && fmt.size(p.bytes_sent), m.bytes_sent ? fmt.size(m.bytes_sent) : null],
+      total: [p && fmtS(p.total_time_s), m.total_time_s !== null ? fmtS(m.total_time_s) : null],
+      downtime: [p && fmtS(p.downtime_s), m.downtime_s !== null ? fmtS(m.downtime_s) : null],
     };
     for (const [row, [pred, act]] of Object.entries(cells)) {
       const tds = root.querySelectorAll('#versus [data-row="' + row + '"] td');
@@ -325,9 +448,9 @@
     const body = $("#passes tbody");
     if (!state.passes.length) return;
     body.replaceChildren(...state.passes.map((p) => el("tr", {},
-      el("td", {}, p.pass_no), el("td", {}, p.pages_sent), el("td", {}, p.pages_dirtied),
-      el("td", {}, p.zero_pages), el("td", {}, hvweb.bytes(p.bytes)), el("td", {}, fmtS(p.duration_s, 3)),
-      el("td", {}, Math.round(p.dirty_rate) + " pages/s"), el("td", {}, fmtS(p.expected_downtime_s, 4)),
+      el("td", {}, p.pass_no), el("td", {}, fmt.count(p.pages_sent)), el("td", {}, fmt.count(p.pages_dirtied)),
+      el("td", {}, fmt.count(p.zero_pages)), el("td", {}, fmt.size(p.bytes)), el("td", {}, fmtS(p.duration_s)),
+      el("td", {}, fmt.count(p.dirty_rate) + " pages/s"), el("td", {}, fmtS(p.expected_downtime_s)),
       el("td", {}, Math.round(p.throttle_pct || 0) + " %"),
       el("td", {}, p.downtime_limit_ms === null || p.downtime_limit_ms === undefined ? "—"
         : Math.round(p.downtime_limit_ms) + " ms"))));
@@ -337,16 +460,17 @@
     const d = f.data || {};
     switch (f.kind) {
       case "stage_started": return STAGE[d.stage] ? STAGE[d.stage].number + ". " + STAGE[d.stage].label : d.stage;
-      case "stage_finished": return (STAGE[d.stage] ? STAGE[d.stage].label : d.stage) + " in " + fmtS(d.duration_s, 3);
-      case "pass_finished": return "pass " + d.pass_no + ": " + d.pages_sent + " pages sent, " +
-        d.pages_dirtied + " re-dirtied, blackout if stopped " + fmtS(d.expected_downtime_s, 4) +
+      case "stage_finished": return (STAGE[d.stage] ? STAGE[d.stage].label : d.stage) + " in " + fmtS(d.duration_s);
+      case "pass_finished": return "pass " + d.pass_no + ": " + fmt.count(d.pages_sent) + " pages sent, " +
+        fmt.count(d.pages_dirtied) + " re-dirtied, blackout if stopped " + fmtS(d.expected_downtime_s) +
         (d.throttle_pct ? ", guest throttled " + Math.round(d.throttle_pct) + " %" : "");
-      case "started": return d.predicted ? "predicted " + d.predicted.passes + " passes, " + fmtS(d.predicted.downtime_s, 4) + " downtime" : "";
+      case "started": return d.predicted ? "predicted " + d.predicted.passes + " passes, " + fmtS(d.predicted.downtime_s) + " downtime" : "";
       case "queued": return d.reason || "";
       case "cancel_requested": return "by " + d.by;
-      case "completed": return d.result.passes + " passes, downtime " + fmtS(d.result.downtime_s, 4) +
+      case "completed": return d.result.passes + " passes, downtime " + fmtS(d.result.downtime_s) +
         (d.result.verified ? ", memory verified" : "");
-      case "failed": case "cancelled": return (d.code ? d.code + ": " : "") + (d.reason || "");
+      case "failed": return (d.code ? d.code + ": " : "") + (d.reason || "");
+      case "cancelled": return d.reason || "";
       default: return "";
     }
   }
@@ -354,7 +478,7 @@
   function logItem(f) {
     return el("li", { "data-seq": f.seq, class: "kind-" + f.kind },
       el("span", { class: "seq" }, "#" + f.seq), " ",
-      el("time", { datetime: f.at }, (f.at || "").slice(11, 23)), " ",
+      el("time", { datetime: f.at }, fmt.time(f.at)), " ",
       el("strong", {}, f.kind), " ", el("span", { class: "detail" }, describe(f)));
   }
 
@@ -362,6 +486,13 @@
     const log = $("#log");
     const empty = log.querySelector(".empty");
     if (empty) empty.remove();
+    // Progress frames are charted, not listed: say how many fell in between,
+    // so a jump in the numbers does not read as lost events.
+    const skipped = f.seq - state.logSeq - 1;
+    if (skipped > 0) {
+      log.append(el("li", { class: "gap muted" }, skipped + " progress update" + (skipped === 1 ? "" : "s")));
+    }
+    state.logSeq = f.seq;
     log.append(logItem(f));
     while (log.children.length > LOG_MAX) log.firstElementChild.remove();
   }
