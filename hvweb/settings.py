@@ -17,6 +17,8 @@ Environment:
 ``HVWEB_HTTPS``      ``1`` behind TLS: secure cookies, HSTS, HTTPS redirect
 ``HVWEB_QUEUE``      the Celery queue name; ``hvweb`` by default
 ``PORT``             the port the launcher serves on; 8000 by default
+``HVWEB_METRICS_TOKEN``  bearer token for ``/metrics`` (off when unset)
+``HVWEB_LONG_BLACKOUT_S``  blackout above which a move logs event 20417; 1 s
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ INSTALLED_APPS = [
     "hvweb.moves",
     "hvweb.audit",
     "hvweb.api",
+    "hvweb.observe",
 ]
 
 MIDDLEWARE = [
@@ -249,6 +252,15 @@ HVWEB_HEARTBEAT_TIMEOUT_S = float(os.environ.get("HVWEB_HEARTBEAT_TIMEOUT_S") or
 #: Resident memory one simulated move may use on a worker (MiB); larger VMs are
 #: simulated on a uniform sample of their pages.
 HVWEB_MIGRATION_MEMORY_MIB = int(os.environ.get("HVWEB_MIGRATION_MEMORY_MIB") or 512)
+
+# --- Observability ------------------------------------------------------------------
+
+#: The bearer token a Prometheus scraper presents to /metrics; unset, /metrics is off
+#: (404).
+HVWEB_METRICS_TOKEN = os.environ.get("HVWEB_METRICS_TOKEN", "")
+#: A successful move whose blackout lasts longer than this (seconds) is logged as
+#: Hyper-V's event 20417 (an unexpectedly long blackout) instead of 20415.
+HVWEB_LONG_BLACKOUT_S = float(os.environ.get("HVWEB_LONG_BLACKOUT_S") or 1)
 CELERY_BEAT_SCHEDULE = {
     "reap-lost-migrations": {
         "task": "hvweb.reap_lost_migrations",
