@@ -146,7 +146,7 @@ def main() -> None:
 
                 url = os.environ["DATABASE_URL"].rpartition("/")[0] + "/postgres"
                 with psycopg.connect(url, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE "{created}"')
+                    conn.execute(f'DROP DATABASE "{created}" WITH (FORCE)')
 
 
 def run(args) -> None:
