@@ -20,6 +20,8 @@ Environment:
 ``HVWEB_SESSION_HOURS``  hours a session lasts without use (renewed by use); 8
 ``HVWEB_TRUSTED_PROXIES``  comma-separated addresses or networks of the reverse
                      proxies whose ``X-Forwarded-For`` names the client; none
+``HVWEB_METRICS_TOKEN``  bearer token for ``/metrics`` (off when unset)
+``HVWEB_LONG_BLACKOUT_S``  blackout above which a move logs event 20417; 1 s
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ INSTALLED_APPS = [
     "hvweb.maintenance",
     "hvweb.audit",
     "hvweb.api",
+    "hvweb.observe",
 ]
 
 MIDDLEWARE = [
@@ -258,6 +261,15 @@ HVWEB_HEARTBEAT_TIMEOUT_S = float(os.environ.get("HVWEB_HEARTBEAT_TIMEOUT_S") or
 #: Resident memory one simulated move may use on a worker (MiB); larger VMs are
 #: simulated on a uniform sample of their pages.
 HVWEB_MIGRATION_MEMORY_MIB = int(os.environ.get("HVWEB_MIGRATION_MEMORY_MIB") or 512)
+
+# --- Observability ------------------------------------------------------------------
+
+#: The bearer token a Prometheus scraper presents to /metrics; unset, /metrics is off
+#: (404).
+HVWEB_METRICS_TOKEN = os.environ.get("HVWEB_METRICS_TOKEN", "")
+#: A successful move whose blackout lasts longer than this (seconds) is logged as
+#: Hyper-V's event 20417 (an unexpectedly long blackout) instead of 20415.
+HVWEB_LONG_BLACKOUT_S = float(os.environ.get("HVWEB_LONG_BLACKOUT_S") or 1)
 CELERY_BEAT_SCHEDULE = {
     "reap-lost-migrations": {
         "task": "hvweb.reap_lost_migrations",

@@ -9,6 +9,7 @@ from django.views.generic import RedirectView
 from hvweb.core.health import healthz
 from hvweb.inventory import views as inventory_views
 from hvweb.inventory.admin_shortcut import view_on_site
+from hvweb.observe.views import metrics
 
 urlpatterns = [
     # "/" is the cluster list; "index" stays the name the base template links to.
@@ -18,6 +19,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     # Browsers ask for it on pages without an icon link (the admin's).
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"))),
     # Before the admin's own "view on site" redirect, which answered 302 for

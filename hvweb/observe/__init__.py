@@ -1,0 +1,1 @@
+"""What operators already watch: Prometheus metrics and Hyper-V's event IDs."""
