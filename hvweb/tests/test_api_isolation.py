@@ -15,6 +15,7 @@ from django.urls import get_resolver
 
 from hvweb.api.testing import token_client
 from hvweb.inventory.testing import make_member, make_world
+from hvweb.moves.models import Replay
 from hvweb.moves.services import start_migration
 
 pytestmark = pytest.mark.django_db
@@ -42,8 +43,12 @@ ROUTES = [
     ("vm-detail", "delete"),
     ("vm-readiness", "get"),
     ("vm-configure-ha", "post"),
+    ("vm-advice", "get"),
     ("migration-detail", "get"),
     ("migration-cancel", "post"),
+    ("migration-replay", "post"),
+    ("migration-replays", "get"),
+    ("migration-replay-detail", "get"),
 ]
 
 URLS = {
@@ -61,6 +66,11 @@ SUFFIXES = {
     "cancel": "cancel/",
     "drain": "drain/",
     "resume": "resume/",
+    "advice": "advice/",
+    "replay": "replay/",
+    "replays": "replays/",
+    # The move's first replay (``world_with_a_move`` records one).
+    "replay-detail": "replays/{replay}/",
 }
 
 
@@ -79,12 +89,22 @@ def target(world, basename):
 def world_with_a_move(prefix):
     world = make_world(prefix)
     world.migration = start_migration(world.vm, world.hosts[1], None, speed=0)
+    world.migration.replays.create(
+        policy="hyperv",
+        performance_option="tcpip",
+        link_bandwidth_mbps=10_000,
+        downtime_limit_ms=300,
+    )
     return world
 
 
 def url_for(name: str, pk: int) -> str:
     basename, _, suffix = name.partition("-")
-    return URLS[basename].format(pk) + SUFFIXES[suffix]
+    path = URLS[basename].format(pk) + SUFFIXES[suffix]
+    if "{replay}" in path:
+        replay = Replay.objects.filter(migration_id=pk).order_by("pk").first()
+        path = path.format(replay=replay.pk if replay else 0)
+    return path
 
 
 def snapshot(obj):
