@@ -330,7 +330,9 @@
           " the " + m.downtime_limit_ms + " ms limit" : "") + "; " + fmt.size(m.bytes_sent) + " sent in " +
         fmt.duration(m.total_time_s) + " (simulated)";
     }
-    return m.error_message || hvweb.label(hvweb.constants.state_labels, m.state);
+    // What it means for the VM; the why is said once, beside the state.
+    const host = m.switched_over ? root.dataset.destinationName : root.dataset.sourceName;
+    return "the VM runs on " + host + (m.switched_over ? ", its destination" : ", as before the move");
   }
 
   function drawPasses() {
