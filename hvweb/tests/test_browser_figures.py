@@ -197,7 +197,8 @@ def test_a_running_move_grows_its_pass_and_a_finished_one_shows_final_figures(
     assert "pre-copy pass" in page.locator("#chart-passes .xtitle").text_content()
     assert "pages" in page.locator("#chart-passes .ytitle").text_content()
     assert "blackout" in page.locator("#chart-blackout .ytitle").text_content()
-    assert "if pre-copy stopped" in page.locator("#chart-blackout .xtitle").text_content()
+    xtitle = page.locator("#chart-blackout .xtitle").text_content()
+    assert "if pre-copy stopped" in xtitle
     assert "data sent (MiB)" in page.locator("#chart-bytes .ytitle").text_content()
     origin = page.evaluate(
         "(d => [d.x[0], d.y[0]])(document.getElementById('chart-bytes').data[0])"
