@@ -40,7 +40,7 @@
     m: null, stages: {}, passes: [], predicted: null, outlook: null, running: null,
     lastSeq: 0, early: new Map(), bytes: 0, remaining: null, rates: null, passNo: null,
     logSeq: 0,
-    lastY: -1, newX: [], newY: [], points: 0,
+    lastY: -1, newX: [], newY: [], points: 0, plotted: false, chartsStale: false,
     dirty: new Set(), timer: null, gapTimer: null,
     applied: 0, maxLagMs: 0, lastLagMs: 0, lags: [], renders: 0, lastAt: null,
   };
@@ -76,12 +76,9 @@
     if (m.state === "succeeded" && m.total_time_s !== null) {
       xs.push(m.total_time_s); ys.push(m.bytes_sent / MiB); state.lastY = m.bytes_sent;
     }
-    state.points = xs.length;
-    Plotly.newPlot("chart-bytes", [{
-      x: xs, y: ys, type: "scatter", mode: "lines", name: "Bytes sent", line: { color: "#1f6feb" },
-    }], { ...LAYOUT, showlegend: false,
-      xaxis: { title: { text: "simulated time (s)" }, rangemode: "tozero" },
-      yaxis: { title: { text: "data sent (MiB)" }, rangemode: "tozero" } }, PLOT);
+    // Plotted by draw() once Plotly.js is there (it loads deferred: the page
+    // is read and used before its 4.8 MB are compiled).
+    state.newX = xs; state.newY = ys; state.points = 0; state.plotted = false;
     const log = $("#log");
     log.replaceChildren();
     state.logSeq = 0;
@@ -308,18 +305,31 @@
     bar.setAttribute("aria-valuenow", pct);
     bar.firstElementChild.style.width = pct + "%";
 
-    if (state.newX.length) {
+    const tables = state.dirty.has("charts") || state.dirty.has("all");
+    if (tables || state.dirty.has("running")) state.chartsStale = true;
+    if (tables) { drawVersus(); drawPassTable(); }
+    if (window.Plotly) drawCharts();
+    state.dirty.clear();
+  }
+
+  function drawCharts() {
+    if (!state.plotted) {
+      Plotly.newPlot("chart-bytes", [{
+        x: state.newX, y: state.newY, type: "scatter", mode: "lines", name: "Bytes sent",
+        line: { color: "#1f6feb" },
+      }], { ...LAYOUT, showlegend: false,
+        xaxis: { title: { text: "simulated time (s)" }, rangemode: "tozero" },
+        yaxis: { title: { text: "data sent (MiB)" }, rangemode: "tozero" } }, PLOT);
+      state.plotted = true;
+      state.points = state.newX.length;
+      state.newX = []; state.newY = [];
+    } else if (state.newX.length) {
       Plotly.extendTraces("chart-bytes", { x: [state.newX], y: [state.newY] }, [0]);
       state.points += state.newX.length;
       state.newX = []; state.newY = [];
     }
     $("#chart-bytes").dataset.points = state.points;
-    if (state.dirty.has("charts") || state.dirty.has("all")) {
-      drawPasses(); drawBlackout(); drawVersus(); drawPassTable();
-    } else if (state.dirty.has("running")) {
-      drawPasses(); drawBlackout();
-    }
-    state.dirty.clear();
+    if (state.chartsStale) { drawPasses(); drawBlackout(); state.chartsStale = false; }
   }
 
   function outcomeLine(m) {
@@ -464,6 +474,11 @@
   }
 
   // --- Connecting ---------------------------------------------------------------
+
+  const plotly = document.getElementById("plotly-js");
+  if (!window.Plotly && plotly) {
+    plotly.addEventListener("load", function () { if (state.m) { state.chartsStale = true; draw(); } });
+  }
 
   const path = "/ws/migrations/" + root.dataset.migration + "/";
   conn = hvweb.live(() => (state.m ? path + "?resume_from=" + state.lastSeq : path), {
