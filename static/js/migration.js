@@ -86,6 +86,7 @@
     if (!snap.log.length) log.append(el("li", { class: "muted empty" }, "No event yet."));
     for (const part of ["all"]) state.dirty.add(part);
     draw();
+    requestAnimationFrame(() => setTimeout(loadPlotly, 0)); // once this frame is painted
   }
 
   function receive(frame) {
@@ -475,10 +476,16 @@
 
   // --- Connecting ---------------------------------------------------------------
 
-  const plotly = document.getElementById("plotly-js");
-  if (!window.Plotly && plotly) {
-    plotly.addEventListener("load", function () { if (state.m) { state.chartsStale = true; draw(); } });
+  function loadPlotly() {
+    // Plotly.js (4.8 MB) downloads from the start (a preload link in the
+    // head) but runs only once the move is on screen: compiling it takes
+    // the better part of a second here, which the page need not wait for.
+    if (window.Plotly || document.getElementById("plotly-js")) return;
+    const script = el("script", { id: "plotly-js", src: root.dataset.plotly });
+    script.addEventListener("load", function () { state.chartsStale = true; draw(); });
+    document.head.append(script);
   }
+  setTimeout(loadPlotly, 3000); // no snapshot yet (server away): the charts anyway
 
   const path = "/ws/migrations/" + root.dataset.migration + "/";
   conn = hvweb.live(() => (state.m ? path + "?resume_from=" + state.lastSeq : path), {
