@@ -49,6 +49,9 @@ def setup_django(data_dir: Path) -> None:
     import django
 
     django.setup()
+    from hvweb.core.collect import collect_if_changed
+
+    collect_if_changed()  # the pages name the hashed static files
 
 
 def seed_with_history(moves: int) -> None:

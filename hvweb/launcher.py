@@ -358,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.core.management import call_command, get_commands
 
     from hvweb import embedded_redis
+    from hvweb.core.collect import collect_if_changed
 
     args = parse_args(argv, settings.PORT)
     problem = port_problem(args.host, args.port)
@@ -388,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
             f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}",
         )
         call_command("migrate", interactive=False, verbosity=0)
+        if collect_if_changed():
+            say("hvweb", f"collected the static files into {settings.STATIC_ROOT}")
         if not args.no_seed and "seed_demo" in get_commands():
             call_command("seed_demo")
         python = sys.executable

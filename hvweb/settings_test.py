@@ -13,6 +13,17 @@ os.environ.setdefault(
 
 from .settings import *  # noqa: E402,F403
 
+# The suite serves static files straight from the finders, so it needs no
+# collectstatic; hvweb/tests/test_static.py collects with the console's own
+# storage (hashed names, gzip) and checks what WhiteNoise sends.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = True
+
 # Hashing at full strength only slows the suite down.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
 from hvweb.core.health import healthz
@@ -21,7 +22,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
     # Browsers ask for it on pages without an icon link (the admin's).
-    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"))),
+    # Resolved at the request: the hashed name needs the collected manifest,
+    # which does not exist yet when the launcher migrates a fresh data folder.
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg"))),
     # Before the admin's own "view on site" redirect, which answered 302 for
     # another team's object and 404 for a missing one.
     path(

@@ -272,7 +272,8 @@ class Runner:
             .values_list("data", flat=True)
             .first()
         )
-        who = (asked or {}).get("by") or "the operator"
+        # An event's row holds its frame; the request's own data says who.
+        who = ((asked or {}).get("data") or {}).get("by") or "the operator"
         return f"Cancelled by {who} during {stage.label}."
 
     def handle(self, event: Event) -> None:

@@ -40,7 +40,7 @@
     m: null, stages: {}, passes: [], predicted: null, outlook: null, running: null,
     lastSeq: 0, early: new Map(), bytes: 0, remaining: null, rates: null, passNo: null,
     logSeq: 0,
-    lastY: -1, newX: [], newY: [], points: 0,
+    lastY: -1, newX: [], newY: [], points: 0, plotted: false, chartsStale: false,
     dirty: new Set(), timer: null, gapTimer: null,
     applied: 0, maxLagMs: 0, lastLagMs: 0, lags: [], renders: 0, lastAt: null,
   };
@@ -76,12 +76,9 @@
     if (m.state === "succeeded" && m.total_time_s !== null) {
       xs.push(m.total_time_s); ys.push(m.bytes_sent / MiB); state.lastY = m.bytes_sent;
     }
-    state.points = xs.length;
-    Plotly.newPlot("chart-bytes", [{
-      x: xs, y: ys, type: "scatter", mode: "lines", name: "Bytes sent", line: { color: "#1f6feb" },
-    }], { ...LAYOUT, showlegend: false,
-      xaxis: { title: { text: "simulated time (s)" }, rangemode: "tozero" },
-      yaxis: { title: { text: "data sent (MiB)" }, rangemode: "tozero" } }, PLOT);
+    // Plotted by draw() once Plotly.js is there (it loads deferred: the page
+    // is read and used before its 4.8 MB are compiled).
+    state.newX = xs; state.newY = ys; state.points = 0; state.plotted = false;
     const log = $("#log");
     log.replaceChildren();
     state.logSeq = 0;
@@ -89,6 +86,7 @@
     if (!snap.log.length) log.append(el("li", { class: "muted empty" }, "No event yet."));
     for (const part of ["all"]) state.dirty.add(part);
     draw();
+    requestAnimationFrame(() => setTimeout(loadPlotly, 0)); // once this frame is painted
   }
 
   function receive(frame) {
@@ -317,18 +315,31 @@
     bar.setAttribute("aria-valuenow", pct);
     bar.firstElementChild.style.width = pct + "%";
 
-    if (state.newX.length) {
+    const tables = state.dirty.has("charts") || state.dirty.has("all");
+    if (tables || state.dirty.has("running")) state.chartsStale = true;
+    if (tables) { drawVersus(); drawPassTable(); }
+    if (window.Plotly) drawCharts();
+    state.dirty.clear();
+  }
+
+  function drawCharts() {
+    if (!state.plotted) {
+      Plotly.newPlot("chart-bytes", [{
+        x: state.newX, y: state.newY, type: "scatter", mode: "lines", name: "Bytes sent",
+        line: { color: "#1f6feb" },
+      }], { ...LAYOUT, showlegend: false,
+        xaxis: { title: { text: "simulated time (s)" }, rangemode: "tozero" },
+        yaxis: { title: { text: "data sent (MiB)" }, rangemode: "tozero" } }, PLOT);
+      state.plotted = true;
+      state.points = state.newX.length;
+      state.newX = []; state.newY = [];
+    } else if (state.newX.length) {
       Plotly.extendTraces("chart-bytes", { x: [state.newX], y: [state.newY] }, [0]);
       state.points += state.newX.length;
       state.newX = []; state.newY = [];
     }
     $("#chart-bytes").dataset.points = state.points;
-    if (state.dirty.has("charts") || state.dirty.has("all")) {
-      drawPasses(); drawBlackout(); drawVersus(); drawPassTable();
-    } else if (state.dirty.has("running")) {
-      drawPasses(); drawBlackout();
-    }
-    state.dirty.clear();
+    if (state.chartsStale) { drawPasses(); drawBlackout(); state.chartsStale = false; }
   }
 
   function outcomeLine(m) {
@@ -339,7 +350,9 @@
           " the " + m.downtime_limit_ms + " ms limit" : "") + "; " + fmt.size(m.bytes_sent) + " sent in " +
         fmt.duration(m.total_time_s) + " (simulated)";
     }
-    return m.error_message || hvweb.label(hvweb.constants.state_labels, m.state);
+    // What it means for the VM; the why is said once, beside the state.
+    const host = m.switched_over ? root.dataset.destinationName : root.dataset.sourceName;
+    return "the VM runs on " + host + (m.switched_over ? ", its destination" : ", as before the move");
   }
 
   function drawPasses() {
@@ -498,6 +511,17 @@
   }
 
   // --- Connecting ---------------------------------------------------------------
+
+  function loadPlotly() {
+    // Plotly.js (4.8 MB) downloads from the start (a preload link in the
+    // head) but runs only once the move is on screen: compiling it takes
+    // the better part of a second here, which the page need not wait for.
+    if (window.Plotly || document.getElementById("plotly-js")) return;
+    const script = el("script", { id: "plotly-js", src: root.dataset.plotly });
+    script.addEventListener("load", function () { state.chartsStale = true; draw(); });
+    document.head.append(script);
+  }
+  setTimeout(loadPlotly, 3000); // no snapshot yet (server away): the charts anyway
 
   const path = "/ws/migrations/" + root.dataset.migration + "/";
   conn = hvweb.live(() => (state.m ? path + "?resume_from=" + state.lastSeq : path), {

@@ -14,7 +14,7 @@ from hvweb.inventory.models import Host, VirtualMachine
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.models import Migration
 from hvweb.moves.services import MigrationRefused, start_migration
-from migrator import Stage, format_size
+from migrator import Stage, format_duration, format_size
 
 from ._common import (
     add_move_options,
@@ -101,8 +101,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"done: {migration.passes} passes, "
                 f"{format_size(migration.bytes_sent or 0)} sent, "
-                f"downtime {1000 * (migration.downtime_s or 0):.1f} ms, "
-                f"total {migration.total_time_s or 0:.2f} s (simulated)"
+                f"downtime {format_duration(migration.downtime_s or 0)}, "
+                f"total {format_duration(migration.total_time_s or 0)} (simulated)"
             )
         elif not migration.active:
             self.stderr.write(
