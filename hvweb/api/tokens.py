@@ -11,6 +11,7 @@ the login page; each failure is in the admin's access-failure log.
 
 from __future__ import annotations
 
+from auditlog.context import set_actor
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -66,15 +67,17 @@ class TokenView(APIView):
                 )
             return Response(serializer.errors, status=status.HTTP_400_BAD_REQUEST)
         user = serializer.validated_data["user"]
-        token, key = ApiToken.objects.issue(user)
+        with set_actor(user):  # no session yet: the audit names who asked
+            token, key = ApiToken.objects.issue(user)
         return Response(
             {"token": key, "prefix": token.prefix, "username": user.get_username()}
         )
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request):
-        if isinstance(request.auth, ApiToken):
-            request.auth.delete()
-        else:
-            ApiToken.objects.filter(user=request.user).delete()
+        with set_actor(request.user):  # a token's user is known only by now
+            if isinstance(request.auth, ApiToken):
+                request.auth.delete()
+            else:
+                ApiToken.objects.filter(user=request.user).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)

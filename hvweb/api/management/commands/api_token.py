@@ -8,12 +8,13 @@ whose key starts with PREFIX.
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from hvweb.api.models import ApiToken
+from hvweb.audit.context import AuditedCommand
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Create, list or revoke API tokens (keys are shown once, at creation)."
 
     def add_arguments(self, parser):
