@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from .models import ApiToken
 
 
 def token_client(user) -> APIClient:
     """An APIClient sending ``Authorization: Token …`` for ``user``."""
-    token, _ = Token.objects.get_or_create(user=user)
+    _, key = ApiToken.objects.issue(user)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client

@@ -7,9 +7,10 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self) -> None:
-        from . import registry
+        from . import context, registry
 
         registry.register_models()
+        context.connect()
         if getattr(settings, "HVWEB_FORGET_CONTENT_TYPES", False):
             forget_content_types_per_request_and_task()
 

@@ -43,6 +43,9 @@ def register_models() -> None:
         # the last login do not belong in a log (logins are axes' AccessLog).
         auditlog.register(user, exclude_fields=["password", "last_login"])
     register_migrations()
+    token = apps.get_model("api", "ApiToken")
+    if not auditlog.contains(token):
+        auditlog.register(token, exclude_fields=["digest"])  # the prefix names it
     post_log.connect(tag_team, dispatch_uid="hvweb-audit-team")
 
 

@@ -79,3 +79,9 @@ class TrustedProxyAuditlogMiddleware(AuditlogMiddleware):
     @staticmethod
     def _get_remote_port(request):
         return None
+
+    def __call__(self, request):
+        from hvweb.audit.context import acting, via_for_path
+
+        with acting(None, via_for_path(request.path)):
+            return super().__call__(request)

@@ -49,6 +49,16 @@ def cluster_group(cluster_id: int) -> str:
     return f"cluster.{cluster_id}"
 
 
+def user_group(user_id: int) -> str:
+    """Every open stream of one user: told to re-check access when it changes."""
+    return f"user.{user_id}"
+
+
+#: The message that makes a stream re-check its user's access (and close if
+#: it is gone): sent on a change of membership, role, account or ownership.
+RECHECK = {"type": "hvweb.recheck"}
+
+
 def frame_text(frame: Message) -> str:
     """The websocket message of ``frame``: ``{"type": "event", ...}`` as JSON."""
     return json.dumps({"type": "event", **frame}, separators=(",", ":"))
@@ -73,13 +83,16 @@ def _emitter_loop() -> asyncio.AbstractEventLoop:
 
 def emit(groups: Iterable[str], frame: Message) -> None:
     """Send ``frame`` to every group now (from synchronous code)."""
+    _send(groups, envelope(frame))
+
+
+def _send(groups: Iterable[str], message: Mapping[str, Any]) -> None:
     layer = get_channel_layer()
-    message = envelope(frame)
     groups = list(groups)
 
     async def send() -> None:
         for group in groups:
-            await layer.group_send(group, message)
+            await layer.group_send(group, dict(message))
 
     future = asyncio.run_coroutine_threadsafe(send(), _emitter_loop())
     future.result(timeout=EMIT_TIMEOUT_S)
@@ -99,5 +112,25 @@ def emit_on_commit(groups: Iterable[str], frame: Message) -> None:
             emit(groups, frame)
         except Exception as exc:  # Redis down or slow: viewers catch up later
             log.warning("event not delivered to %s: %r", groups, exc)
+
+    transaction.on_commit(send)
+
+
+def recheck_on_commit(groups: Iterable[str]) -> None:
+    """Tell the streams in ``groups`` to re-check access, once this commits.
+
+    Unlike an event, this one is not best effort for the caller's sake only: a
+    lost message leaves a socket open that should have closed, so the failure
+    is logged as an error.
+    """
+    groups = list(groups)
+    if not groups:
+        return
+
+    def send() -> None:
+        try:
+            _send(groups, RECHECK)
+        except Exception as exc:  # noqa: BLE001 - Redis down
+            log.error("access re-check not delivered to %s: %r", groups, exc)
 
     transaction.on_commit(send)

@@ -7,3 +7,8 @@ class MovesConfig(AppConfig):
     name = "hvweb.moves"
     label = "moves"
     verbose_name = "Live migrations"
+
+    def ready(self) -> None:
+        from . import revocation
+
+        revocation.connect()

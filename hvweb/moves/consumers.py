@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth import get_user_model
 
 from hvweb.core import jsonlimits, realtime
 from hvweb.core.filtersets import MAX_ID
@@ -41,6 +42,13 @@ def _in_pool(func):
 @_in_pool
 def _visible(model, user, pk: int) -> bool:
     return model.objects.filter(pk=pk).restrict(user, "view").exists()
+
+
+@_in_pool
+def _still_visible(model, user_id: int | None, pk: int) -> bool:
+    """Whether the user, as the database has them now, may still see the object."""
+    user = get_user_model()._default_manager.filter(pk=user_id).first()
+    return user is not None and model.objects.filter(pk=pk).restrict(user).exists()
 
 
 class _Stream(AsyncWebsocketConsumer):
@@ -71,15 +79,38 @@ class _Stream(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.pk = int(self.scope["url_route"]["kwargs"]["pk"])
+        self.user_id = self.scope["user"].pk
+        self.revoked = False
         # Join before reading the snapshot: a frame committed in between then
-        # arrives through the group instead of falling between the two.
+        # arrives through the group instead of falling between the two. The
+        # user's group brings the order to re-check access (moves.revocation).
         await self.channel_layer.group_add(self.group(), self.channel_name)
+        await self.channel_layer.group_add(
+            realtime.user_group(self.user_id), self.channel_name
+        )
+        # Access may have gone between the handshake's check and joining.
+        if not await _still_visible(self.model, self.user_id, self.pk):
+            await self.close(code=4403)
+            return
         await self.accept()
         await self.send_json(await self.snapshot())
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "pk"):
             await self.channel_layer.group_discard(self.group(), self.channel_name)
+            await self.channel_layer.group_discard(
+                realtime.user_group(self.user_id), self.channel_name
+            )
+
+    async def hvweb_recheck(self, message: dict[str, Any]) -> None:
+        """Close the stream once its user may no longer see its object."""
+        if self.revoked or await _still_visible(self.model, self.user_id, self.pk):
+            return
+        self.revoked = True
+        await self.send_json(
+            {"type": "error", "error": "access revoked: you may no longer see this"}
+        )
+        await self.close(code=4403)
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content, separators=(",", ":")))
@@ -164,6 +195,8 @@ class MigrationConsumer(_Stream):
             await self.send(text_data=realtime.frame_text(frame))
 
     async def hvweb_event(self, message: dict[str, Any]) -> None:
+        if self.revoked:
+            return
         seq = message["seq"]
         if seq <= self.sent:
             return  # already in the snapshot or sent
@@ -192,4 +225,5 @@ class ClusterConsumer(_Stream):
         return await _in_pool(cluster_snapshot)(self.pk)
 
     async def hvweb_event(self, message: dict[str, Any]) -> None:
-        await self.send(text_data=message["text"])
+        if not self.revoked:
+            await self.send(text_data=message["text"])

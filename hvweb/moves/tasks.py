@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from hvweb.audit.context import acting
 from hvweb.core.locking import ROW_ONLY
 
 from . import lifecycle, replay
@@ -28,11 +29,12 @@ log = logging.getLogger(__name__)
 @shared_task(name=lifecycle.RUN_TASK, acks_late=True, ignore_result=True)
 def run_migration(migration_id: int) -> str:
     """Run move ``migration_id``; a second delivery of the same move does nothing."""
-    try:
-        migration = lifecycle.claim(migration_id, socket.gethostname())
-    except lifecycle.NotRunnable as why:
-        return str(why)
-    Runner(migration).run()
+    with acting(None, "worker"):
+        try:
+            migration = lifecycle.claim(migration_id, socket.gethostname())
+        except lifecycle.NotRunnable as why:
+            return str(why)
+        Runner(migration).run()
     return Migration.objects.values_list("state", flat=True).get(pk=migration_id)
 
 
@@ -57,6 +59,11 @@ def reap_lost_migrations() -> list[int]:
     it is still on its source; one lost after it is on the destination, and the
     record says which.
     """
+    with acting(None, "worker"):
+        return _reap()
+
+
+def _reap() -> list[int]:
     cutoff = timezone.now() - timedelta(seconds=settings.HVWEB_HEARTBEAT_TIMEOUT_S)
     reaped = []
     for pk in Migration.objects.filter(

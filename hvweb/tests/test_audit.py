@@ -86,9 +86,9 @@ def test_configuring_ha_through_the_api_is_recorded_for_the_operator(world):
 
 
 def test_a_refused_change_leaves_no_entry(world):
-    admin = make_member(world.team, "administrator", "ann")
+    client = token_client(make_member(world.team, "administrator", "ann"))
     before = LogEntry.objects.count()
-    response = token_client(admin).patch(
+    response = client.patch(
         f"/api/vms/{world.vm.pk}/",
         {"automatic_start_action": "always_start"},
         format="json",

@@ -22,6 +22,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from hvweb.audit import context as audit_context
+from hvweb.audit.registry import team_of
 from hvweb.core.locking import ROW_ONLY
 
 from .. import access
@@ -233,7 +235,13 @@ class _Audit:
                 changes={k: [_plain(o), _plain(n)] for k, (o, n) in changes.items()},
                 actor=self.user,
                 timestamp=self.now,
-                additional_data=self.extra,
+                # bulk_create sends no signal: the door and the team, as the
+                # audit app stamps its other entries.
+                additional_data={
+                    **self.extra,
+                    **audit_context.current(),
+                    "team": team_of(obj),
+                },
             )
         )
 
@@ -271,7 +279,8 @@ def _write(plan: Plan, user, sha256: str, file_name: str) -> Cluster:
         cluster.save()
         audit.add(cluster, LogEntry.Action.UPDATE, item.fields)
     audit.entries[-1].additional_data = {
-        "import": {**audit.extra["import"], "summary": plan.summary()}
+        **audit.entries[-1].additional_data,
+        "import": {**audit.extra["import"], "summary": plan.summary()},
     }
 
     # VMs gone go first (their MACs are then free); hosts and CSVs gone go

@@ -7,8 +7,9 @@ import os
 import sys
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from hvweb.audit.context import AuditedCommand
 from hvweb.inventory.choices import StorageKind, WorkloadProfile
 from hvweb.inventory.importers.apply import run_import
 from hvweb.inventory.importers.document import (
@@ -25,7 +26,7 @@ from hvweb.inventory.models import Team
 EXIT_REFUSED, EXIT_USAGE = 1, 2
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Import a cluster exported by scripts/export-hyperv.ps1 into a team: "
         "--dry-run shows what would change, field by field."

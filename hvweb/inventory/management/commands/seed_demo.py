@@ -1,11 +1,10 @@
 """``manage.py seed_demo``: create the demo inventory and users, once."""
 
-from django.core.management.base import BaseCommand
-
+from hvweb.audit.context import AuditedCommand
 from hvweb.inventory import demo
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Create the demo team, users and clusters (CLU-PROD, CLU-LAB) when missing, "
         "and print the demo logins. Safe to run on every start."

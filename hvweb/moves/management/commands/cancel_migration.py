@@ -6,15 +6,16 @@ import json
 import sys
 
 from django.core.exceptions import PermissionDenied
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from hvweb.audit.context import AuditedCommand
 from hvweb.moves.models import Migration
 from hvweb.moves.services import CancelRefused, cancel_migration
 
 from ._common import record, user_named
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Cancel a live migration (while queued or in stages 1-3)."
 
     def add_arguments(self, parser):

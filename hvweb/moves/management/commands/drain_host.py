@@ -10,9 +10,10 @@ import sys
 import time
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from hvweb.api.serializers import DrainPlanSerializer
+from hvweb.audit.context import AuditedCommand
 from hvweb.inventory.lookup import LookupError_, find_host
 from hvweb.inventory.models import Host
 from hvweb.maintenance.plan import plan_drain
@@ -33,7 +34,7 @@ from ._common import (
 EXIT_INCOMPLETE, EXIT_REFUSED = 1, 3
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Pause a host and live-migrate each of its running VMs to the best other "
         "host of its cluster (--resume takes it out of pause)."

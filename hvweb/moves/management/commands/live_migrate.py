@@ -7,8 +7,9 @@ import sys
 import time
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from hvweb.audit.context import AuditedCommand
 from hvweb.inventory.lookup import LookupError_, find_host, find_vm
 from hvweb.inventory.models import Host, VirtualMachine
 from hvweb.moves.choices import MigrationState
@@ -30,7 +31,7 @@ EXIT_FAILED, EXIT_REFUSED = 1, 3
 WORKER_HINT_AFTER_S = 10
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Live-migrate a VM to another host of its cluster."
 
     def add_arguments(self, parser):
