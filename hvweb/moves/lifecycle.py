@@ -160,8 +160,13 @@ def admit(
 ) -> Migration:
     """Record a move of ``vm`` to ``destination`` if the rules allow it now.
 
-    The one admission: with the VM's row locked, every rule and operational
-    check is evaluated with the cluster's capacity. A move no rule forbids is
+    The one admission: with the VM's row locked, then its cluster's (the lock
+    :func:`dispatch_queued` takes), every rule and operational check is
+    evaluated with the cluster's capacity. Holding the cluster's row makes the
+    admissions and dispatches of one cluster take turns, so each reads the
+    load the previous one committed: two starts cannot both take a host's
+    last slot (on PostgreSQL, 32 simultaneous starts put 3 and 4 moves on one
+    host with a limit of 2 while only the VM was locked). A move no rule forbids is
     dispatched to a worker; one held only by a host's limit of simultaneous
     migrations is queued; anything else raises :class:`MigrationRefused` with
     every failing rule, and nothing is stored.
@@ -173,6 +178,7 @@ def admit(
                 .select_related("host__cluster")
                 .get(pk=vm.pk)
             )
+            _lock_cluster(vm.host.cluster_id)
             destination = Host.objects.select_related("cluster").get(pk=destination.pk)
             failures = capacity.failures_now(vm, destination)
             if any(not f.queueable for f in failures):
@@ -202,6 +208,12 @@ def admit(
         # Another request won the race for this VM: the constraint let one through.
         raise MigrationRefused(capacity.failures_now(vm, destination)) from None
     return migration
+
+
+def _lock_cluster(cluster_id: int) -> Cluster | None:
+    """Lock the cluster's row until the transaction ends: admission and
+    dispatch of one cluster's moves take turns on it (SQLite: a no-op)."""
+    return Cluster.objects.select_for_update(**ROW_ONLY).filter(pk=cluster_id).first()
 
 
 def _dispatch(migration_id: int) -> Migration:
@@ -245,9 +257,7 @@ def dispatch_queued(cluster_id: int) -> list[Migration]:
     """
     started: list[Migration] = []
     with transaction.atomic():
-        cluster = (
-            Cluster.objects.select_for_update(**ROW_ONLY).filter(pk=cluster_id).first()
-        )
+        cluster = _lock_cluster(cluster_id)
         if cluster is None:
             return started
         queued = list(
