@@ -19,9 +19,10 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
+from hvweb.core.dbretry import retrying
 from hvweb.inventory.choices import PerformanceOption, WorkloadProfile
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from migrator import (
@@ -137,9 +138,15 @@ class Heartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stopped.wait(settings.HVWEB_HEARTBEAT_S):
-                Migration.objects.filter(pk=self.migration_id).update(
-                    heartbeat_at=timezone.now()
-                )
+                try:
+                    Migration.objects.filter(pk=self.migration_id).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError as exc:  # the next beat tries a new connection
+                    log.warning(
+                        "move %s: heartbeat not stamped: %s", self.migration_id, exc
+                    )
+                    connection.close()
         finally:
             connection.close()
 
@@ -173,9 +180,10 @@ class Runner:
         now = time.monotonic()
         if not self._cancelled and now - self._cancel_checked >= CANCEL_POLL_S:
             self._cancel_checked = now
-            self._cancelled = Migration.objects.filter(
-                pk=self.pk, cancel_requested=True
-            ).exists()
+            self._cancelled = retrying(
+                Migration.objects.filter(pk=self.pk, cancel_requested=True).exists,
+                f"move {self.pk}: reading a cancel",
+            )
         return self._cancelled
 
     def sleep(self, seconds: float) -> None:
@@ -209,7 +217,10 @@ class Runner:
 
     def _run(self) -> None:
         m = self.migration
-        failures = capacity.failures_now(m.vm, m.destination, exclude=m)
+        failures = retrying(
+            lambda: capacity.failures_now(m.vm, m.destination, exclude=m),
+            f"move {self.pk}: checking the rules",
+        )
         blocking = [f for f in failures if not f.queueable]
         before = Stage.CONFIGURATION_TRANSFER.value
         if blocking:
@@ -229,7 +240,10 @@ class Runner:
         engine = Engine(
             migration_spec(m), faults=Faults(**m.faults), cancel=self.cancel_requested
         )
-        lifecycle.start(self.pk, engine.prediction.to_dict())
+        predicted = engine.prediction.to_dict()
+        retrying(
+            lambda: lifecycle.start(self.pk, predicted), f"move {self.pk}: starting"
+        )
         events = engine.events()
         if m.speed > 0:
             events = paced(events, speed=m.speed, sleep=self.sleep)
@@ -248,6 +262,11 @@ class Runner:
         )
 
     def handle(self, event: Event) -> None:
+        """Persist ``event`` (its rows and its journal entry, one transaction),
+        again on a new connection if the database dropped the old one."""
+        retrying(lambda: self._handle(event), f"move {self.pk}: {event.kind}")
+
+    def _handle(self, event: Event) -> None:
         data = event.to_dict()
         now = timezone.now()
         if isinstance(event, StageStarted):
@@ -312,6 +331,9 @@ class Runner:
 
     def _fail_unexpectedly(self, exc: Exception) -> None:
         close_old_connections()
+        retrying(lambda: self._fail(exc), f"move {self.pk}: recording its failure")
+
+    def _fail(self, exc: Exception) -> None:
         m = Migration.objects.get(pk=self.pk)
         if not m.active:
             return

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from hvweb.core.dbretry import retrying
 from hvweb.core.locking import ROW_ONLY
 
 from . import lifecycle
@@ -29,11 +30,17 @@ log = logging.getLogger(__name__)
 def run_migration(migration_id: int) -> str:
     """Run move ``migration_id``; a second delivery of the same move does nothing."""
     try:
-        migration = lifecycle.claim(migration_id, socket.gethostname())
+        migration = retrying(
+            lambda: lifecycle.claim(migration_id, socket.gethostname()),
+            f"move {migration_id}: claiming it",
+        )
     except lifecycle.NotRunnable as why:
         return str(why)
     Runner(migration).run()
-    return Migration.objects.values_list("state", flat=True).get(pk=migration_id)
+    return retrying(
+        Migration.objects.values_list("state", flat=True).filter(pk=migration_id).get,
+        f"move {migration_id}: reading its end",
+    )
 
 
 @shared_task(name="hvweb.reap_lost_migrations", ignore_result=True)
