@@ -210,6 +210,11 @@ def admit(
     return migration
 
 
+def job_id(migration_id: int) -> str:
+    """The Celery task id of the move's job (a move is dispatched once)."""
+    return f"hvweb-move-{migration_id}"
+
+
 def _lock_cluster(cluster_id: int) -> Cluster | None:
     """Lock the cluster's row until the transaction ends: admission and
     dispatch of one cluster's moves take turns on it (SQLite: a no-op)."""
@@ -222,13 +227,23 @@ def _dispatch(migration_id: int) -> Migration:
     If the broker cannot take it, the move fails at once with the reason (the
     VM has not left its host) instead of waiting forever for a worker.
     """
+    # The job's id and queue are journalled, so the reaper can look for the job
+    # in the broker (:func:`hvweb.moves.jobs.lost`) and fail a move whose job
+    # vanished (a flushed or restarted Redis) instead of leaving it dispatched.
+    job = job_id(migration_id)
+    queue = current_app.conf.task_default_queue
     migration = journal.record(
-        migration_id, Kind.DISPATCHED, {}, state=MigrationState.RUNNING
+        migration_id,
+        Kind.DISPATCHED,
+        {"job": job, "queue": queue},
+        state=MigrationState.RUNNING,
     )
 
     def send() -> None:
         try:
-            current_app.send_task(RUN_TASK, args=[migration_id])
+            current_app.send_task(
+                RUN_TASK, args=[migration_id], task_id=job, queue=queue
+            )
         except Exception as exc:  # kombu raises its own kinds for a lost broker
             log.error("could not queue move %s: %s", migration_id, exc)
             finish(
