@@ -171,6 +171,13 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
         {"min_size": 1, "max_size": int(os.environ.get("HVWEB_DB_POOL") or 10),
          "timeout": 20},
     )  # fmt: skip
+# A connection is tried before it is reused, and replaced if the server ended it
+# (a restart, a failover, pg_terminate_backend); without it the next requests got
+# the dead ones and answered 500. With the pool, Django passes psycopg_pool's
+# ``check=ConnectionPool.check_connection`` for it (an empty query on getconn;
+# django/db/backends/postgresql/base.py, and
+# https://www.psycopg.org/psycopg3/docs/advanced/pool.html#connection-quality).
+_db["CONN_HEALTH_CHECKS"] = True
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db.setdefault("OPTIONS", {}).update(_SQLITE_OPTIONS)
     if _db["NAME"] and _db["NAME"] != ":memory:" and Path(_db["NAME"]).parent.is_dir():

@@ -168,8 +168,13 @@ def admit(
 
     ``kind`` is live or quick migration (:class:`~hvweb.moves.choices.MoveKind`).
 
-    The one admission: with the VM's row locked, every rule and operational
-    check is evaluated with the cluster's capacity. A move no rule forbids is
+    The one admission: with the VM's row locked, then its cluster's (the lock
+    :func:`dispatch_queued` takes), every rule and operational check is
+    evaluated with the cluster's capacity. Holding the cluster's row makes the
+    admissions and dispatches of one cluster take turns, so each reads the
+    load the previous one committed: two starts cannot both take a host's
+    last slot (on PostgreSQL, 32 simultaneous starts put 3 and 4 moves on one
+    host with a limit of 2 while only the VM was locked). A move no rule forbids is
     dispatched to a worker; one held only by a host's limit of simultaneous
     migrations is queued; anything else raises :class:`MigrationRefused` with
     every failing rule, and nothing is stored.
@@ -181,6 +186,7 @@ def admit(
                 .select_related("host__cluster")
                 .get(pk=vm.pk)
             )
+            _lock_cluster(vm.host.cluster_id)
             destination = Host.objects.select_related("cluster").get(pk=destination.pk)
             quick = kind == MoveKind.QUICK
             failures = capacity.failures_now(vm, destination, quick=quick)
@@ -217,19 +223,40 @@ def admit(
     return migration
 
 
+def job_id(migration_id: int) -> str:
+    """The Celery task id of the move's job (a move is dispatched once)."""
+    return f"hvweb-move-{migration_id}"
+
+
+def _lock_cluster(cluster_id: int) -> Cluster | None:
+    """Lock the cluster's row until the transaction ends: admission and
+    dispatch of one cluster's moves take turns on it (SQLite: a no-op)."""
+    return Cluster.objects.select_for_update(**ROW_ONLY).filter(pk=cluster_id).first()
+
+
 def _dispatch(migration_id: int) -> Migration:
     """Mark the move running and hand it to a worker once that is committed.
 
     If the broker cannot take it, the move fails at once with the reason (the
     VM has not left its host) instead of waiting forever for a worker.
     """
+    # The job's id and queue are journalled, so the reaper can look for the job
+    # in the broker (:func:`hvweb.moves.jobs.lost`) and fail a move whose job
+    # vanished (a flushed or restarted Redis) instead of leaving it dispatched.
+    job = job_id(migration_id)
+    queue = current_app.conf.task_default_queue
     migration = journal.record(
-        migration_id, Kind.DISPATCHED, {}, state=MigrationState.RUNNING
+        migration_id,
+        Kind.DISPATCHED,
+        {"job": job, "queue": queue},
+        state=MigrationState.RUNNING,
     )
 
     def send() -> None:
         try:
-            current_app.send_task(RUN_TASK, args=[migration_id])
+            current_app.send_task(
+                RUN_TASK, args=[migration_id], task_id=job, queue=queue
+            )
         except Exception as exc:  # kombu raises its own kinds for a lost broker
             log.error("could not queue move %s: %s", migration_id, exc)
             finish(
@@ -258,9 +285,7 @@ def dispatch_queued(cluster_id: int) -> list[Migration]:
     """
     started: list[Migration] = []
     with transaction.atomic():
-        cluster = (
-            Cluster.objects.select_for_update(**ROW_ONLY).filter(pk=cluster_id).first()
-        )
+        cluster = _lock_cluster(cluster_id)
         if cluster is None:
             return started
         queued = list(

@@ -19,9 +19,10 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
+from hvweb.core.dbretry import retrying
 from hvweb.inventory.choices import PowerState, WorkloadProfile
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from migrator import (
@@ -146,9 +147,15 @@ class Heartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stopped.wait(settings.HVWEB_HEARTBEAT_S):
-                Migration.objects.filter(pk=self.migration_id).update(
-                    heartbeat_at=timezone.now()
-                )
+                try:
+                    Migration.objects.filter(pk=self.migration_id).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError as exc:  # the next beat tries a new connection
+                    log.warning(
+                        "move %s: heartbeat not stamped: %s", self.migration_id, exc
+                    )
+                    connection.close()
         finally:
             connection.close()
 
@@ -184,9 +191,10 @@ class Runner:
         now = time.monotonic()
         if not self._cancelled and now - self._cancel_checked >= CANCEL_POLL_S:
             self._cancel_checked = now
-            self._cancelled = Migration.objects.filter(
-                pk=self.pk, cancel_requested=True
-            ).exists()
+            self._cancelled = retrying(
+                Migration.objects.filter(pk=self.pk, cancel_requested=True).exists,
+                f"move {self.pk}: reading a cancel",
+            )
         return self._cancelled
 
     def sleep(self, seconds: float) -> None:
@@ -220,8 +228,11 @@ class Runner:
 
     def _run(self) -> None:
         m = self.migration
-        failures = capacity.failures_now(
-            m.vm, m.destination, exclude=m, quick=m.kind == MoveKind.QUICK
+        failures = retrying(
+            lambda: capacity.failures_now(
+                m.vm, m.destination, exclude=m, quick=m.kind == MoveKind.QUICK
+            ),
+            f"move {self.pk}: checking the rules",
         )
         blocking = [f for f in failures if not f.queueable]
         before = Stage.CONFIGURATION_TRANSFER.value
@@ -243,7 +254,11 @@ class Runner:
         engine = self.engine = Engine(
             spec, faults=Faults(**m.faults), cancel=self.cancel_requested
         )
-        lifecycle.start(self.pk, engine.prediction.to_dict(), spec.to_dict())
+        predicted, asked = engine.prediction.to_dict(), spec.to_dict()
+        retrying(
+            lambda: lifecycle.start(self.pk, predicted, asked),
+            f"move {self.pk}: starting",
+        )
         events = engine.events()
         if m.speed > 0:
             events = paced(events, speed=m.speed, sleep=self.sleep)
@@ -277,6 +292,11 @@ class Runner:
         return f"Cancelled by {who} during {stage.label}."
 
     def handle(self, event: Event) -> None:
+        """Persist ``event`` (its rows and its journal entry, one transaction),
+        again on a new connection if the database dropped the old one."""
+        retrying(lambda: self._handle(event), f"move {self.pk}: {event.kind}")
+
+    def _handle(self, event: Event) -> None:
         data = event.to_dict()
         now = timezone.now()
         if isinstance(event, StageStarted):
@@ -349,6 +369,9 @@ class Runner:
 
     def _fail_unexpectedly(self, exc: Exception) -> None:
         close_old_connections()
+        retrying(lambda: self._fail(exc), f"move {self.pk}: recording its failure")
+
+    def _fail(self, exc: Exception) -> None:
         m = Migration.objects.get(pk=self.pk)
         if not m.active:
             return

@@ -16,11 +16,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from hvweb.audit.context import acting
+from hvweb.core.dbretry import retrying
 from hvweb.core.locking import ROW_ONLY
 
-from . import lifecycle, replay
+from . import jobs, lifecycle, replay
 from .choices import MigrationState, ReplayState
-from .models import Migration, Replay
+from .models import Migration, MigrationEvent, Replay
 from .runner import Runner
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,17 @@ def run_migration(migration_id: int) -> str:
     """Run move ``migration_id``; a second delivery of the same move does nothing."""
     with acting(None, "worker"):
         try:
-            migration = lifecycle.claim(migration_id, socket.gethostname())
+            migration = retrying(
+                lambda: lifecycle.claim(migration_id, socket.gethostname()),
+                f"move {migration_id}: claiming it",
+            )
         except lifecycle.NotRunnable as why:
             return str(why)
         Runner(migration).run()
-    return Migration.objects.values_list("state", flat=True).get(pk=migration_id)
+    return retrying(
+        Migration.objects.values_list("state", flat=True).filter(pk=migration_id).get,
+        f"move {migration_id}: reading its end",
+    )
 
 
 @shared_task(name=replay.REPLAY_TASK, acks_late=True, ignore_result=True)
@@ -92,5 +99,50 @@ def _reap() -> list[int]:
                 stage=migration.stage,
             )  # fmt: skip
         log.warning("move %s failed as WORKER_LOST: %s", pk, message)
+        reaped.append(pk)
+    return reaped + _reap_lost_jobs()
+
+
+def _reap_lost_jobs() -> list[int]:
+    """Fail dispatched moves that no worker took and whose job the broker lost.
+
+    A move waits in the job queue for as long as every worker is busy: only a
+    job the broker no longer holds (see :mod:`hvweb.moves.jobs`) is lost. The
+    VM never left its source.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.HVWEB_HEARTBEAT_TIMEOUT_S)
+    dispatched = {
+        pk: frame["data"]  # the event's own data, inside its frame
+        for pk, frame in MigrationEvent.objects.filter(
+            kind=lifecycle.Kind.DISPATCHED,
+            created_at__lt=cutoff,
+            migration__state=MigrationState.RUNNING,
+            migration__started_at__isnull=True,
+        ).values_list("migration_id", "data")
+        if frame["data"].get("job")
+    }
+    if not dispatched:
+        return []
+    try:
+        gone = jobs.missing({d["job"]: d["queue"] for d in dispatched.values()})
+    except Exception as exc:  # the broker does not answer: nothing to tell now
+        log.warning("reaper: could not look for dispatched jobs: %s", exc)
+        return []
+    reaped = []
+    for pk, data in dispatched.items():
+        if data["job"] not in gone:
+            continue
+        with transaction.atomic():
+            migration = Migration.objects.select_for_update(**ROW_ONLY).get(pk=pk)
+            if migration.state != MigrationState.RUNNING or migration.started_at:
+                continue  # a worker took it after all
+            message = (
+                f"The job queue lost this move's job (job {data['job']} is no "
+                f"longer in queue {data['queue']!r}: Redis was flushed or "
+                "restarted) before any worker took it; the VM stays on "
+                f"{migration.source.name}. Start the move again."
+            )
+            lifecycle.finish(pk, MigrationState.FAILED, "JOB_LOST", message)
+        log.warning("move %s failed as JOB_LOST: %s", pk, message)
         reaped.append(pk)
     return reaped

@@ -1,0 +1,69 @@
+"""The reaper finds a dispatched move whose job the broker lost.
+
+A move dispatched to a queue no worker reads waits there, "running" but
+unclaimed, as it would while every worker is busy. Deleting the queue's list
+from Redis is what a flush or a restart without persistence does to it: the
+suite's worker (its beat runs the reaper every second) must then fail the
+move with ``JOB_LOST`` within the reaper's window, the VM on its source; a
+job still in its queue is left alone.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+from django.conf import settings
+
+from conftest import REAPER_TIMEOUT_S
+from hvweb.celery import app
+from hvweb.inventory.testing import make_member, make_vm, make_world
+from hvweb.moves.choices import MigrationState
+from hvweb.moves.services import start_migration
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def world():
+    w = make_world()
+    w.vm.memory_mib = 64
+    w.vm.save()
+    w.operator = make_member(w.team, "operator")
+    return w
+
+
+def test_a_dispatched_move_whose_job_vanished_fails_job_lost_vm_on_source(
+    world, celery_worker, unworked_queue
+):
+    waiting = make_vm(world.hosts[1], "blue-web-2", csv=world.csv, memory_mib=64)
+    lost = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    kept = start_migration(waiting, world.hosts[2], world.operator, speed=0)
+    assert lost.state == kept.state == MigrationState.RUNNING
+    queue = app.conf.task_default_queue
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    assert broker.llen(queue) == 2  # both jobs wait for a worker
+    # The broker loses the first job only (as a flush would lose both).
+    job = next(
+        raw
+        for raw in broker.lrange(queue, 0, -1)
+        if b'"hvweb-move-%d"' % lost.pk in raw
+    )
+    broker.lrem(queue, 1, job)
+    lost_at = time.monotonic()
+    deadline = lost_at + REAPER_TIMEOUT_S + 10
+    while lost.active:
+        assert time.monotonic() < deadline, "the reaper never noticed"
+        time.sleep(0.2)
+        lost.refresh_from_db()
+    print(f"lost job reaped after {time.monotonic() - lost_at:.1f} s")
+    assert lost.state == MigrationState.FAILED
+    assert lost.error_code == "JOB_LOST"
+    assert "the VM stays on HV-BLUE-1" in lost.error_message
+    world.vm.refresh_from_db()
+    assert world.vm.host == world.hosts[0]
+    # The job still in its queue waits on: the reaper has seen it every second.
+    time.sleep(2)
+    kept.refresh_from_db()
+    assert kept.state == MigrationState.RUNNING and kept.started_at is None
