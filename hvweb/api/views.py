@@ -26,7 +26,8 @@ from hvweb.inventory.models import (
     VirtualMachine,
 )
 from hvweb.maintenance.plan import plan_drain
-from hvweb.moves.drain import DrainRefused, drain_host, resume_host
+from hvweb.maintenance.service import drain_and_record
+from hvweb.moves.drain import DrainRefused, resume_host
 from hvweb.moves.filtersets import MigrationFilterSet
 from hvweb.moves.models import Migration
 from hvweb.moves.services import (
@@ -177,7 +178,7 @@ class HostViewSet(InventoryViewSet):
             if dry_run:
                 plan = plan_drain(host, **options.validated_data)
                 return Response(serializers.DrainPlanSerializer(plan).data)
-            outcome = drain_host(host, request.user, **options.validated_data)
+            outcome, _ = drain_and_record(host, request.user, **options.validated_data)
         except DrainRefused as refused:
             return refusal(refused)
         return Response(serializers.DrainOutcomeSerializer(outcome).data)

@@ -16,8 +16,9 @@ from hvweb.api.serializers import DrainPlanSerializer
 from hvweb.inventory.lookup import LookupError_, find_host
 from hvweb.inventory.models import Host
 from hvweb.maintenance.plan import plan_drain
+from hvweb.maintenance.service import drain_and_record
 from hvweb.moves.choices import MigrationState
-from hvweb.moves.drain import DrainRefused, drain_host, resume_host
+from hvweb.moves.drain import DrainRefused, resume_host
 from hvweb.moves.models import Migration
 
 from ._common import (
@@ -77,7 +78,7 @@ class Command(BaseCommand):
                 self._say(o, {"host": host.name, "state": host.state},
                           f"{host.name} resumed: it takes VMs again")  # fmt: skip
                 return
-            outcome = drain_host(host, user, **move_options(o))
+            outcome, _ = drain_and_record(host, user, **move_options(o))
         except PermissionDenied as exc:
             raise CommandError(str(exc)) from None
         except ValidationError as exc:
