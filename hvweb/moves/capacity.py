@@ -261,14 +261,21 @@ class ClusterCapacity:
             )
         return found
 
-    def ranked(self, vm: VirtualMachine, *, quick: bool = False) -> list[Destination]:
+    def ranked(
+        self,
+        vm: VirtualMachine,
+        *,
+        quick: bool = False,
+        disks: Sequence[DiskSnapshot] | None = None,
+    ) -> list[Destination]:
         """Every other host of the cluster for ``vm``: ready first, then those
         where the move would wait in the queue, then blocked ones; each by
-        free memory (``quick``: for a quick migration)."""
+        free memory (``quick``: for a quick migration; ``disks``: the VM's,
+        already loaded)."""
         others = [h for h in self.hosts.values() if h.pk != vm.host_id]
         order = {"ready": 0, "queues": 1, "blocked": 2}
         return sorted(
-            self.evaluate(vm, others, quick=quick),
+            self.evaluate(vm, others, quick=quick, disks=disks),
             key=lambda d: (order[d.status], -d.free_mib, d.host.name),
         )
 

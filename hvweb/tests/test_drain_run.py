@@ -43,3 +43,33 @@ def test_a_drain_quick_migrates_low_priority_and_stopped_vms(celery_worker):
         name__in=list(moves)).values_list("name", "host__name"))  # fmt: skip
     assert source.name not in hosts.values()
     assert VirtualMachine.objects.get(name="off-1").power_state == "off"
+
+
+def test_an_unpaced_demo_drain_keeps_to_its_plan(celery_worker):
+    from hvweb.inventory import demo
+    from hvweb.inventory.models import Host
+    from hvweb.maintenance.compare import compare
+    from hvweb.maintenance.plan import plan_drain
+    from hvweb.maintenance.service import drain_and_record
+
+    demo.seed(write=lambda *_: None)
+    host = Host.objects.get(name="HV-PROD-1")
+    plan = plan_drain(host, speed=0)
+    outcome, record = drain_and_record(host, speed=0)
+    planned = [(m.vm.name, m.migration.destination.name, m.migration.kind, m.queued)
+               for m in plan.moves]  # fmt: skip
+    done = [(m.vm.name, m.destination.name, m.kind, m.state == "queued")
+            for m in outcome.moves]  # fmt: skip
+    assert planned == done
+    for m in outcome.moves:
+        assert finished(m).state == MigrationState.SUCCEEDED, m.error_message
+    found = compare(record)
+    assert found.finished
+    assert 0.8 <= found.ratio <= 1.2, (found.predicted_window_s, found.actual_window_s)
+    for c in found.moves:
+        assert 0.8 <= c.ratio <= 1.2, c.planned
+    # The queued move started when a slot freed: after the first move ended.
+    first_end = min(m.finished_at for m in outcome.moves[:2])
+    third = outcome.moves[2]
+    third.refresh_from_db()
+    assert plan.moves[2].queued and third.started_at >= first_end
