@@ -82,7 +82,8 @@ def compare(record: DrainRecord) -> Comparison:
     actual = None
     if moves and all(c.actual_seconds is not None for c in moves):
         jobs = [
-            Job(key=i, source=plan["host"], destination=c.planned["destination"],
+            Job(key=i, source=c.planned.get("source", plan["host"]),
+                destination=c.planned["destination"],
                 seconds=c.actual_seconds, running=not c.planned["queued"])
             for i, c in enumerate(moves)
         ]  # fmt: skip

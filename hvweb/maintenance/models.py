@@ -20,7 +20,17 @@ class DrainRecord(models.Model):
     (:func:`hvweb.maintenance.compare.compare`).
     """
 
+    DRAIN = "drain"
+    FAILBACK = "failback"
+
     host = models.ForeignKey(Host, on_delete=models.PROTECT, related_name="drains")
+    kind = models.CharField(
+        max_length=10,
+        choices=[(DRAIN, "Drain"), (FAILBACK, "Failback")],
+        default=DRAIN,
+        help_text="A drain moves the host's VMs away; a failback brings back "
+        "those its last drain moved.",
+    )
     cluster = models.ForeignKey(
         Cluster, on_delete=models.PROTECT, related_name="drains"
     )
@@ -43,7 +53,8 @@ class DrainRecord(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"Drain of {self.host} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+        when = f"{self.created_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.get_kind_display()} of {self.host} at {when}"
 
     def get_absolute_url(self) -> str:
         return reverse("maintenance:drain", args=[self.pk])

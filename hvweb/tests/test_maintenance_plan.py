@@ -170,3 +170,25 @@ def test_the_plan_page_is_for_operators_of_the_hosts_team(client):
     (record,) = DrainRecord.objects.all()
     assert client.get(record.get_absolute_url()).status_code == 404
     assert record.get_absolute_url() not in client.get("/drains/").content.decode()
+
+
+def test_the_api_resumes_with_or_without_failback():
+    from hvweb.api.testing import token_client
+
+    world = make_world()
+    host = world.hosts[0]
+    client = token_client(make_member(world.team, "operator", "api-operator"))
+    url = f"/api/hosts/{host.pk}/resume/"
+    Host.objects.filter(pk=host.pk).update(state="paused")
+    bad = client.post(f"{url}?dry_run=true", {}, format="json")
+    assert bad.status_code == 400 and "dry_run" in bad.json()
+    wrong = client.post(url, {"failback": "policy"}, format="json")
+    assert wrong.status_code == 400 and "failback" in wrong.json(), wrong.json()
+    plan = client.post(f"{url}?dry_run=true", {"failback": "immediate"}, format="json")
+    assert plan.status_code == 200 and plan.json()["failback"] is True
+    assert plan.json()["moves"] == []
+    assert Host.objects.get(pk=host.pk).state == "paused"
+    done = client.post(url, {"failback": "immediate"}, format="json")
+    assert done.status_code == 200, done.content
+    assert done.json()["state"] == "up"
+    assert "No VM to fail back" in done.json()["summary"]
