@@ -760,6 +760,7 @@ class PlannedMoveSerializer(serializers.Serializer):
     priority = serializers.CharField(help_text="High, Medium, Low or No Auto Start.")
     power_state = serializers.CharField()
     kind = serializers.CharField(help_text="live, or quick (save, move, resume).")
+    source = serializers.CharField()
     destination = serializers.CharField()
     order = serializers.IntegerField(help_text="Admission order, from 1.")
     queued = serializers.BooleanField(help_text="Waits for a slot at the start.")
@@ -790,6 +791,9 @@ class DrainPlanSerializer(serializers.Serializer):
 
     host = serializers.CharField()
     host_id = serializers.IntegerField()
+    failback = serializers.BooleanField(
+        help_text="The VMs come back to the host (resume with failback)."
+    )
     cluster = serializers.CharField()
     summary = serializers.CharField()
     performance_option = serializers.CharField()
@@ -815,3 +819,32 @@ class DrainPlanSerializer(serializers.Serializer):
         if hasattr(instance, "to_dict"):
             instance = instance.to_dict()
         return super().to_representation(instance)
+
+
+class ResumeSerializer(MoveOptionsSerializer):
+    """How to resume a host: ``Resume-ClusterNode -Failback NoFailback|Immediate``.
+
+    With ``immediate`` the VMs its last drain moved away come back, with these
+    move options.
+    """
+
+    failback = serializers.ChoiceField(
+        choices=[("none", "No failback"), ("immediate", "Fail back now")],
+        required=False,
+        default="none",
+    )
+
+
+# Reads a hvweb.maintenance.failback.FailbackOutcome.
+class FailbackOutcomeSerializer(serializers.Serializer):
+    """What resuming with failback did."""
+
+    host = RefSerializer()
+    state = serializers.CharField(source="host.state")
+    complete = serializers.BooleanField(help_text="Every VM to bring back is coming.")
+    moves = NestedMigrationSerializer(many=True, help_text="The moves back.")
+    stayed = DrainStayedSerializer(many=True)
+    summary = serializers.SerializerMethodField()
+
+    def get_summary(self, outcome) -> str:
+        return " ".join(outcome.lines())

@@ -27,9 +27,11 @@ from hvweb.inventory.models import (
     Team,
     VirtualMachine,
 )
+from hvweb.maintenance.failback import plan_failback, resume_with_failback
 from hvweb.maintenance.plan import plan_drain
+from hvweb.maintenance.service import drain_and_record
 from hvweb.moves.advice import vm_advice
-from hvweb.moves.drain import DrainRefused, drain_host, resume_host
+from hvweb.moves.drain import DrainRefused, resume_host
 from hvweb.moves.filtersets import MigrationFilterSet
 from hvweb.moves.models import Migration
 from hvweb.moves.replay import ReplayRefused, request_replay
@@ -181,26 +183,62 @@ class HostViewSet(InventoryViewSet):
             if dry_run:
                 plan = plan_drain(host, **options.validated_data)
                 return Response(serializers.DrainPlanSerializer(plan).data)
-            outcome = drain_host(host, request.user, **options.validated_data)
+            outcome, _ = drain_and_record(host, request.user, **options.validated_data)
         except DrainRefused as refused:
             return refusal(refused)
         return Response(serializers.DrainOutcomeSerializer(outcome).data)
 
     @extend_schema(
-        request=None,
+        request=serializers.ResumeSerializer,
+        parameters=[
+            OpenApiParameter(
+                "dry_run",
+                OpenApiTypes.BOOL,
+                description="With failback immediate: return the timed plan of "
+                "the moves back (DrainPlan) and change nothing.",
+            )
+        ],
         responses={
-            200: serializers.HostSerializer,
+            200: PolymorphicProxySerializer(
+                component_name="ResumeOutcome",
+                serializers=[
+                    serializers.HostSerializer,
+                    serializers.FailbackOutcomeSerializer,
+                    serializers.DrainPlanSerializer,
+                ],
+                resource_type_field_name=None,
+            ),
             409: serializers.DrainRefusalSerializer,
         },
     )
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
-        """Take the host out of pause: a destination again (its VMs stay away).
+        """Take the host out of pause: a destination again.
 
-        409 when the host is down.
+        ``failback``: ``none`` (the default) leaves its VMs where they are and
+        returns the host; ``immediate`` also moves back the VMs its last drain
+        moved away (in the drain's order, live or quick by the same rule) and
+        returns what it started; with ``?dry_run=true`` the timed plan of that
+        instead, changing nothing. 409 when the host is down.
         """
         host = self.get_object()
+        dry_run = boolean_parameter(request, "dry_run")
+        asked = serializers.ResumeSerializer(data=request.data)
+        asked.is_valid(raise_exception=True)
+        options = dict(asked.validated_data)
+        failback = options.pop("failback") == "immediate"
         try:
+            if failback and dry_run:
+                plan = plan_failback(host, **options)
+                return Response(serializers.DrainPlanSerializer(plan).data)
+            if failback:
+                outcome = resume_with_failback(host, request.user, **options)
+                return Response(serializers.FailbackOutcomeSerializer(outcome).data)
+            if dry_run:
+                raise ValidationError(
+                    {"dry_run": ["A dry run plans a failback: give failback "
+                                 "immediate."]}
+                )  # fmt: skip
             host = resume_host(host, request.user)
         except DrainRefused as refused:
             return refusal(refused)

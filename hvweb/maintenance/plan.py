@@ -69,6 +69,7 @@ class PlannedMove:
             "priority": Priority(m.vm.priority).label,
             "power_state": m.vm.power_state,
             "kind": m.kind,
+            "source": m.source.name,
             "destination": m.destination.name,
             "order": self.order,
             "queued": self.queued,
@@ -96,6 +97,8 @@ class DrainPlan:
     #: Moves of other VMs of the cluster already queued or running, which
     #: hold slots or go first.
     ahead: int
+    #: The VMs come back to ``host`` (resume with failback), not leave it.
+    failback: bool = False
 
     @property
     def window_s(self) -> float:
@@ -116,7 +119,8 @@ class DrainPlan:
     def summary(self) -> str:
         """``HV-PROD-2: 6 VMs, about 2 min 40 s, longest blackout 110 ms``."""
         n = len(self.moves)
-        text = f"{self.host.name}: {n} VM{'s' if n != 1 else ''}"
+        back = " back" if self.failback else ""
+        text = f"{self.host.name}: {n} VM{'s' if n != 1 else ''}{back}"
         if n:
             text += (
                 f", about {format_span(self.window_s)}, longest blackout "
@@ -134,8 +138,13 @@ class DrainPlan:
             p = m.prediction
             how = "quick migration" if m.migration.kind == MoveKind.QUICK else "live"
             wait = ", waits for a slot" if m.queued else ""
+            route = (
+                f"{m.vm.name} ← {m.migration.source.name}"
+                if self.failback
+                else f"{m.vm.name} → {m.migration.destination.name}"
+            )
             found.append(
-                f"{m.order}. {m.vm.name} → {m.migration.destination.name} ({how}, "
+                f"{m.order}. {route} ({how}, "
                 f"slot {m.slot}{wait}): {_at(m.start_s)} → "
                 f"{_at(m.end_s)}, {p.passes} pass"
                 f"{'es' if p.passes != 1 else ''}, downtime "
@@ -156,6 +165,7 @@ class DrainPlan:
         return {
             "host": self.host.name,
             "host_id": self.host.pk,
+            "failback": self.failback,
             "cluster": self.host.cluster.name,
             "summary": self.summary,
             "performance_option": self.options.performance_option,
@@ -238,6 +248,28 @@ def timeline(
     ]
 
 
+def stand_in(
+    vm, destination: Host, where, kind: str, opts: MoveOptions, *, number: int
+) -> Migration:
+    """The record an admission would make, unsaved (its primary key ``-number``):
+    the capacity tracks it as the real one (its memory reserved on
+    ``destination``, its slots held when it runs). ``where`` is the
+    destination as evaluated: a move held only by a host's limit queues."""
+    return Migration(
+        pk=-number,
+        vm=vm,
+        cluster=vm.host.cluster,
+        source=vm.host,
+        destination=destination,
+        kind=kind,
+        performance_option=opts.performance_option,
+        downtime_limit_ms=opts.downtime_limit_ms,
+        speed=opts.speed,
+        reserved_memory_mib=vm.memory_mib,
+        state=MigrationState.QUEUED if where.failures else MigrationState.RUNNING,
+    )
+
+
 def plan_drain(host: Host, **options) -> DrainPlan:
     """What :func:`hvweb.moves.drain.drain_host` would do to ``host`` now.
 
@@ -261,25 +293,12 @@ def plan_drain(host: Host, **options) -> DrainPlan:
         made: list[Migration] = []
 
         def admit(placement: Placement) -> Migration:
-            # The admission's record, unsaved: the capacity tracks it as the
-            # real one (its memory reserved, its slots held when it runs).
-            stand_in = Migration(
-                pk=-(len(made) + 1),
-                vm=placement.vm,
-                cluster=host.cluster,
-                source=host,
-                destination=placement.destination.host,
-                kind=placement.kind,
-                performance_option=opts.performance_option,
-                downtime_limit_ms=opts.downtime_limit_ms,
-                speed=opts.speed,
-                reserved_memory_mib=placement.vm.memory_mib,
-                state=MigrationState.QUEUED
-                if placement.destination.failures
-                else MigrationState.RUNNING,
-            )
-            made.append(stand_in)
-            return stand_in
+            made.append(
+                stand_in(placement.vm, placement.destination.host,
+                         placement.destination, placement.kind, opts,
+                         number=len(made) + 1)
+            )  # fmt: skip
+            return made[-1]
 
         moves, under_way, stayed = place(host, vms, load, admit, active=active)
     limit = host.cluster.max_simultaneous_migrations
@@ -293,7 +312,13 @@ def plan_drain(host: Host, **options) -> DrainPlan:
     )
 
 
-def plan_for(host: Host, moves: Sequence[Migration], options: MoveOptions) -> DrainPlan:
+def plan_for(
+    host: Host,
+    moves: Sequence[Migration],
+    options: MoveOptions,
+    *,
+    failback: bool = False,
+) -> DrainPlan:
     """The plan of a drain that ran: ``moves`` as it admitted them, on the
     clock behind the cluster's other moves then active."""
     moves = list(moves)
@@ -308,4 +333,5 @@ def plan_for(host: Host, moves: Sequence[Migration], options: MoveOptions) -> Dr
         stayed=(),
         under_way=(),
         ahead=len(others),
+        failback=failback,
     )

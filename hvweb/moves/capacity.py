@@ -299,10 +299,17 @@ class ClusterCapacity:
             )
         return found
 
-    def ranked(self, vm: VirtualMachine, *, quick: bool = False) -> list[Destination]:
+    def ranked(
+        self,
+        vm: VirtualMachine,
+        *,
+        quick: bool = False,
+        disks: Sequence[DiskSnapshot] | None = None,
+    ) -> list[Destination]:
         """Every other host of the cluster for ``vm``: ready first, then those
         where the move would wait in the queue, then blocked ones; each by
-        free memory (``quick``: for a quick migration).
+        free memory (``quick``: for a quick migration; ``disks``: the VM's,
+        already loaded).
 
         Failures every host shares (the VM's own) are set apart in each
         destination's ``shared`` and do not rank: among hosts that all refuse
@@ -310,7 +317,7 @@ class ClusterCapacity:
         it is come first.
         """
         others = [h for h in self.hosts.values() if h.pk != vm.host_id]
-        found = self.evaluate(vm, others, quick=quick)
+        found = self.evaluate(vm, others, quick=quick, disks=disks)
         shared = common_failures(d.failures for d in found)
         order = {"ready": 0, "queues": 1, "blocked": 2}
         return sorted(

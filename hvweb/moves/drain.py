@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from hvweb.core.locking import ROW_ONLY
+from hvweb.inventory import snapshots
 from hvweb.inventory.access import may
 from hvweb.inventory.choices import HostState
 from hvweb.inventory.models import Host, VirtualMachine
@@ -193,6 +194,7 @@ def place(
     """
     threshold = host.cluster.move_type_threshold
     active = active or {}
+    disks = snapshots.disks_by_vm(vms)  # one query for every VM
     moves: list[Migration] = []
     under_way: list[Migration] = []
     stayed: list[Stayed] = []
@@ -201,7 +203,7 @@ def place(
             under_way.append(active[vm.pk])
             continue
         kind = drain_move_kind(vm.priority, vm.power_state, threshold)
-        ranked = load.ranked(vm, quick=kind == MoveKind.QUICK)
+        ranked = load.ranked(vm, quick=kind == MoveKind.QUICK, disks=disks[vm.pk])
         best = next((d for d in ranked if d.selectable), None)
         if best is None:
             stayed.append(_held(vm, ranked))

@@ -41,7 +41,7 @@ from migrator.stages import Stage
 
 from . import options as bounds
 from .advice import vm_advice
-from .drain import DrainRefused, drain_host, resume_host
+from .drain import DrainRefused, resume_host
 from .filtersets import PAGE_FILTERS, MigrationFilterSet
 from .models import Migration
 from .options import MoveOptions
@@ -416,9 +416,11 @@ def _operated_host(request: HttpRequest, pk: int) -> Host:
 @require_POST
 def host_drain(request: HttpRequest, pk: int) -> HttpResponse:
     """Pause the host and start moving its running VMs away (the page's button)."""
+    from hvweb.maintenance.service import drain_and_record
+
     host = _operated_host(request, pk)
     try:
-        outcome = drain_host(host, request.user)
+        outcome, _ = drain_and_record(host, request.user)
     except DrainRefused as exc:
         messages.error(request, f"{exc.code}: {exc.message}", extra_tags="at-drain")
     else:

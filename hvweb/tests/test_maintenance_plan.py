@@ -11,6 +11,7 @@ from django.core.management import call_command
 from hvweb.inventory import demo
 from hvweb.inventory.models import Host
 from hvweb.inventory.testing import make_member, make_vm, make_world
+from hvweb.maintenance.models import DrainRecord
 from hvweb.maintenance.plan import plan_drain
 from hvweb.moves.drain import DrainRefused, drain_host
 from hvweb.moves.models import Migration
@@ -117,3 +118,77 @@ def test_the_cli_prints_the_plan_line_by_line():
     assert lines[0].startswith("HV-BLUE-1: 1 VM, about ")
     assert lines[1].startswith("1. blue-web-1 → HV-BLUE-2 (live, slot 1): 0 s → ")
     assert not Migration.objects.exists()
+
+
+# --- The confirmation page and the record -------------------------------------------
+
+
+def test_pause_and_drain_asks_first_with_the_plan_then_checks_the_drain(client):
+    import html
+
+    world = make_world()
+    host = world.hosts[0]
+    make_vm(host, "low-1", csv=world.csv, priority=1000)
+    make_vm(host, "local-1", csv=None, highly_available=False)
+    client.force_login(make_member(world.team, "operator"))
+    page = client.get(host.get_absolute_url()).content.decode()
+    assert f'href="/hosts/{host.pk}/drain/plan/"' in page
+    confirm = html.unescape(
+        client.get(f"/hosts/{host.pk}/drain/plan/").content.decode()
+    )
+    assert Host.objects.get(pk=host.pk).state == "up"  # asking changes nothing
+    assert 'id="plan-summary"' in confirm and "HV-BLUE-1: 2 VMs, about " in confirm
+    assert 'data-vm="blue-web-1" data-kind="live"' in confirm
+    assert 'data-vm="low-1" data-kind="quick"' in confirm
+    assert "local-1 stays: no host of CLU-BLUE can take it" in confirm
+    assert 'id="drain-confirm"' in confirm
+    client.post(f"/hosts/{host.pk}/drain/")
+    (record,) = DrainRecord.objects.all()
+    assert record.host == host and record.migrations.count() == 2
+    assert [m["vm"] for m in record.plan["moves"]] == ["blue-web-1", "low-1"]
+    ids = {m["migration"] for m in record.plan["moves"]}
+    assert ids == set(record.migrations.values_list("pk", flat=True))
+    text = html.unescape(client.get(host.get_absolute_url()).content.decode())
+    assert "Last drain: predicted against actual" in text
+    assert 'data-vm="low-1"' in text
+    listing = client.get("/drains/").content.decode()
+    assert record.get_absolute_url() in listing
+    assert client.get(record.get_absolute_url()).status_code == 200
+
+
+def test_the_plan_page_is_for_operators_of_the_hosts_team(client):
+    world = make_world()
+    red = make_world("RED")
+    client.force_login(make_member(world.team, "viewer"))
+    assert client.get(f"/hosts/{world.hosts[0].pk}/drain/plan/").status_code == 403
+    assert client.get(f"/hosts/{red.hosts[0].pk}/drain/plan/").status_code == 404
+    client.logout()
+    operator = make_member(world.team, "operator")
+    client.force_login(operator)
+    call_command("drain_host", red.hosts[0].name, "--speed", "0", stdout=StringIO(),
+                 stderr=StringIO())  # fmt: skip
+    (record,) = DrainRecord.objects.all()
+    assert client.get(record.get_absolute_url()).status_code == 404
+    assert record.get_absolute_url() not in client.get("/drains/").content.decode()
+
+
+def test_the_api_resumes_with_or_without_failback():
+    from hvweb.api.testing import token_client
+
+    world = make_world()
+    host = world.hosts[0]
+    client = token_client(make_member(world.team, "operator", "api-operator"))
+    url = f"/api/hosts/{host.pk}/resume/"
+    Host.objects.filter(pk=host.pk).update(state="paused")
+    bad = client.post(f"{url}?dry_run=true", {}, format="json")
+    assert bad.status_code == 400 and "dry_run" in bad.json()
+    wrong = client.post(url, {"failback": "policy"}, format="json")
+    assert wrong.status_code == 400 and "failback" in wrong.json(), wrong.json()
+    plan = client.post(f"{url}?dry_run=true", {"failback": "immediate"}, format="json")
+    assert plan.status_code == 200 and plan.json()["failback"] is True
+    assert plan.json()["moves"] == []
+    assert Host.objects.get(pk=host.pk).state == "paused"
+    done = client.post(url, {"failback": "immediate"}, format="json")
+    assert done.status_code == 200, done.content
+    assert done.json()["state"] == "up"
+    assert "No VM to fail back" in done.json()["summary"]

@@ -12,13 +12,15 @@ import time
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import CommandError
 
-from hvweb.api.serializers import DrainPlanSerializer
+from hvweb.api.serializers import DrainPlanSerializer, FailbackOutcomeSerializer
 from hvweb.audit.context import AuditedCommand
 from hvweb.inventory.lookup import LookupError_, find_host
 from hvweb.inventory.models import Host
+from hvweb.maintenance.failback import plan_failback, resume_with_failback
 from hvweb.maintenance.plan import plan_drain
+from hvweb.maintenance.service import drain_and_record
 from hvweb.moves.choices import MigrationState
-from hvweb.moves.drain import DrainRefused, drain_host, resume_host
+from hvweb.moves.drain import DrainRefused, resume_host
 from hvweb.moves.models import Migration
 
 from ._common import (
@@ -46,6 +48,12 @@ class Command(AuditedCommand):
             "--resume", action="store_true", help="resume the host instead"
         )
         parser.add_argument(
+            "--failback",
+            action="store_true",
+            help="with --resume: bring back the VMs its last drain moved away "
+            "(with --plan: print that plan)",
+        )
+        parser.add_argument(
             "--plan",
             action="store_true",
             help="print the timed plan (where each VM goes, when, how long) and "
@@ -64,21 +72,35 @@ class Command(AuditedCommand):
             host = find_host(hosts, o["host"])
         except LookupError_ as exc:
             raise CommandError(f"host: {exc}") from None
+        if o["failback"] and not o["resume"]:
+            self.stderr.write("--failback: give it with --resume")
+            sys.exit(2)
         try:
             if o["plan"]:
-                plan = plan_drain(host, **move_options(o))
+                planner = plan_failback if o["failback"] else plan_drain
+                plan = planner(host, **move_options(o))
                 self.stdout.write(
                     json.dumps(DrainPlanSerializer(plan).data, indent=2)
                     if o["json"]
                     else "\n".join(plan.lines())
                 )
                 return
+            if o["resume"] and o["failback"]:
+                back = resume_with_failback(host, user, **move_options(o))
+                if o["json"]:
+                    body = FailbackOutcomeSerializer(back).data
+                    self.stdout.write(json.dumps(body, indent=2))
+                else:
+                    self.stdout.write("\n".join(back.lines()))
+                if back.stayed:
+                    sys.exit(EXIT_INCOMPLETE)
+                return
             if o["resume"]:
                 host = resume_host(host, user)
                 self._say(o, {"host": host.name, "state": host.state},
                           f"{host.name} resumed: it takes VMs again")  # fmt: skip
                 return
-            outcome = drain_host(host, user, **move_options(o))
+            outcome, _ = drain_and_record(host, user, **move_options(o))
         except PermissionDenied as exc:
             raise CommandError(str(exc)) from None
         except ValidationError as exc:

@@ -1,0 +1,15 @@
+"""The maintenance pages."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "maintenance"
+
+urlpatterns = [
+    path("hosts/<int:pk>/drain/plan/", views.drain_plan, name="drain-plan"),
+    path("hosts/<int:pk>/failback/plan/", views.failback_plan, name="failback-plan"),
+    path("hosts/<int:pk>/failback/", views.failback, name="failback"),
+    path("drains/", views.drain_list, name="drain-list"),
+    path("drains/<int:pk>/", views.drain_detail, name="drain"),
+]
