@@ -15,6 +15,7 @@ from django.urls import get_resolver
 
 from hvweb.api.testing import token_client
 from hvweb.inventory.testing import make_member, make_world
+from hvweb.moves.models import Replay
 from hvweb.moves.services import start_migration
 
 pytestmark = pytest.mark.django_db
@@ -41,9 +42,13 @@ ROUTES = [
     ("vm-detail", "patch"),
     ("vm-detail", "delete"),
     ("vm-readiness", "get"),
+    ("vm-advice", "get"),
     ("vm-configure-ha", "post"),
     ("migration-detail", "get"),
     ("migration-cancel", "post"),
+    ("migration-replay", "post"),
+    ("migration-replays", "get"),
+    ("migration-replay-detail", "get"),
 ]
 
 URLS = {
@@ -61,6 +66,10 @@ SUFFIXES = {
     "cancel": "cancel/",
     "drain": "drain/",
     "resume": "resume/",
+    "advice": "advice/",
+    "replay": "replay/",
+    "replays": "replays/",
+    "replay-detail": "replays/{replay}/",
 }
 
 
@@ -79,12 +88,19 @@ def target(world, basename):
 def world_with_a_move(prefix):
     world = make_world(prefix)
     world.migration = start_migration(world.vm, world.hosts[1], None, speed=0)
+    Replay.objects.create(
+        migration=world.migration, policy="throttle", performance_option="tcpip",
+        link_bandwidth_mbps=1000, downtime_limit_ms=300,
+    )  # fmt: skip
     return world
 
 
 def url_for(name: str, pk: int) -> str:
     basename, _, suffix = name.partition("-")
-    return URLS[basename].format(pk) + SUFFIXES[suffix]
+    replay = Replay.objects.filter(migration_id=pk).values_list("pk", flat=True)
+    return URLS[basename].format(pk) + SUFFIXES[suffix].format(
+        replay=replay.first() if basename == "migration" else None
+    )
 
 
 def snapshot(obj):
