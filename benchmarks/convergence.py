@@ -66,9 +66,7 @@ def bench(runs: int) -> int:
     operator = get_user_model().objects.get(username="demo-operator")
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(operator)
-    vms = VirtualMachine.objects.filter(host__cluster__name="CLU-PROD").order_by(
-        "name"
-    )
+    vms = VirtualMachine.objects.filter(host__cluster__name="CLU-PROD").order_by("name")
     print(f"Advice for each VM of CLU-PROD, median of {runs} (ms); target ≤ 100 ms")
     print(f"{'VM':<16}{'workload':<15}{'vm_advice':>10}{'API GET':>9}  recommended")
     worst = 0.0
@@ -77,9 +75,7 @@ def bench(runs: int) -> int:
         for _ in range(runs):
             forget_first_passes()
             began = time.perf_counter()
-            fresh = VirtualMachine.objects.select_related("host__cluster").get(
-                pk=vm.pk
-            )
+            fresh = VirtualMachine.objects.select_related("host__cluster").get(pk=vm.pk)
             advice = vm_advice(fresh)
             direct.append((time.perf_counter() - began) * 1e3)
             forget_first_passes()

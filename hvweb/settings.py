@@ -368,6 +368,7 @@ SPECTACULAR_SETTINGS = {
         "CsvStateEnum": "hvweb.inventory.choices.CsvState",
         "MigrationStateEnum": "hvweb.moves.choices.MigrationState",
         "StageEnum": "hvweb.moves.choices.STAGE_CHOICES",
+        "MigrationPolicyEnum": "hvweb.inventory.choices.MigrationPolicy",
     },
 }
 

@@ -160,6 +160,10 @@ def test_a_throttled_move_records_the_throttle_of_each_pass(celery_worker, world
     assert throttles == [0, 0, 20, 30, 40]
     assert throttles == move.result["throttle_pct_per_pass"]
     assert move.result["guest_slowdown_pct"] > 0
+    # Viewers get the same figures in the pass frames.
+    frames = move.events.filter(kind="pass_finished").order_by("seq")
+    assert [f.data["data"]["throttle_pct"] for f in frames] == throttles
+    assert {f.data["data"]["downtime_limit_ms"] for f in frames} == {300}
 
 
 @pytest.mark.parametrize("policy", POLICIES)
