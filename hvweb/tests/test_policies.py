@@ -37,6 +37,7 @@ def hammer(world, link_mbps: int = 100) -> None:
     """A guest that sweeps 16,000 of its 16,384 pages faster than the link
     drains them: no pass ever gets its dirty set under the limit."""
     vm = world.vm
+    vm.memory_mib = 64
     vm.workload_profile = "memory_hammer"
     vm.write_rate = 50_000
     vm.working_set_pages = 16_000
@@ -109,7 +110,7 @@ def test_the_cluster_api_sets_the_default_policy_and_refuses_an_unknown_one(worl
 
 
 def test_escalate_aborts_a_move_that_will_not_converge_and_the_vm_stays(
-    celery_worker, world
+    celery_worker, world, client
 ):
     hammer(world)
     move = start_migration(
@@ -130,10 +131,14 @@ def test_escalate_aborts_a_move_that_will_not_converge_and_the_vm_stays(
     assert move.downtime_s == 0
     assert move.spec["policy"] == "escalate"
     assert all(p.downtime_limit_ms is not None for p in move.passes_done.all())
-    # Its page says so, and where the VM is.
-    client = token_client(world.operator)
-    response = client.get(f"/api/migrations/{move.pk}/")
+    response = token_client(world.operator).get(f"/api/migrations/{move.pk}/")
     assert response.json()["passes"][0]["downtime_limit_ms"] == 300
+    # Its page says so, and where the VM is.
+    client.force_login(world.operator)
+    page = client.get(move.get_absolute_url()).content.decode()
+    assert "Aborted: pre-copy did not converge" in page
+    assert f"{world.hosts[0].name} (the source)" in page
+    assert "NOT_CONVERGING: pre-copy did not converge" in page
 
 
 def test_hyperv_switches_over_the_same_guest_that_escalate_gives_up_on(

@@ -146,6 +146,11 @@
         if (d.stage && state.stages[d.stage]) state.stages[d.stage].outcome = f.kind;
         m.error_code = d.code || "CANCELLED";
         m.error_message = d.reason;
+        if (d.code === hvweb.constants.not_converging) {
+          // Pre-copy ran its course and gave up: its passes are the move's.
+          m.pass_count = state.passes.length;
+          state.dirty.add("charts");
+        }
         break;
       }
     }
@@ -278,7 +283,8 @@
     const y = state.passes.map((p) => p.expected_downtime_s * 1000);
     const colors = x.map(() => "#8c959f");
     if (state.predicted) { x.push("predicted"); y.push(state.predicted.downtime_s * 1000); colors.push("#9a6700"); }
-    if (m.downtime_s !== null && m.downtime_s !== undefined) {
+    const aborted = m.error_code === hvweb.constants.not_converging; // no blackout at all
+    if (m.downtime_s !== null && m.downtime_s !== undefined && !aborted) {
       x.push("actual"); y.push(m.downtime_s * 1000);
       colors.push(m.downtime_limit_ms && m.downtime_s * 1000 > m.downtime_limit_ms ? "#cf222e" : "#1a7f37");
     }
