@@ -109,12 +109,13 @@ def test_the_cluster_api_sets_the_default_policy_and_refuses_an_unknown_one(worl
     assert world.cluster.default_policy == "escalate"
 
 
-def test_escalate_aborts_a_move_that_will_not_converge_and_the_vm_stays(
-    celery_worker, world, client
+@pytest.mark.parametrize("policy", ["escalate", "suspend-if-needed"])
+def test_a_policy_that_gives_up_aborts_the_move_and_the_vm_stays(
+    celery_worker, world, client, policy
 ):
     hammer(world)
     move = start_migration(
-        world.vm, world.hosts[1], world.operator, speed=0, policy="escalate"
+        world.vm, world.hosts[1], world.operator, speed=0, policy=policy
     )
     finished(move)
     assert move.state == MigrationState.FAILED
@@ -126,10 +127,10 @@ def test_escalate_aborts_a_move_that_will_not_converge_and_the_vm_stays(
     assert not move.switched_over
     assert not move.stages.filter(stage=Stage.ONLINE.value).exists()
     # The figures of the pre-copy it gave up on are kept.
-    assert move.result["aborted"] is True and move.result["policy"] == "escalate"
+    assert move.result["aborted"] is True and move.result["policy"] == policy
     assert move.passes == move.passes_done.count() == 5  # Hyper-V 2019's cap
     assert move.downtime_s == 0
-    assert move.spec["policy"] == "escalate"
+    assert move.spec["policy"] == policy
     assert all(p.downtime_limit_ms is not None for p in move.passes_done.all())
     response = token_client(world.operator).get(f"/api/migrations/{move.pk}/")
     assert response.json()["passes"][0]["downtime_limit_ms"] == 300
