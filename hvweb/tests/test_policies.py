@@ -15,6 +15,7 @@ from hvweb.moves.choices import MigrationState
 from hvweb.moves.models import Migration
 from hvweb.moves.services import start_migration
 from hvweb.tests.test_moves import finished
+from hvweb.tests.test_shapes import INLINE_SCRIPT
 from migrator import POLICIES, Stage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -352,6 +353,9 @@ def test_the_replay_page_shows_both_side_by_side(client, world, unworked_queue):
     assert "A worker is running the replay" in page
     assert "with the performance option changed" in page
     assert 'id="side-by-side"' in page and 'id="replay-data"' in page
+    # Code in static/js, data in json_script blocks only (as every page).
+    assert not INLINE_SCRIPT.search(page)
+    assert " style=" not in page and "<style" not in page
     response = client.post(f"/migrations/{move.pk}/replay/", {"policy": "nope"})
     page = client.get(response.url).content.decode()
     assert "policy: &#x27;nope&#x27; is not a convergence policy" in page
