@@ -269,6 +269,11 @@
     if (throttled) {
       traces.push({ type: "scatter", mode: "lines+markers", name: "Guest throttle %", yaxis: "y2",
         x: passes.map((p) => p.pass_no), y: throttle, line: { color: "#bc4c00", shape: "hv" } });
+      const pt = state.predicted ? state.predicted.throttle_pct_per_pass || [] : [];
+      if (pt.length) {
+        traces.push({ type: "scatter", mode: "markers", name: "Predicted throttle %", yaxis: "y2",
+          x: pt.map((_, i) => i + 1), y: pt, marker: { symbol: "circle-open", size: 8, color: "#bc4c00" } });
+      }
       layout.yaxis2 = { title: { text: "throttle %" }, overlaying: "y", side: "right", range: [0, 100], dtick: 25, showgrid: false };
       layout.margin = { ...LAYOUT.margin, r: 48 };
     }
