@@ -425,6 +425,7 @@ SPECTACULAR_SETTINGS = {
         "MigrationStateEnum": "hvweb.moves.choices.MigrationState",
         "StageEnum": "hvweb.moves.choices.STAGE_CHOICES",
         "MoveKindEnum": "hvweb.moves.choices.MoveKind",
+        "MigrationPolicyEnum": "hvweb.inventory.choices.MigrationPolicy",
     },
 }
 

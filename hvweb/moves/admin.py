@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from hvweb.inventory import access
 from hvweb.inventory.admin import TeamScopedAdmin
 
-from .models import Migration, MigrationPass, MigrationStage
+from .models import Migration, MigrationPass, MigrationStage, Replay
 from .services import CancelRefused, cancel_migration
 
 
@@ -35,7 +35,16 @@ class PassInline(_ReadOnlyInline):
     model = MigrationPass
     fields = [
         "pass_no", "pages_sent", "pages_dirtied", "zero_pages", "bytes",
-        "duration_s", "dirty_rate", "expected_downtime_s",
+        "duration_s", "dirty_rate", "expected_downtime_s", "throttle_pct",
+        "downtime_limit_ms",
+    ]  # fmt: skip
+
+
+class ReplayInline(_ReadOnlyInline):
+    model = Replay
+    fields = [
+        "created_at", "requested_by", "policy", "performance_option",
+        "link_bandwidth_mbps", "downtime_limit_ms", "state", "wall_time_s",
     ]  # fmt: skip
 
 
@@ -46,12 +55,12 @@ class MigrationAdmin(TeamScopedAdmin):
 
     list_display = [
         "id", "vm", "source", "destination", "state", "stage", "requested_by",
-        "created_at", "passes", "downtime_s", "error_code",
+        "created_at", "policy", "passes", "downtime_s", "error_code",
     ]  # fmt: skip
-    list_filter = ["state", "cluster", "performance_option", "created_at"]
+    list_filter = ["state", "cluster", "performance_option", "policy", "created_at"]
     search_fields = ["vm__name", "source__name", "destination__name", "error_code"]
     date_hierarchy = "created_at"
-    inlines = [StageInline, PassInline]
+    inlines = [StageInline, PassInline, ReplayInline]
     actions = ["cancel_moves"]
 
     def get_readonly_fields(self, request, obj=None):

@@ -289,7 +289,7 @@ class Replay(models.Model):
     performance_option = models.CharField(max_length=20, choices=PerformanceOption)
     link_bandwidth_mbps = models.PositiveIntegerField()
     downtime_limit_ms = models.PositiveIntegerField()
-    # Run by a worker (a simulation takes 0.4–1.4 s here: too long for a request).
+    # Run by a worker (a simulation takes 0.4–1.8 s here: too long for a request).
     state = models.CharField(
         max_length=10, choices=ReplayState, default=ReplayState.QUEUED
     )

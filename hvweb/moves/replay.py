@@ -9,8 +9,8 @@ VM or reservation is read for it beyond the move's own record, and nothing
 but the :class:`~hvweb.moves.models.Replay` row is written. Injected faults
 are not replayed: a replay asks what the settings would have done.
 
-A simulation takes 0.4–1.4 s on this machine for the demo's VMs (measured
-with ``benchmarks/replay.py``), too long to hold a request, so
+A simulation takes 0.4–1.8 s on this machine for the demo's VMs (measured
+with ``benchmarks/convergence.py``), too long to hold a request, so
 :func:`request_replay` stores the replay queued and a Celery task
 (:func:`hvweb.moves.tasks.run_replay`) runs it.
 """

@@ -42,8 +42,8 @@ ROUTES = [
     ("vm-detail", "patch"),
     ("vm-detail", "delete"),
     ("vm-readiness", "get"),
-    ("vm-configure-ha", "post"),
     ("vm-advice", "get"),
+    ("vm-configure-ha", "post"),
     ("migration-detail", "get"),
     ("migration-cancel", "post"),
     ("migration-replay", "post"),
@@ -69,7 +69,6 @@ SUFFIXES = {
     "advice": "advice/",
     "replay": "replay/",
     "replays": "replays/",
-    # The move's first replay (``world_with_a_move`` records one).
     "replay-detail": "replays/{replay}/",
 }
 
@@ -89,22 +88,19 @@ def target(world, basename):
 def world_with_a_move(prefix):
     world = make_world(prefix)
     world.migration = start_migration(world.vm, world.hosts[1], None, speed=0)
-    world.migration.replays.create(
-        policy="hyperv",
-        performance_option="tcpip",
-        link_bandwidth_mbps=10_000,
-        downtime_limit_ms=300,
-    )
+    Replay.objects.create(
+        migration=world.migration, policy="throttle", performance_option="tcpip",
+        link_bandwidth_mbps=1000, downtime_limit_ms=300,
+    )  # fmt: skip
     return world
 
 
 def url_for(name: str, pk: int) -> str:
     basename, _, suffix = name.partition("-")
-    path = URLS[basename].format(pk) + SUFFIXES[suffix]
-    if "{replay}" in path:
-        replay = Replay.objects.filter(migration_id=pk).order_by("pk").first()
-        path = path.format(replay=replay.pk if replay else 0)
-    return path
+    replay = Replay.objects.filter(migration_id=pk).values_list("pk", flat=True)
+    return URLS[basename].format(pk) + SUFFIXES[suffix].format(
+        replay=replay.first() if basename == "migration" else None
+    )
 
 
 def snapshot(obj):

@@ -93,3 +93,31 @@ def test_a_replay_with_compression_is_shown_side_by_side_with_the_move(
     assert int(chart.get_attribute("data-traces")) >= 4
     assert chart.locator("g.trace.bars").count() == 2
     shot(page, "replay")
+
+
+def test_an_escalate_abort_reads_as_one_live_with_the_vm_on_its_source(
+    world, live_url, celery_worker, page
+):
+    from hvweb.tests.test_policies import hammer
+
+    hammer(world)  # escalate gives up on this guest at the pass cap
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in(page, live_url, world.operator.username)
+    move = start_migration(
+        world.vm, world.hosts[1], world.operator, speed=5, policy="escalate"
+    )
+    page.goto(live_url + move.get_absolute_url())
+    page.wait_for_function(
+        "document.querySelector('#migration').dataset.state === 'failed'",
+        timeout=90_000,
+    )
+    assert page.locator("#state").inner_text() == "Aborted: pre-copy did not converge"
+    assert page.locator("#vm-location").inner_text() == "HV-BLUE-1 (the source)"
+    assert page.locator("#error").inner_text().startswith("NOT_CONVERGING:")
+    page.wait_for_function(
+        "document.querySelector('#versus [data-row=passes] td:last-child')"
+        ".textContent === '5'"
+    )
+    assert errors == []
+    shot(page, "migration-aborted")

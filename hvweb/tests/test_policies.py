@@ -15,6 +15,7 @@ from hvweb.moves.choices import MigrationState
 from hvweb.moves.models import Migration
 from hvweb.moves.services import start_migration
 from hvweb.tests.test_moves import finished
+from hvweb.tests.test_shapes import INLINE_SCRIPT
 from migrator import POLICIES, Stage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,6 +38,7 @@ def hammer(world, link_mbps: int = 100) -> None:
     """A guest that sweeps 16,000 of its 16,384 pages faster than the link
     drains them: no pass ever gets its dirty set under the limit."""
     vm = world.vm
+    vm.memory_mib = 64
     vm.workload_profile = "memory_hammer"
     vm.write_rate = 50_000
     vm.working_set_pages = 16_000
@@ -108,12 +110,13 @@ def test_the_cluster_api_sets_the_default_policy_and_refuses_an_unknown_one(worl
     assert world.cluster.default_policy == "escalate"
 
 
-def test_escalate_aborts_a_move_that_will_not_converge_and_the_vm_stays(
-    celery_worker, world
+@pytest.mark.parametrize("policy", ["escalate", "suspend-if-needed"])
+def test_a_policy_that_gives_up_aborts_the_move_and_the_vm_stays(
+    celery_worker, world, client, policy
 ):
     hammer(world)
     move = start_migration(
-        world.vm, world.hosts[1], world.operator, speed=0, policy="escalate"
+        world.vm, world.hosts[1], world.operator, speed=0, policy=policy
     )
     finished(move)
     assert move.state == MigrationState.FAILED
@@ -125,15 +128,19 @@ def test_escalate_aborts_a_move_that_will_not_converge_and_the_vm_stays(
     assert not move.switched_over
     assert not move.stages.filter(stage=Stage.ONLINE.value).exists()
     # The figures of the pre-copy it gave up on are kept.
-    assert move.result["aborted"] is True and move.result["policy"] == "escalate"
+    assert move.result["aborted"] is True and move.result["policy"] == policy
     assert move.passes == move.passes_done.count() == 5  # Hyper-V 2019's cap
     assert move.downtime_s == 0
-    assert move.spec["policy"] == "escalate"
+    assert move.spec["policy"] == policy
     assert all(p.downtime_limit_ms is not None for p in move.passes_done.all())
-    # Its page says so, and where the VM is.
-    client = token_client(world.operator)
-    response = client.get(f"/api/migrations/{move.pk}/")
+    response = token_client(world.operator).get(f"/api/migrations/{move.pk}/")
     assert response.json()["passes"][0]["downtime_limit_ms"] == 300
+    # Its page says so, and where the VM is.
+    client.force_login(world.operator)
+    page = client.get(move.get_absolute_url()).content.decode()
+    assert "Aborted: pre-copy did not converge" in page
+    assert f"{world.hosts[0].name} (the source)" in page
+    assert "NOT_CONVERGING: pre-copy did not converge" in page
 
 
 def test_hyperv_switches_over_the_same_guest_that_escalate_gives_up_on(
@@ -160,6 +167,10 @@ def test_a_throttled_move_records_the_throttle_of_each_pass(celery_worker, world
     assert throttles == [0, 0, 20, 30, 40]
     assert throttles == move.result["throttle_pct_per_pass"]
     assert move.result["guest_slowdown_pct"] > 0
+    # Viewers get the same figures in the pass frames.
+    frames = move.events.filter(kind="pass_finished").order_by("seq")
+    assert [f.data["data"]["throttle_pct"] for f in frames] == throttles
+    assert {f.data["data"]["downtime_limit_ms"] for f in frames} == {300}
 
 
 @pytest.mark.parametrize("policy", POLICIES)
@@ -342,6 +353,9 @@ def test_the_replay_page_shows_both_side_by_side(client, world, unworked_queue):
     assert "A worker is running the replay" in page
     assert "with the performance option changed" in page
     assert 'id="side-by-side"' in page and 'id="replay-data"' in page
+    # Code in static/js, data in json_script blocks only (as every page).
+    assert not INLINE_SCRIPT.search(page)
+    assert " style=" not in page and "<style" not in page
     response = client.post(f"/migrations/{move.pk}/replay/", {"policy": "nope"})
     page = client.get(response.url).content.decode()
     assert "policy: &#x27;nope&#x27; is not a convergence policy" in page

@@ -173,6 +173,11 @@
         state.running = null;
         state.outlook = null;
         state.dirty.add("charts");
+        if (d.code === hvweb.constants.not_converging) {
+          // Pre-copy ran its course and gave up: its passes are the move's.
+          m.pass_count = state.passes.length;
+          state.dirty.add("charts");
+        }
         break;
       }
     }
@@ -385,6 +390,11 @@
     if (throttled) {
       traces.push({ type: "scatter", mode: "lines+markers", name: "Guest throttle %", yaxis: "y2",
         x: passes.map((p) => p.pass_no), y: throttle, line: { color: "#bc4c00", shape: "hv" } });
+      const pt = state.predicted ? state.predicted.throttle_pct_per_pass || [] : [];
+      if (pt.length) {
+        traces.push({ type: "scatter", mode: "markers", name: "Predicted throttle %", yaxis: "y2",
+          x: pt.map((_, i) => i + 1), y: pt, marker: { symbol: "circle-open", size: 8, color: "#bc4c00" } });
+      }
       layout.yaxis2 = { title: { text: "throttle %" }, overlaying: "y", side: "right", range: [0, 100], dtick: 25, showgrid: false };
       layout.margin = { ...LAYOUT.margin, r: 48 };
     }
@@ -404,7 +414,8 @@
       y.push(state.outlook.blackout_if_stopped_s * 1000); colors.push("#1f6feb");
     }
     if (state.predicted) { x.push("predicted"); y.push(state.predicted.downtime_s * 1000); colors.push("#9a6700"); }
-    if (m.downtime_s !== null && m.downtime_s !== undefined) {
+    const aborted = m.error_code === hvweb.constants.not_converging; // no blackout at all
+    if (m.downtime_s !== null && m.downtime_s !== undefined && !aborted) {
       x.push("actual"); y.push(m.downtime_s * 1000);
       colors.push(m.downtime_limit_ms && m.downtime_s * 1000 > m.downtime_limit_ms ? "#cf222e" : "#1a7f37");
     }
