@@ -68,8 +68,9 @@
     }], { ...LAYOUT, showlegend: false, xaxis: { title: { text: "simulated s" } },
       yaxis: { title: { text: "MiB" }, rangemode: "tozero" } }, PLOT);
     const log = $("#log");
-    log.replaceChildren(...snap.log.slice(-LOG_MAX).map(logItem));
-    if (!snap.log.length) log.append(el("li", { class: "muted empty" }, "No event yet."));
+    const shown = snap.log.filter(logged);
+    log.replaceChildren(...shown.slice(-LOG_MAX).map(logItem));
+    if (!shown.length) log.append(el("li", { class: "muted empty" }, "No event yet."));
     for (const part of ["all"]) state.dirty.add(part);
     draw();
   }
@@ -318,14 +319,26 @@
     }
   }
 
+  // The page's filter by Hyper-V event ID (?event_id=), applied to live frames too.
+  const onlyEventId = Number(root.dataset.eventId) || null;
+
+  function logged(f) {
+    return !onlyEventId || f.event_id === onlyEventId;
+  }
+
   function logItem(f) {
-    return el("li", { "data-seq": f.seq, class: "kind-" + f.kind },
+    const attrs = { "data-seq": f.seq, class: "kind-" + f.kind };
+    if (f.event_id) attrs["data-event-id"] = f.event_id;
+    return el("li", attrs,
       el("span", { class: "seq" }, "#" + f.seq), " ",
       el("time", { datetime: f.at }, (f.at || "").slice(11, 23)), " ",
-      el("strong", {}, f.kind), " ", el("span", { class: "detail" }, describe(f)));
+      el("strong", {}, f.kind),
+      ...(f.event_id ? [" ", el("span", { class: "event-id tag" }, "Event " + f.event_id)] : []),
+      " ", el("span", { class: "detail" }, describe(f)));
   }
 
   function addLog(f) {
+    if (!logged(f)) return;
     const log = $("#log");
     const empty = log.querySelector(".empty");
     if (empty) empty.remove();
