@@ -402,6 +402,19 @@ def main(argv: list[str] | None = None) -> int:
             ],
             env,
         )  # fmt: skip
+        # Webhook deliveries wait on other people's servers: their own worker and
+        # queue, threads (they only wait on sockets), never a move's slot.
+        supervisor.start(
+            "webhooks",
+            [
+                python, "-m", "celery", "-A", "hvweb", "worker",
+                "--queues", settings.HVWEB_WEBHOOK_QUEUE, "--pool", "threads",
+                "--concurrency", "8", "--loglevel", "INFO",
+                "--without-mingle", "--without-gossip",
+                "--hostname", f"hvweb-webhooks-{args.port}@%h",
+            ],
+            env,
+        )  # fmt: skip
         supervisor.start(
             "web",
             [python, "-m", "daphne", "-b", args.host, "-p", str(args.port),

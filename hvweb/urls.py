@@ -15,6 +15,7 @@ urlpatterns = [
     path("", inventory_views.cluster_list, name="index"),
     path("", include("hvweb.inventory.urls")),
     path("", include("hvweb.moves.urls")),
+    path("", include("hvweb.webhooks.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),
