@@ -1,8 +1,8 @@
 """``python -m hvweb.launcher``: the whole console on one machine, in one command.
 
 It applies migrations, seeds the demo inventory, starts the embedded Redis (unless
-``REDIS_URL`` is set), one Celery worker with its beat (the reaper) and daphne,
-waits until ``/healthz`` answers 200 and prints where to go. Every child's output
+``REDIS_URL`` is set), one Celery worker with its beat (the reaper), a worker for
+webhook deliveries (their own queue) and daphne, waits until ``/healthz`` answers 200 and prints where to go. Every child's output
 is prefixed with its name.
 
 The launcher supervises its children: one that dies is started again after a
