@@ -16,6 +16,7 @@ from django.urls import get_resolver
 from hvweb.api.testing import token_client
 from hvweb.inventory.testing import make_member, make_world
 from hvweb.moves.services import start_migration
+from hvweb.webhooks.models import Endpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +45,11 @@ ROUTES = [
     ("vm-configure-ha", "post"),
     ("migration-detail", "get"),
     ("migration-cancel", "post"),
+    ("webhook-detail", "get"),
+    ("webhook-detail", "put"),
+    ("webhook-detail", "patch"),
+    ("webhook-detail", "delete"),
+    ("webhook-deliveries", "get"),
 ]
 
 URLS = {
@@ -53,6 +59,7 @@ URLS = {
     "csv": "/api/csvs/{}/",
     "vm": "/api/vms/{}/",
     "migration": "/api/migrations/{}/",
+    "webhook": "/api/webhooks/{}/",
 }
 SUFFIXES = {
     "detail": "",
@@ -61,12 +68,15 @@ SUFFIXES = {
     "cancel": "cancel/",
     "drain": "drain/",
     "resume": "resume/",
+    "deliveries": "deliveries/",
 }
 
 
 def target(world, basename):
     if basename == "migration":
         return world.migration
+    if basename == "webhook":
+        return world.webhook
     return {
         "team": world.team,
         "cluster": world.cluster,
@@ -79,6 +89,9 @@ def target(world, basename):
 def world_with_a_move(prefix):
     world = make_world(prefix)
     world.migration = start_migration(world.vm, world.hosts[1], None, speed=0)
+    world.webhook = Endpoint.objects.create(
+        team=world.team, url="https://93.184.215.14/hook", events=["migration.failed"]
+    )
     return world
 
 
