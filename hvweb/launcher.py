@@ -1,9 +1,9 @@
 """``python -m hvweb.launcher``: the whole console on one machine, in one command.
 
 It applies migrations, seeds the demo inventory, starts the embedded Redis (unless
-``REDIS_URL`` is set), one Celery worker with its beat (the reaper) and daphne,
-waits until ``/healthz`` answers 200 and prints where to go. Every child's output
-is prefixed with its name.
+``REDIS_URL`` is set), one Celery worker with its beat (the reaper), a worker for
+webhook deliveries (their own queue) and daphne, waits until ``/healthz`` answers
+200 and prints where to go. Every child's output is prefixed with its name.
 
 The launcher supervises its children: one that dies is started again after a
 pause that doubles with each quick failure (1, 2, 4, 8 s), while the others keep
@@ -402,6 +402,19 @@ def main(argv: list[str] | None = None) -> int:
                 "--concurrency", str(args.concurrency),
                 "--hostname", f"hvweb-{args.port}@%h",
                 "--schedule", str(Path(settings.DATA_DIR) / "celerybeat-schedule"),
+            ],
+            env,
+        )  # fmt: skip
+        # Webhook deliveries wait on other people's servers: their own worker and
+        # queue, threads (they only wait on sockets), never a move's slot.
+        supervisor.start(
+            "webhooks",
+            [
+                python, "-m", "celery", "-A", "hvweb", "worker",
+                "--queues", settings.HVWEB_WEBHOOK_QUEUE, "--pool", "threads",
+                "--concurrency", "8", "--loglevel", "INFO",
+                "--without-mingle", "--without-gossip",
+                "--hostname", f"hvweb-webhooks-{args.port}@%h",
             ],
             env,
         )  # fmt: skip

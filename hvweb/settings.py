@@ -22,6 +22,7 @@ Environment:
                      proxies whose ``X-Forwarded-For`` names the client; none
 ``HVWEB_METRICS_TOKEN``  bearer token for ``/metrics`` (off when unset)
 ``HVWEB_LONG_BLACKOUT_S``  blackout above which a move logs event 20417; 1 s
+``HVWEB_WEBHOOKS_ALLOW_LOCAL``  ``1``: webhooks may use http and private addresses
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ INSTALLED_APPS = [
     "hvweb.audit",
     "hvweb.api",
     "hvweb.observe",
+    "hvweb.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -276,6 +278,21 @@ HVWEB_METRICS_TOKEN = os.environ.get("HVWEB_METRICS_TOKEN", "")
 #: A successful move whose blackout lasts longer than this (seconds) is logged as
 #: Hyper-V's event 20417 (an unexpectedly long blackout) instead of 20415.
 HVWEB_LONG_BLACKOUT_S = float(os.environ.get("HVWEB_LONG_BLACKOUT_S") or 1)
+
+# --- Webhooks -----------------------------------------------------------------------
+
+#: ``1`` lets webhook endpoints use plain http and loopback or private addresses:
+#: for local testing only (otherwise https to public addresses, against SSRF).
+HVWEB_WEBHOOKS_ALLOW_LOCAL = _flag("HVWEB_WEBHOOKS_ALLOW_LOCAL")
+#: Seconds an attempt waits to connect, and for each read of the reply.
+HVWEB_WEBHOOK_TIMEOUT_S = float(os.environ.get("HVWEB_WEBHOOK_TIMEOUT_S") or 5)
+#: The first retry's wait (seconds); each next one doubles, for a day.
+HVWEB_WEBHOOK_RETRY_BASE_S = float(os.environ.get("HVWEB_WEBHOOK_RETRY_BASE_S") or 10)
+#: Deliveries have their own queue, so an endpoint never holds a move's worker slot.
+HVWEB_WEBHOOK_QUEUE = (
+    os.environ.get("HVWEB_WEBHOOK_QUEUE") or f"{CELERY_TASK_DEFAULT_QUEUE}.webhooks"
+)
+CELERY_TASK_ROUTES = {"hvweb.webhooks.deliver": {"queue": HVWEB_WEBHOOK_QUEUE}}
 CELERY_BEAT_SCHEDULE = {
     "reap-lost-migrations": {
         "task": "hvweb.reap_lost_migrations",

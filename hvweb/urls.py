@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("hvweb.inventory.urls")),
     path("", include("hvweb.moves.urls")),
     path("", include("hvweb.maintenance.urls")),
+    path("", include("hvweb.webhooks.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),

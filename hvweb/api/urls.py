@@ -9,6 +9,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from hvweb.webhooks.api import EndpointViewSet
+
 from . import imports, tokens, views
 
 app_name = "api"
@@ -21,6 +23,7 @@ router.register("hosts", views.HostViewSet, basename="host")
 router.register("csvs", views.ClusterSharedVolumeViewSet, basename="csv")
 router.register("vms", views.VirtualMachineViewSet, basename="vm")
 router.register("migrations", views.MigrationViewSet, basename="migration")
+router.register("webhooks", EndpointViewSet, basename="webhook")
 
 urlpatterns = [
     path("token/", tokens.TokenView.as_view(), name="token"),

@@ -16,12 +16,12 @@ from hvweb.core.filtersets import MAX_ID, IdFilter, StrictFilterSet
 from hvweb.inventory.models import Cluster
 
 from .choices import MigrationState
-from .models import Migration
+from .models import Migration, MigrationEvent
 
 __all__ = ["PAGE_FILTERS", "MigrationFilterSet"]
 
 #: The filters the history page shows, in its order.
-PAGE_FILTERS = ("cluster", "vm", "state", "user", "since", "until")
+PAGE_FILTERS = ("cluster", "vm", "state", "event_id", "user", "since", "until")
 
 
 def _visible_clusters(request):
@@ -66,7 +66,8 @@ class MigrationFilterForm(forms.Form):
 
 
 class MigrationFilterSet(StrictFilterSet):
-    """Moves by cluster, VM, hosts, state, requester and when they were asked for.
+    """Moves by cluster, VM, hosts, state, Hyper-V event ID, requester and when
+    they were asked for.
 
     ``cluster`` is one of the user's clusters (any other id, existing or not,
     is refused alike: "Select a valid choice"); ``source`` and
@@ -82,6 +83,17 @@ class MigrationFilterSet(StrictFilterSet):
     destination = IdFilter(field_name="destination_id", label="Destination host id")
     state = filters.ChoiceFilter(
         choices=MigrationState.choices, label="State", empty_label="Any state"
+    )
+    event_id = filters.ChoiceFilter(
+        # As text, like every query parameter: the schema then says a string.
+        choices=[
+            (str(value), label)
+            for value, label in MigrationEvent._meta.get_field("event_id").choices
+        ],
+        method="filter_event_id",
+        label="Hyper-V event ID",
+        empty_label="Any event ID",
+        help_text="Moves that logged this VMMS-Admin event ID",
     )
     user = filters.CharFilter(
         method="filter_user",
@@ -106,6 +118,7 @@ class MigrationFilterSet(StrictFilterSet):
             "source",
             "destination",
             "state",
+            "event_id",
             "user",
             "since",
             "until",
@@ -113,6 +126,12 @@ class MigrationFilterSet(StrictFilterSet):
             "created_before",
         ]
         form = MigrationFilterForm
+
+    def filter_event_id(self, queryset, name, value: str):
+        logged = MigrationEvent.objects.filter(event_id=int(value)).values(
+            "migration_id"
+        )
+        return queryset.filter(pk__in=logged)
 
     def filter_user(self, queryset, name, value: str):
         field = get_user_model().USERNAME_FIELD

@@ -69,6 +69,9 @@ class Frame(_Frame, total=False):
     #: The source's and destination's memory after the event (not on
     #: QUIET_KINDS).
     hosts: list[HostLoad]
+    #: The ID Hyper-V's VMMS-Admin log would give the event (20415, 20417,
+    #: 21501, 21502: ``migrator.eventlog``), on the events that have one.
+    event_id: int
 
 
 def frame(migration: Migration, seq: int, kind: str, data: dict[str, Any]) -> Frame:

@@ -2,7 +2,8 @@
 
 ``record`` is the one way an event of a move comes into being. In one
 transaction it takes the move's next sequence number, applies the changes that
-go with the event to the move's row, and stores the event; once that commits,
+go with the event to the move's row, and stores the event with the ID Hyper-V's
+VMMS-Admin log would give it (``migrator.eventlog``); once that commits,
 ``hvweb.core.realtime`` sends it to the groups ``migration.<id>`` and
 ``cluster.<id>``. A viewer therefore never sees a state the database lacks, and
 a viewer that reconnects can replay from the stored rows.
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from hvweb.core import realtime
 from hvweb.core.locking import ROW_ONLY
+from migrator import eventlog
 
 from .frames import Frame, frame
 from .models import Migration, MigrationEvent
@@ -35,8 +38,17 @@ def record(
         migration.last_seq += 1
         migration.save(update_fields=["last_seq", *changes])
         stored = frame(migration, migration.last_seq, kind, data)
+        found = eventlog.event_id(
+            kind, data, long_blackout_s=settings.HVWEB_LONG_BLACKOUT_S
+        )
+        if found is not None:
+            stored["event_id"] = found.value
         MigrationEvent.objects.create(
-            migration=migration, seq=migration.last_seq, kind=kind, data=stored
+            migration=migration,
+            seq=migration.last_seq,
+            kind=kind,
+            data=stored,
+            event_id=found,
         )
         groups = [
             realtime.migration_group(migration.pk),

@@ -15,6 +15,7 @@ from django.urls import reverse
 from hvweb.inventory.choices import MigrationPolicy, PerformanceOption
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from hvweb.inventory.querysets import RestrictedQuerySet
+from migrator.eventlog import TITLES, EventId
 from migrator.stages import Stage
 
 from .choices import (
@@ -252,6 +253,13 @@ class MigrationEvent(models.Model):
     kind = models.CharField(max_length=30)
     data = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
+    event_id = models.PositiveIntegerField(
+        "event ID",
+        null=True,
+        blank=True,
+        choices=[(e.value, f"{e.value} {TITLES[e]}") for e in EventId],
+        help_text="The ID Hyper-V's VMMS-Admin log would give this event, if any.",
+    )
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -264,6 +272,7 @@ class MigrationEvent(models.Model):
                 fields=["migration", "seq"], name="one_event_per_migration_seq"
             )
         ]
+        indexes = [models.Index(fields=["event_id"], name="migration_event_id_idx")]
 
     def __str__(self) -> str:
         return f"{self.migration_id}#{self.seq} {self.kind}"

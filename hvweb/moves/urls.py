@@ -13,6 +13,7 @@ urlpatterns = [
     path("hosts/<int:pk>/resume/", views.host_resume, name="host-resume"),
     path("migrations/", views.migration_list, name="migration-list"),
     path("migrations.csv", views.migration_export, name="migration-export"),
+    path("migrations/events.csv", views.history_events_export, name="events-export"),
     path("migrations/<int:pk>/", views.migration_detail, name="migration"),
     path("migrations/<int:pk>/cancel/", views.migration_cancel, name="cancel"),
     path("migrations/<int:pk>/replay/", views.replay_create, name="replay-create"),
@@ -20,5 +21,10 @@ urlpatterns = [
         "migrations/<int:pk>/replays/<int:replay_id>/",
         views.replay_detail,
         name="replay",
+    ),
+    path(
+        "migrations/<int:pk>/events.csv",
+        views.migration_events_export,
+        name="migration-events-export",
     ),
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -35,6 +36,7 @@ from hvweb.core.filtersets import parse_whole_number
 from hvweb.inventory import access
 from hvweb.inventory.choices import MigrationPolicy, PerformanceOption
 from hvweb.inventory.models import Host, VirtualMachine
+from hvweb.observe import eventlog
 from migrator.policy import NOT_CONVERGING
 from migrator.predict import Prediction, predict
 from migrator.stages import Stage
@@ -43,7 +45,7 @@ from . import options as bounds
 from .advice import vm_advice
 from .drain import DrainRefused, resume_host
 from .filtersets import PAGE_FILTERS, MigrationFilterSet
-from .models import Migration
+from .models import Migration, MigrationEvent
 from .options import MoveOptions
 from .replay import (
     REPLAY_SETTINGS,
@@ -233,7 +235,17 @@ def migration_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request.user,
         pk=pk,
     )
+    event_filter = EventIdForm(request.GET or None)
+    if event_filter.is_bound and not event_filter.is_valid():
+        status = 400
+        only = None
+    else:
+        status = 200
+        only = event_filter.is_bound and event_filter.cleaned_data["event_id"]
     snapshot = migration_snapshot(migration.pk)
+    log = snapshot["log"]
+    if only:
+        log = [f for f in log if f.get("event_id") == only]
     progress = migration.progress or {}
     stages_done = {s["stage"]: s for s in snapshot["stages"]}
     timeline = [
@@ -254,7 +266,11 @@ def migration_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "stage": Stage(stage) if stage else None,
             "timeline": timeline,
             "passes": snapshot["passes"],
-            "log": log_with_gaps(snapshot["log"])[-200:],
+            # Gaps count what is not listed: progress updates, or with a
+            # filter by event ID every other event too, so none is claimed then.
+            "log": (log_with_gaps(log) if not only else log)[-200:],
+            "event_filter": event_filter,
+            "event_id": only or "",
             "predicted": migration.predicted or None,
             "bytes_shown": max(
                 migration.bytes_sent or 0, progress.get("bytes_sent") or 0
@@ -270,7 +286,49 @@ def migration_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 "max_downtime_limit_ms": bounds.MAX_DOWNTIME_LIMIT_MS,
             },
         },
+        status=status,
     )
+
+
+class EventIdForm(forms.Form):
+    """The migration page's filter of its event log by Hyper-V event ID."""
+
+    event_id = forms.TypedChoiceField(
+        label="Hyper-V event ID",
+        choices=[("", "Any event")]
+        + list(MigrationEvent._meta.get_field("event_id").choices),
+        coerce=int,
+        required=False,
+        empty_value=None,
+    )
+
+
+def _events_csv(events, filename: str) -> StreamingHttpResponse:
+    """Events with a Hyper-V ID as Event Viewer's CSV, streamed."""
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(eventlog.COLUMNS)
+        for row in eventlog.rows(eventlog.logged(events).iterator(chunk_size=500)):
+            yield writer.writerow([_cell(v) for v in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_GET
+def migration_events_export(request: HttpRequest, pk: int) -> HttpResponse:
+    """One move's events with a Hyper-V ID, as Event Viewer would list them."""
+    migration = access.get_visible_or_404(Migration.objects.all(), request.user, pk=pk)
+    event_filter = EventIdForm(request.GET or None)
+    if event_filter.is_bound and not event_filter.is_valid():
+        return JsonResponse({"errors": event_filter.errors}, status=400)
+    events = MigrationEvent.objects.filter(migration=migration)
+    if event_filter.is_bound and event_filter.cleaned_data["event_id"]:
+        events = events.filter(event_id=event_filter.cleaned_data["event_id"])
+    return _events_csv(events, f"hvweb-migration-{migration.pk}-events.csv")
 
 
 @login_required
@@ -533,3 +591,17 @@ def migration_export(request: HttpRequest) -> HttpResponse:
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="hvweb-migrations.csv"'
     return response
+
+
+@login_required
+@require_GET
+def history_events_export(request: HttpRequest) -> HttpResponse:
+    """The history's moves (same filters) as Event Viewer would list their
+    events; ``event_id`` also keeps only the events with that ID."""
+    filterset, queryset = _history(request)
+    if filterset.is_bound and not filterset.is_valid():
+        return JsonResponse({"errors": filterset.errors}, status=400)
+    events = MigrationEvent.objects.filter(migration__in=queryset.values("pk"))
+    if filterset.is_bound and filterset.form.cleaned_data.get("event_id"):
+        events = events.filter(event_id=filterset.form.cleaned_data["event_id"])
+    return _events_csv(events, "hvweb-events.csv")

@@ -17,6 +17,7 @@ from hvweb.api.testing import token_client
 from hvweb.inventory.testing import make_member, make_world
 from hvweb.moves.models import Replay
 from hvweb.moves.services import start_migration
+from hvweb.webhooks.models import Endpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +50,11 @@ ROUTES = [
     ("migration-replay", "post"),
     ("migration-replays", "get"),
     ("migration-replay-detail", "get"),
+    ("webhook-detail", "get"),
+    ("webhook-detail", "put"),
+    ("webhook-detail", "patch"),
+    ("webhook-detail", "delete"),
+    ("webhook-deliveries", "get"),
 ]
 
 URLS = {
@@ -58,6 +64,7 @@ URLS = {
     "csv": "/api/csvs/{}/",
     "vm": "/api/vms/{}/",
     "migration": "/api/migrations/{}/",
+    "webhook": "/api/webhooks/{}/",
 }
 SUFFIXES = {
     "detail": "",
@@ -70,12 +77,15 @@ SUFFIXES = {
     "replay": "replay/",
     "replays": "replays/",
     "replay-detail": "replays/{replay}/",
+    "deliveries": "deliveries/",
 }
 
 
 def target(world, basename):
     if basename == "migration":
         return world.migration
+    if basename == "webhook":
+        return world.webhook
     return {
         "team": world.team,
         "cluster": world.cluster,
@@ -92,6 +102,9 @@ def world_with_a_move(prefix):
         migration=world.migration, policy="throttle", performance_option="tcpip",
         link_bandwidth_mbps=1000, downtime_limit_ms=300,
     )  # fmt: skip
+    world.webhook = Endpoint.objects.create(
+        team=world.team, url="https://93.184.215.14/hook", events=["migration.failed"]
+    )
     return world
 
 

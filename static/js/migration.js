@@ -80,10 +80,11 @@
     // is read and used before its 4.8 MB are compiled).
     state.newX = xs; state.newY = ys; state.points = 0; state.plotted = false;
     const log = $("#log");
+    const shown = snap.log.filter(logged);
     log.replaceChildren();
     state.logSeq = 0;
-    for (const f of snap.log.slice(-LOG_MAX)) addLog(f);
-    if (!snap.log.length) log.append(el("li", { class: "muted empty" }, "No event yet."));
+    for (const f of shown.slice(-LOG_MAX)) addLog(f);
+    if (!shown.length) log.append(el("li", { class: "muted empty" }, "No event yet."));
     for (const part of ["all"]) state.dirty.add(part);
     draw();
     requestAnimationFrame(() => setTimeout(loadPlotly, 0)); // once this frame is painted
@@ -499,20 +500,33 @@
     }
   }
 
+  // The page's filter by Hyper-V event ID (?event_id=), applied to live frames too.
+  const onlyEventId = Number(root.dataset.eventId) || null;
+
+  function logged(f) {
+    return !onlyEventId || f.event_id === onlyEventId;
+  }
+
   function logItem(f) {
-    return el("li", { "data-seq": f.seq, class: "kind-" + f.kind },
+    const attrs = { "data-seq": f.seq, class: "kind-" + f.kind };
+    if (f.event_id) attrs["data-event-id"] = f.event_id;
+    return el("li", attrs,
       el("span", { class: "seq" }, "#" + f.seq), " ",
       el("time", { datetime: f.at }, fmt.time(f.at)), " ",
-      el("strong", {}, f.kind), " ", el("span", { class: "detail" }, describe(f)));
+      el("strong", {}, f.kind),
+      ...(f.event_id ? [" ", el("span", { class: "event-id tag" }, "Event " + f.event_id)] : []),
+      " ", el("span", { class: "detail" }, describe(f)));
   }
 
   function addLog(f) {
+    if (!logged(f)) return;
     const log = $("#log");
     const empty = log.querySelector(".empty");
     if (empty) empty.remove();
     // Progress frames are charted, not listed: say how many fell in between,
     // so a jump in the numbers does not read as lost events.
-    const skipped = f.seq - state.logSeq - 1;
+    // (Not under a filter by event ID: then other events fall between too.)
+    const skipped = onlyEventId ? 0 : f.seq - state.logSeq - 1;
     if (skipped > 0) {
       log.append(el("li", { class: "gap muted" }, skipped + " progress update" + (skipped === 1 ? "" : "s")));
     }
