@@ -40,8 +40,12 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class StrictChoiceField(serializers.ChoiceField):
+    """A choice sent as the type its stored values have: a string for text
+    choices, a whole number (not a boolean) for integer ones (a VM's priority)."""
+
     def to_internal_value(self, data):
-        if not isinstance(data, str):
+        numeric = all(isinstance(key, int) for key in self.choices)
+        if isinstance(data, bool) or not isinstance(data, int if numeric else str):
             self.fail("invalid_choice", input=data)
         return super().to_internal_value(data)
 

@@ -14,7 +14,7 @@ https://github.com/kubevirt/monitoring/blob/main/docs/metrics.md) under the
 (seconds, bytes), ``_total`` on counters
 (https://prometheus.io/docs/practices/naming/). Labels: ``cluster``,
 ``source``, ``destination``, ``option`` (the performance option) and
-``policy`` (the convergence policy the move's prediction used) where they
+``policy`` (the move's convergence policy, ``Migration.policy``) where they
 apply.
 
 A scrape costs a fixed number of queries (ten), however many clusters,
@@ -32,7 +32,7 @@ from typing import Any
 
 from django.db.models import Case, CharField, Count, F, FloatField, Value, When
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -93,19 +93,12 @@ _MOVE_COLUMNS = {
 }
 
 
-def _policy():
-    """The convergence policy the move ran under, from its stored prediction."""
-    return Coalesce(
-        KeyTextTransform("policy", "predicted"), Value(""), output_field=CharField()
-    )
-
-
 def _labels(row: dict[str, Any], names: Sequence[str] = MOVE_LABELS) -> list[str]:
     return [str(row[_MOVE_COLUMNS.get(n, n)] or "") for n in names]
 
 
 def _moves():
-    return Migration.objects.annotate(policy=_policy())
+    return Migration.objects.all()
 
 
 #: The histograms over successful moves: name, help, what each move adds, buckets.

@@ -12,8 +12,8 @@ import json
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient
-from rest_framework.authtoken.models import Token
 
+from hvweb.api.models import ApiToken
 from hvweb.api.testing import token_client
 from hvweb.inventory.testing import make_member, make_world
 from hvweb.moves.models import Migration
@@ -103,12 +103,12 @@ def test_a_3_mb_body_is_a_json_400_on_the_api(world, unworked_queue):
 
 def test_a_3_mb_body_is_a_json_400_through_the_asgi_handler(world):
     # daphne runs the ASGI handler, which reads the body itself.
-    token, _ = Token.objects.get_or_create(user=world.operator)
+    _, key = ApiToken.objects.issue(world.operator)
     response = async_to_sync(AsyncClient().post)(
         "/api/migrations/",
         big_body(world),
         content_type="application/json",
-        headers={"authorization": f"Token {token.key}"},
+        headers={"authorization": f"Token {key}"},
     )
     assert response.status_code == 400, response.content
     assert response["Content-Type"] == "application/json"

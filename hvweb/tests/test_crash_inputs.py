@@ -9,6 +9,7 @@ import json
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from hvweb.api.testing import token_client
@@ -19,6 +20,7 @@ from hvweb.inventory.limits import MAX_VM_MEMORY_MIB, MAX_VM_VCPUS
 from hvweb.inventory.models import VirtualMachine
 from hvweb.inventory.testing import make_member, make_world
 from hvweb.moves.models import Migration
+from hvweb.webhooks.models import Endpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -67,9 +69,28 @@ def test_every_json_endpoint_refuses_a_deeply_nested_body_with_a_400(world):
     operations = _json_operations()
     assert ("post", "/api/token/") in operations and len(operations) >= 8
     admin = token_client(make_member(world.team, "administrator"))
+    # Each path's own object, so a 400 is the body's fault and not a 404's.
+    finished = Migration.objects.create(
+        vm=world.vm, cluster=world.cluster, source=world.hosts[0],
+        destination=world.hosts[1], performance_option="tcpip", speed=0,
+        reserved_memory_mib=world.vm.memory_mib, state="succeeded",
+        finished_at=timezone.now(),
+    )  # fmt: skip
+    hook = Endpoint.objects.create(
+        team=world.team, url="https://93.184.215.14/hook", events=["migration.failed"]
+    )
+    ids = {
+        "/api/migrations/": finished.pk,
+        "/api/webhooks/": hook.pk,
+        "/api/hosts/": world.hosts[0].pk,
+        "/api/clusters/": world.cluster.pk,
+        "/api/csvs/": world.csv.pk,
+        "/api/teams/": world.team.pk,
+    }
     before = (VirtualMachine.objects.count(), Migration.objects.count())
     for method, path in operations:
-        url = path.replace("{id}", str(world.vm.pk))
+        pk = next((v for k, v in ids.items() if path.startswith(k)), world.vm.pk)
+        url = path.replace("{id}", str(pk))
         client = APIClient() if path == "/api/token/" else admin
         response = getattr(client, method)(
             url, data=DEEP, content_type="application/json"

@@ -14,8 +14,8 @@ import urllib.request
 
 import pytest
 from django.db import connection
-from rest_framework.authtoken.models import Token
 
+from hvweb.api.models import ApiToken
 from hvweb.inventory.testing import make_member, make_world
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.services import start_migration
@@ -62,7 +62,7 @@ def get(url: str, token: str) -> tuple[int, dict]:
 def test_a_move_and_requests_ride_out_terminated_connections(
     world, celery_worker, live_url
 ):
-    token = Token.objects.create(user=world.operator).key
+    _, token = ApiToken.objects.issue(world.operator)
     for _ in range(3):  # the daphne's pool holds connections now
         assert get(f"{live_url}/api/clusters/", token)[0] == 200
     move = start_migration(world.vm, world.hosts[1], world.operator, speed=1.0)

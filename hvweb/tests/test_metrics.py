@@ -121,14 +121,13 @@ def test_ended_moves_are_counted_by_outcome_with_aborted_apart(client, token, wo
     ended_move(world, vm, "succeeded", downtime_s=1.5, total_time_s=40.0,
                predicted={"downtime_s": 1.5, "policy": "hyperv"})  # fmt: skip
     ended_move(world, vm, "failed", error_code="LINK_FAILURE")
-    ended_move(world, vm, "failed", error_code="NOT_CONVERGING",
-               predicted={"policy": "throttle"})  # fmt: skip
+    ended_move(world, vm, "failed", error_code="NOT_CONVERGING", policy="escalate")
     ended_move(world, vm, "cancelled", error_code="CANCELLED")
     s = scrape(client)
     total = "hvweb_migrations_total"
     assert value(s, total, outcome="succeeded", cluster="CLU-BLUE") == 2
     assert value(s, total, outcome="failed") == 1
-    assert value(s, total, outcome="aborted", policy="throttle") == 1
+    assert value(s, total, outcome="aborted", policy="escalate") == 1
     assert value(s, total, outcome="cancelled") == 1
     assert value(s, total, source="HV-BLUE-1", destination="HV-BLUE-2") == 5
     blackout = "hvweb_migration_blackout_seconds"

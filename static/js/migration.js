@@ -30,6 +30,8 @@
   const MiB = 1024 * 1024;
   const PAGE = 4096; // bytes: the console's guests have 4 KiB pages (runner.build_spec)
   const fmt = hvweb.fmt;
+  // The page's filter by Hyper-V event ID (?event_id=), applied to live frames too.
+  const onlyEventId = Number(root.dataset.eventId) || null;
   const PLOT = { displayModeBar: false, responsive: true };
   const LAYOUT = {
     margin: { l: 56, r: 12, t: 8, b: 40 }, legend: { orientation: "h", y: -0.25 },
@@ -500,8 +502,6 @@
     }
   }
 
-  // The page's filter by Hyper-V event ID (?event_id=), applied to live frames too.
-  const onlyEventId = Number(root.dataset.eventId) || null;
 
   function logged(f) {
     return !onlyEventId || f.event_id === onlyEventId;
