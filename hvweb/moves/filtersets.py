@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django_filters import rest_framework as filters
 
 from hvweb.core.filtersets import MAX_ID, IdFilter, StrictFilterSet
+from hvweb.inventory.choices import MigrationPolicy
 from hvweb.inventory.models import Cluster
 
 from .choices import MigrationState
@@ -21,7 +22,7 @@ from .models import Migration
 __all__ = ["PAGE_FILTERS", "MigrationFilterSet"]
 
 #: The filters the history page shows, in its order.
-PAGE_FILTERS = ("cluster", "vm", "state", "user", "since", "until")
+PAGE_FILTERS = ("cluster", "vm", "state", "policy", "user", "since", "until")
 
 
 def _visible_clusters(request):
@@ -66,7 +67,7 @@ class MigrationFilterForm(forms.Form):
 
 
 class MigrationFilterSet(StrictFilterSet):
-    """Moves by cluster, VM, hosts, state, requester and when they were asked for.
+    """Moves by cluster, VM, hosts, state, policy, requester and when asked for.
 
     ``cluster`` is one of the user's clusters (any other id, existing or not,
     is refused alike: "Select a valid choice"); ``source`` and
@@ -82,6 +83,12 @@ class MigrationFilterSet(StrictFilterSet):
     destination = IdFilter(field_name="destination_id", label="Destination host id")
     state = filters.ChoiceFilter(
         choices=MigrationState.choices, label="State", empty_label="Any state"
+    )
+    policy = filters.ChoiceFilter(
+        choices=MigrationPolicy.choices,
+        label="Policy",
+        empty_label="Any policy",
+        help_text="The move's convergence policy",
     )
     user = filters.CharFilter(
         method="filter_user",
@@ -106,6 +113,7 @@ class MigrationFilterSet(StrictFilterSet):
             "source",
             "destination",
             "state",
+            "policy",
             "user",
             "since",
             "until",

@@ -375,3 +375,21 @@ def test_an_administrator_sets_the_clusters_default_policy_in_the_admin(client, 
     response = client.post(url, data | {"default_policy": "nope"})
     assert response.status_code == 200  # the form again, with the error
     assert "default_policy" in response.context["adminform"].form.errors
+
+
+def test_the_history_and_the_api_filter_moves_by_policy(client, world, unworked_queue):
+    moves = {}
+    for policy in ("throttle", "escalate"):
+        moves[policy] = start_migration(
+            world.vm, world.hosts[1], world.operator, speed=0, policy=policy
+        )
+        Migration.objects.filter(pk=moves[policy].pk).update(
+            state=MigrationState.SUCCEEDED
+        )
+    api = token_client(world.operator)
+    listed = api.get("/api/migrations/?policy=escalate").json()["results"]
+    assert [m["id"] for m in listed] == [moves["escalate"].pk]
+    assert api.get("/api/migrations/?policy=nope").status_code == 400
+    client.force_login(world.operator)
+    page = client.get("/migrations/?policy=throttle").content.decode()
+    assert 'id="id_policy"' in page and "1 migration<" in page
