@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django_filters import rest_framework as filters
 
 from hvweb.core.filtersets import MAX_ID, IdFilter, StrictFilterSet
+from hvweb.inventory.choices import MigrationPolicy
 from hvweb.inventory.models import Cluster
 
 from .choices import MigrationState
@@ -21,7 +22,9 @@ from .models import Migration, MigrationEvent
 __all__ = ["PAGE_FILTERS", "MigrationFilterSet"]
 
 #: The filters the history page shows, in its order.
-PAGE_FILTERS = ("cluster", "vm", "state", "event_id", "user", "since", "until")
+PAGE_FILTERS = (
+    "cluster", "vm", "state", "policy", "event_id", "user", "since", "until"
+)
 
 
 def _visible_clusters(request):
@@ -66,8 +69,8 @@ class MigrationFilterForm(forms.Form):
 
 
 class MigrationFilterSet(StrictFilterSet):
-    """Moves by cluster, VM, hosts, state, Hyper-V event ID, requester and when
-    they were asked for.
+    """Moves by cluster, VM, hosts, state, policy, Hyper-V event ID, requester
+    and when they were asked for.
 
     ``cluster`` is one of the user's clusters (any other id, existing or not,
     is refused alike: "Select a valid choice"); ``source`` and
@@ -83,6 +86,12 @@ class MigrationFilterSet(StrictFilterSet):
     destination = IdFilter(field_name="destination_id", label="Destination host id")
     state = filters.ChoiceFilter(
         choices=MigrationState.choices, label="State", empty_label="Any state"
+    )
+    policy = filters.ChoiceFilter(
+        choices=MigrationPolicy.choices,
+        label="Policy",
+        empty_label="Any policy",
+        help_text="The move's convergence policy",
     )
     event_id = filters.ChoiceFilter(
         # As text, like every query parameter: the schema then says a string.
@@ -118,6 +127,7 @@ class MigrationFilterSet(StrictFilterSet):
             "source",
             "destination",
             "state",
+            "policy",
             "event_id",
             "user",
             "since",

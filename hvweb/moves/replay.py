@@ -28,6 +28,7 @@ from django.db import transaction
 from hvweb.inventory.access import may
 from hvweb.inventory.models import Cluster
 from migrator import Engine, MigrationSpec, PassFinished
+from migrator.errors import SpecError
 
 from .choices import ReplayState
 from .models import Migration, MigrationPass, Replay
@@ -65,9 +66,13 @@ class ReplayRefused(Exception):
 
 
 def base_spec(migration: Migration) -> MigrationSpec:
-    """The spec the move ran with (rebuilt from its rows if it never ran)."""
+    """The spec the move ran with (rebuilt from its rows if it never ran, or
+    if the engine no longer reads the one it kept)."""
     if migration.spec:
-        return MigrationSpec.from_dict(migration.spec)
+        try:
+            return MigrationSpec.from_dict(migration.spec)
+        except SpecError:
+            pass
     return migration_spec(migration)
 
 

@@ -68,7 +68,12 @@ def test_advice_starts_the_recommended_throttled_move_and_the_throttle_is_drawn(
 def test_a_replay_with_compression_is_shown_side_by_side_with_the_move(
     world, live_url, celery_worker, page
 ):
-    throttle_wins(world)  # TCP/IP runs to the pass cap of 10 on this guest
+    vm = world.vm
+    vm.memory_mib = 64
+    vm.workload_profile = "database"
+    vm.write_rate = 20_000
+    vm.working_set_pages = 8_000
+    vm.save()
     move = start_migration(
         world.vm, world.hosts[1], world.operator, speed=0, performance_option="tcpip"
     )

@@ -359,3 +359,37 @@ def test_the_replay_page_shows_both_side_by_side(client, world, unworked_queue):
     response = client.post(f"/migrations/{move.pk}/replay/", {"policy": "nope"})
     page = client.get(response.url).content.decode()
     assert "policy: &#x27;nope&#x27; is not a convergence policy" in page
+
+
+def test_an_administrator_sets_the_clusters_default_policy_in_the_admin(client, world):
+    from hvweb.tests.test_inventory_admin import admin_url, form_data
+
+    client.force_login(make_member(world.team, "administrator"))
+    url = admin_url(type(world.cluster), "change", world.cluster.pk)
+    data = form_data(client.get(url))
+    assert data["default_policy"] == "hyperv"
+    response = client.post(url, data | {"default_policy": "suspend-if-needed"})
+    assert response.status_code == 302, response.content
+    world.cluster.refresh_from_db()
+    assert world.cluster.default_policy == "suspend-if-needed"
+    response = client.post(url, data | {"default_policy": "nope"})
+    assert response.status_code == 200  # the form again, with the error
+    assert "default_policy" in response.context["adminform"].form.errors
+
+
+def test_the_history_and_the_api_filter_moves_by_policy(client, world, unworked_queue):
+    moves = {}
+    for policy in ("throttle", "escalate"):
+        moves[policy] = start_migration(
+            world.vm, world.hosts[1], world.operator, speed=0, policy=policy
+        )
+        Migration.objects.filter(pk=moves[policy].pk).update(
+            state=MigrationState.SUCCEEDED
+        )
+    api = token_client(world.operator)
+    listed = api.get("/api/migrations/?policy=escalate").json()["results"]
+    assert [m["id"] for m in listed] == [moves["escalate"].pk]
+    assert api.get("/api/migrations/?policy=nope").status_code == 400
+    client.force_login(world.operator)
+    page = client.get("/migrations/?policy=throttle").content.decode()
+    assert 'id="id_policy"' in page and "1 migration<" in page

@@ -523,6 +523,21 @@ def test_escalate_raises_the_limit_and_aborts_at_the_cap_on_the_source() -> None
     )
 
 
+@pytest.mark.parametrize("policy", POLICIES)
+def test_each_pass_event_carries_its_throttle_and_the_limit_in_force(
+    policy: str,
+) -> None:
+    engine = Engine(_runaway(policy, max_passes=8))
+    passes = [e for e in _events(engine) if isinstance(e, PassFinished)]
+    result = _result(engine)
+    # The figures a viewer sees per pass are the result's, pass by pass.
+    assert tuple(p.throttle_pct for p in passes) == result.throttle_pct_per_pass
+    assert tuple(p.downtime_limit_ms for p in passes) == pytest.approx(
+        result.downtime_limit_ms_per_pass
+    )
+    assert len(passes) == result.passes
+
+
 def test_suspend_if_needed_converges_where_escalate_aborts() -> None:
     result = migrate(_runaway("suspend-if-needed"))
     assert migrate(_runaway("escalate")).aborted
