@@ -25,8 +25,13 @@ __all__ = ["MAX_DEPTH", "BoundedJSONParser", "TooDeep", "check_depth", "loads"]
 #: The deepest nesting of arrays and objects a JSON body may have.
 MAX_DEPTH = 64
 
-# A string (skipped whole, so brackets inside it do not count) or a bracket.
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+# A JSON string (unrolled: no alternation per character), anything that is not
+# a bracket, and an innermost pair of brackets (of either kind: a mismatch is
+# the parser's to report).
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_PAIR = re.compile(r"[\[{][\]}]")
+_OPENERS = re.compile(r"[\[{]+$")
 
 
 class TooDeep(ValueError):
@@ -42,19 +47,26 @@ class TooDeep(ValueError):
 def check_depth(text: str, limit: int = MAX_DEPTH) -> None:
     """Raise :class:`TooDeep` when ``text`` nests deeper than ``limit``.
 
-    A linear scan, without parsing: malformed text is left to the parser.
+    Without parsing and without a Python loop per character: strings and
+    everything but brackets are removed by regular expressions, then each pass
+    removes the innermost pairs, one nesting level at a time (so at most
+    ``limit`` passes over the brackets alone). Malformed text is left to the
+    parser, but never deeper than the limit (``[[[[`` unclosed included).
     """
     if text.count("[") + text.count("{") <= limit:
         return  # cannot be too deep: the common case costs two counts
-    depth = 0
-    for match in _TOKENS.finditer(text):
-        char = match.group()[0]
-        if char in "[{":
-            depth += 1
-            if depth > limit:
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    for level in range(limit + 1):
+        if not brackets:
+            return
+        brackets, removed = _PAIR.subn("", brackets)
+        if not removed:
+            # Unbalanced: closers, then openers that never close.
+            tail = _OPENERS.search(brackets)
+            if level + (len(tail.group()) if tail else 0) > limit:
                 raise TooDeep(limit)
-        elif char in "]}":
-            depth -= 1
+            return
+    raise TooDeep(limit)
 
 
 def loads(text: str | bytes, limit: int = MAX_DEPTH) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,3 +36,24 @@ class PlotlyFinder(BaseFinder):
 
     def list(self, ignore_patterns: Any):
         yield PLOTLY_FILE, self.storage
+
+
+# Plotly.js 3+ bundles maplibre's stylesheet and injects it at load as an inline
+# <style> whose id is a digest, unless an element with that id already exists.
+_INJECTED_STYLE = re.compile(
+    rb'if\(!document\.getElementById\("([0-9a-f]{16,})"\)\)\{var (\w+)='
+    rb'document\.createElement\("style"\)'
+)
+
+
+def bundle_path() -> Path:
+    return Path(plotly.__file__).parent / "package_data" / PLOTLY_FILE
+
+
+@cache
+def injected_style_ids() -> tuple[str, ...]:
+    """The ids of the stylesheets the bundle would inject inline at load."""
+    return tuple(
+        m.group(1).decode()
+        for m in _INJECTED_STYLE.finditer(bundle_path().read_bytes())
+    )

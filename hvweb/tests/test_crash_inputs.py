@@ -63,6 +63,32 @@ def test_the_depth_check_counts_brackets_outside_strings_only():
     with pytest.raises(jsonlimits.TooDeep):
         jsonlimits.check_depth('{"a":' * 65 + "1" + "}" * 65)
     assert jsonlimits.loads('{"a": ["\\"[[[", 1]}') == {"a": ['"[[[', 1]}
+    # Wide but shallow is fine; depth counts, not the number of brackets.
+    jsonlimits.check_depth("[" + ",".join(["[[1]]"] * 10_000) + "]")
+    jsonlimits.check_depth("[" * 64 + "]" * 64 + "[" * 64 + "]" * 64)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 1000,  # never closed
+        "[" * 1000 + "]" * 999,
+        "]" * 5 + "[" * 70,
+        '{"a":' * 1000,
+        "[" * 40 + "{" * 40 + "}" * 40 + "]" * 40,
+        "[" * 63 + "[" * 2000 + "]",
+    ],
+)
+def test_malformed_deep_text_is_refused_before_the_parser_recurses(text):
+    with pytest.raises(jsonlimits.TooDeep):
+        jsonlimits.loads(text)
+
+
+@pytest.mark.parametrize("text", ["[" * 10 + "]" * 3, "]]][[[", "[}", "[1,]"])
+def test_malformed_shallow_text_is_the_parsers_error(text):
+    with pytest.raises(ValueError) as caught:
+        jsonlimits.loads(text)
+    assert not isinstance(caught.value, jsonlimits.TooDeep)
 
 
 def test_every_json_endpoint_refuses_a_deeply_nested_body_with_a_400(world):
