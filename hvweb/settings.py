@@ -349,7 +349,7 @@ STATICFILES_FINDERS = [
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "hvweb.core.storage.ConsoleStaticFilesStorage"
     },
 }
 WHITENOISE_KEEP_ONLY_HASHED_FILES = True

@@ -238,4 +238,4 @@ def test_each_host_card_says_whether_it_can_take_vms_and_which_rule_stops_it(cli
             assert 'data-takes="yes"' in takes and "Can take VMs" in takes, name
         else:
             assert 'data-takes="no"' in takes and "Takes no VM now" in takes, name
-            assert f">{says}</code>" in takes, (name, takes)
+            assert takes.count(f">{says}</code>") == 1, (name, takes)  # once

@@ -98,6 +98,13 @@ def test_a_move_relocates_the_vm_and_persists_every_stage_and_pass(
     zero_bytes = migration.result["zero_pages"] * 4096
     assert migration.bytes_sent + zero_bytes >= 64 << 20
     assert migration.predicted["passes"] >= 1
+    # Every pass and progress frame carries the model's outlook from there on:
+    # what the page shows as ETA, "blackout if stopped now" and in words.
+    for kind in ("pass_finished", "progress"):
+        for frame in events.filter(kind=kind).values_list("data", flat=True):
+            outlook = frame["data"]["outlook"]
+            assert outlook["eta_s"] >= 0 and outlook["blackout_if_stopped_s"] >= 0
+            assert outlook["text"].startswith(("converges in", "will not converge"))
 
 
 def test_progress_is_throttled_to_twenty_a_second(celery_worker, world):
@@ -234,6 +241,10 @@ def test_cancel_in_each_allowed_stage_keeps_the_vm_on_its_source(
     stopped_after = time.monotonic() - asked
     assert migration.state == MigrationState.CANCELLED
     assert migration.failed_stage == stage.value
+    # Who asked and where it ended, in plain words (not "the operator").
+    assert migration.error_message == (
+        f"Cancelled by {world.operator.username} during {stage.label}."
+    )
     assert stopped_after < 1.5  # the engine stops within a second (plus polling)
     world.vm.refresh_from_db()
     assert world.vm.host == world.hosts[0]

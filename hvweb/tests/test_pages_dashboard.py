@@ -464,3 +464,26 @@ def test_the_csv_export_defuses_spreadsheet_formulas(client, world):
     ).decode()
     (row,) = csv.DictReader(io.StringIO(text))
     assert row["error_message"] == "'=HYPERLINK(1)"
+
+
+# --- The console's spec is the calibrated one -----------------------------------------
+
+
+@pytest.mark.parametrize("option", ["tcpip", "compression", "smb"])
+def test_the_console_builds_the_spec_the_calibration_table_measures(option):
+    """What the move form predicts and the worker runs for a demo VM is the spec
+    ``python -m migrator calibrate`` holds the model to: every performance
+    option, not only whether it compresses."""
+    from django.core.management import call_command
+
+    from hvweb.inventory.models import VirtualMachine
+    from migrator.calibrate import DEMO_PROFILES, demo_spec
+
+    call_command("seed_demo", verbosity=0)
+    for profile in DEMO_PROFILES:
+        vm = VirtualMachine.objects.select_related("host__cluster").get(name=profile.vm)
+        console = build_spec(
+            vm, vm.host, vm.host.cluster, performance_option=option,
+            downtime_limit_ms=300,
+        )  # fmt: skip
+        assert console == demo_spec(profile, option), profile.name

@@ -20,7 +20,7 @@ from hvweb.core.collect import FINGERPRINT, collect_if_changed
 CONSOLE_STORAGES = {
     **settings.STORAGES,
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "hvweb.core.storage.ConsoleStaticFilesStorage"
     },
 }
 
@@ -62,3 +62,16 @@ def test_plotly_is_served_gzipped_under_a_hashed_name_cached_for_ten_years(colle
 def test_collecting_again_is_skipped_until_a_source_changes(collected):
     assert (collected / FINGERPRINT).exists()
     assert collect_if_changed() is False
+
+
+def test_a_page_renders_with_plain_names_while_nothing_is_collected(tmp_path):
+    with override_settings(
+        STATIC_ROOT=tmp_path / "empty", STORAGES=CONSOLE_STORAGES,
+        WHITENOISE_USE_FINDERS=False,
+    ):  # fmt: skip
+        assert static("css/hvweb.css") == "/static/css/hvweb.css"
+
+
+def test_a_file_missing_from_a_collected_manifest_is_still_an_error(collected):
+    with pytest.raises(ValueError, match="Missing staticfiles manifest entry"):
+        static("css/no-such-file.css")

@@ -34,7 +34,7 @@
   const onlyEventId = Number(root.dataset.eventId) || null;
   const PLOT = { displayModeBar: false, responsive: true };
   const LAYOUT = {
-    margin: { l: 56, r: 12, t: 8, b: 40 }, legend: { orientation: "h", y: -0.25 },
+    margin: { l: 56, r: 12, t: 8, b: 48 }, legend: { orientation: "h", y: -0.32 },
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "#fff", font: { size: 11 },
   };
 
