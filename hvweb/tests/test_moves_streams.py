@@ -244,12 +244,15 @@ def cluster_stream_of_a_move(client, world) -> tuple[dict, list[dict]]:
         migration = await asyncio.to_thread(
             start_migration, world.vm, world.hosts[1], world.operator, speed=0
         )
-        frames = await frames_until(
+        ticks = await frames_until(
             communicator,
-            lambda f: f.get("kind") == "completed" and f["migration"] == migration.pk,
+            lambda t: any(
+                f.get("kind") == "completed" and f["migration"] == migration.pk
+                for f in t.get("frames", [])
+            ),
         )
         await communicator.disconnect()
-        return snap, frames
+        return snap, [f for t in ticks for f in t.get("frames", [])]
 
     return asyncio.run(scenario())
 
