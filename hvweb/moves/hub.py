@@ -8,7 +8,8 @@ channel capacity. Instead each daphne process joins the group once per
 cluster that someone there watches (a :class:`ClusterHub`), and hands its
 viewers, in process:
 
-* a ``tick`` at most every :data:`TICK_S`: the frames that arrived since the
+* a ``tick`` at once for a frame after a quiet spell, then at most every
+  :data:`TICK_S` while frames keep coming: the frames that arrived since the
   last one, in order, with each move's progress frames coalesced into its
   latest (a progress frame only changes what a later one changes again), so
   applying a tick leaves a board where applying every frame would;
@@ -93,6 +94,7 @@ class ClusterHub:
         self._progress_at: dict[int, int] = {}
         self._subscribed: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._arrived = asyncio.Event()
         self.layer = None
         self.channel = ""
         self.frames_in = 0
@@ -184,13 +186,26 @@ class ClusterHub:
             # A later progress frame must not be folded into one before this.
             self._progress_at.pop(move, None)
         self._window.append(frame)
+        self._arrived.set()
 
     async def _tick(self) -> None:
+        """Flush at the first frame after a quiet spell (no added delay), then
+        at most every TICK_S while frames keep coming; beat every HEARTBEAT_S."""
         loop = asyncio.get_running_loop()
         next_beat = loop.time() + HEARTBEAT_S
+        last_flush = 0.0
         while True:
-            await asyncio.sleep(TICK_S)
-            await self._flush()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._arrived.wait(), max(0.0, next_beat - loop.time())
+                )
+            if self._arrived.is_set():
+                wait = last_flush + TICK_S - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)  # frames meanwhile join this tick
+                self._arrived.clear()
+                last_flush = loop.time()
+                await self._flush()
             if loop.time() >= next_beat:
                 next_beat = loop.time() + HEARTBEAT_S
                 try:
