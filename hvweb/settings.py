@@ -230,6 +230,18 @@ CHANNEL_LAYERS = {
                 }
             ],
             "prefix": "hvweb",
+            # Sized for the load (channels-redis drops a message, logging "over
+            # capacity", once a channel holds `capacity`, default 100): every
+            # websocket of a daphne process shares that process's one Redis
+            # list ("specific.<process>!"), so 32 moves' frames to their
+            # viewers, plus the cluster hubs' (hvweb/moves/hub.py), must fit
+            # while the process reads them. A lost frame is still refilled
+            # from the journal; expiry bounds what waits for a reader that
+            # died (a viewer's stream is live: older frames come from the
+            # journal). https://github.com/django/channels_redis#capacity
+            "capacity": int(os.environ.get("HVWEB_CHANNEL_CAPACITY") or 5000),
+            "expiry": 30,
+            "group_expiry": 86400,
         },
     }
 }

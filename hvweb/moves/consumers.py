@@ -10,7 +10,10 @@ Users who may not see the object are refused before the handshake completes.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -23,8 +26,12 @@ from hvweb.core.filtersets import MAX_ID
 from hvweb.inventory.models import Cluster
 
 from . import journal
+from .choices import MigrationState
+from .hub import hub
 from .models import Migration
 from .snapshot import cluster_snapshot, migration_snapshot
+
+log = logging.getLogger(__name__)
 
 USAGE = 'send JSON objects such as {"resume_from": 12}'
 
@@ -166,10 +173,39 @@ class MigrationConsumer(_Stream):
         return snap
 
     async def connect(self) -> None:
+        self.turn = asyncio.Lock()  # frames go out one sender at a time
         await super().connect()
         resume = _resume_from(self.scope.get("query_string", b""))
         if resume is not None and hasattr(self, "sent") and resume < self.covered:
             await self._replay(resume, self.covered)
+        if hasattr(self, "sent"):
+            self.watch = asyncio.ensure_future(self._catch_up())
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "watch"):
+            self.watch.cancel()
+        await super().disconnect(code)
+
+    async def _catch_up(self) -> None:
+        """Every :data:`CATCH_UP_S`, send what the journal has and this
+        connection has not (a frame the channel layer dropped, even the
+        move's last, which no later frame would reveal), until the move has
+        ended and its last frame is out."""
+        while True:
+            await asyncio.sleep(CATCH_UP_S)
+            try:
+                last_seq, active = await _latest(self.pk)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database away: next time
+                log.warning("move %s: catch-up check failed: %r", self.pk, exc)
+                continue
+            async with self.turn:
+                if last_seq > self.sent:
+                    await self._replay(self.sent, last_seq)
+                    self.sent = last_seq
+            if not active and self.sent >= last_seq:
+                return
 
     async def on_message(self, message: dict[str, Any]) -> None:
         if "resume_from" not in message:
@@ -184,7 +220,8 @@ class MigrationConsumer(_Stream):
         # Only what the snapshot covered goes again as frames; later ones were
         # (or will be) sent live on this connection.
         if after < self.covered:
-            await self._replay(after, self.covered)
+            async with self.turn:
+                await self._replay(after, self.covered)
             self.covered = after
 
     async def _replay(self, after: int, upto: int) -> None:
@@ -198,12 +235,43 @@ class MigrationConsumer(_Stream):
         if self.revoked:
             return
         seq = message["seq"]
-        if seq <= self.sent:
-            return  # already in the snapshot or sent
-        if seq > self.sent + 1:
-            await self._replay(self.sent, seq - 1)  # fill a gap from the journal
-        await self.send(text_data=message["text"])
-        self.sent = seq
+        async with self.turn:
+            if seq <= self.sent:
+                return  # already in the snapshot or sent
+            if seq > self.sent + 1:
+                await self._replay(self.sent, seq - 1)  # fill a gap from the journal
+            await self.send(text_data=message["text"])
+            self.sent = seq
+
+
+#: How often a move's viewer is checked against the journal for frames the
+#: channel layer lost (one cached query a second per move and process at most).
+CATCH_UP_S = 2.0
+_LATEST_TTL_S = 1.0
+_latest_cache: dict[int, tuple[float, tuple[int, bool]]] = {}
+
+
+@_in_pool
+def _latest_now(pk: int) -> tuple[int, bool]:
+    found = Migration.objects.filter(pk=pk).values_list("last_seq", "state").first()
+    if found is None:
+        return 0, False
+    return found[0], found[1] in MigrationState.active()
+
+
+async def _latest(pk: int) -> tuple[int, bool]:
+    """The move's latest sequence number and whether it is still active,
+    read at most once a second per process, however many watch it."""
+    now = time.monotonic()
+    cached = _latest_cache.get(pk)
+    if cached and now - cached[0] < _LATEST_TTL_S:
+        return cached[1]
+    found = await _latest_now(pk)
+    _latest_cache[pk] = (time.monotonic(), found)
+    if len(_latest_cache) > 10_000:  # moves long over: forget them
+        for key in [k for k, (at, _) in _latest_cache.items() if now - at > 60]:
+            del _latest_cache[key]
+    return found
 
 
 def _resume_from(query_string: bytes) -> int | None:
@@ -214,7 +282,15 @@ def _resume_from(query_string: bytes) -> int | None:
 
 
 class ClusterConsumer(_Stream):
-    """One cluster: hosts, VMs and moves in flight, then every move's frames."""
+    """One cluster: hosts, VMs and moves in flight, then ticks and heartbeats.
+
+    The viewer is not a member of the cluster's group: this process's
+    :class:`hvweb.moves.hub.ClusterHub` is, once for all its viewers, and
+    hands each a ``tick`` (``{"type": "tick", "frames": [...]}``, the moves'
+    frames since the last, progress coalesced) a few times a second and a
+    ``heartbeat`` (moves in flight and host memory, from the database) every
+    few seconds.
+    """
 
     model = Cluster
 
@@ -224,6 +300,35 @@ class ClusterConsumer(_Stream):
     async def snapshot(self) -> dict[str, Any]:
         return await _in_pool(cluster_snapshot)(self.pk)
 
-    async def hvweb_event(self, message: dict[str, Any]) -> None:
+    async def connect(self) -> None:
+        self.pk = int(self.scope["url_route"]["kwargs"]["pk"])
+        self.user_id = self.scope["user"].pk
+        self.revoked = False
+        self.hub = hub(self.pk)
+        # Subscribed before the snapshot is read: nothing falls between. The
+        # user's group brings the order to re-check access (moves.revocation).
+        await self.hub.join(self)
+        await self.channel_layer.group_add(
+            realtime.user_group(self.user_id), self.channel_name
+        )
+        # Access may have gone between the handshake's check and joining.
+        if not await _still_visible(self.model, self.user_id, self.pk):
+            await self.close(code=4403)
+            return
+        await self.accept()
+        await self.send_json(await self.snapshot())
+        await self.hub.ready(self)
+
+    async def send_frame(self, text: str) -> None:
+        """What the hub writes to each viewer of the cluster: nothing once
+        this viewer's access was revoked."""
         if not self.revoked:
-            await self.send(text_data=message["text"])
+            await self.send(text_data=text)
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "hub"):
+            await self.hub.leave(self)
+        if hasattr(self, "user_id"):
+            await self.channel_layer.group_discard(
+                realtime.user_group(self.user_id), self.channel_name
+            )

@@ -244,12 +244,15 @@ def cluster_stream_of_a_move(client, world) -> tuple[dict, list[dict]]:
         migration = await asyncio.to_thread(
             start_migration, world.vm, world.hosts[1], world.operator, speed=0
         )
-        frames = await frames_until(
+        ticks = await frames_until(
             communicator,
-            lambda f: f.get("kind") == "completed" and f["migration"] == migration.pk,
+            lambda t: any(
+                f.get("kind") == "completed" and f["migration"] == migration.pk
+                for f in t.get("frames", [])
+            ),
         )
         await communicator.disconnect()
-        return snap, frames
+        return snap, [f for t in ticks for f in t.get("frames", [])]
 
     return asyncio.run(scenario())
 
@@ -272,3 +275,124 @@ def test_the_cluster_stream_shows_hosts_vms_and_the_move_that_relocates_a_vm(
         world.vm.pk,
         world.hosts[1].pk,
     )
+
+
+def drop_an_event(migration: Migration, kind: str, **changes) -> int:
+    """Journal an event of the move as if the channel layer then lost its frame:
+    the rows are written, nothing is sent. Returns its sequence number."""
+    from django.db import transaction
+
+    from hvweb.moves.frames import frame
+    from hvweb.moves.models import MigrationEvent
+
+    with transaction.atomic():
+        m = Migration.objects.select_for_update().get(pk=migration.pk)
+        for field, value in changes.items():
+            setattr(m, field, value)
+        m.last_seq += 1
+        m.save()
+        MigrationEvent.objects.create(
+            migration=m, seq=m.last_seq, kind=kind, data=frame(m, m.last_seq, kind, {})
+        )
+    return m.last_seq
+
+
+def test_a_move_page_recovers_a_lost_last_frame_from_the_journal(
+    client, world, unworked_queue
+):
+    from hvweb.moves.consumers import CATCH_UP_S
+
+    migration = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    headers = session_headers(client, world.operator)
+
+    async def scenario():
+        viewer = connect(f"/ws/migrations/{migration.pk}/", headers)
+        assert (await viewer.connect())[0]
+        snap = await viewer.receive_json_from(timeout=10)
+        lost = await asyncio.to_thread(
+            drop_an_event, migration, "cancelled", state="cancelled"
+        )
+        started = time.monotonic()
+        frame = await viewer.receive_json_from(timeout=CATCH_UP_S + 5)
+        took = time.monotonic() - started
+        await viewer.disconnect()
+        return snap, lost, frame, took
+
+    snap, lost, frame, took = asyncio.run(scenario())
+    assert lost == snap["last_seq"] + 1
+    assert (frame["seq"], frame["kind"], frame["state"]) == (
+        lost,
+        "cancelled",
+        "cancelled",
+    )
+    assert took <= CATCH_UP_S + 1.5
+
+
+def test_a_cluster_board_is_corrected_by_the_heartbeat_when_a_frame_is_lost(
+    client, world, unworked_queue
+):
+    from hvweb.moves.hub import HEARTBEAT_S
+
+    migration = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    headers = session_headers(client, world.operator)
+
+    async def scenario():
+        viewer = connect(f"/ws/clusters/{world.cluster.pk}/", headers)
+        assert (await viewer.connect())[0]
+        snap = await viewer.receive_json_from(timeout=10)
+        first = await viewer.receive_json_from(timeout=HEARTBEAT_S + 5)
+        await asyncio.to_thread(
+            drop_an_event, migration, "cancelled", state="cancelled"
+        )
+        second = await viewer.receive_json_from(timeout=HEARTBEAT_S + 5)
+        await viewer.disconnect()
+        return snap, first, second
+
+    snap, first, second = asyncio.run(scenario())
+    assert [m["id"] for m in snap["migrations"]] == [migration.pk]
+    assert first["type"] == second["type"] == "heartbeat"
+    assert [m["id"] for m in first["moves"]] == [migration.pk]
+    assert second["moves"] == []  # the move ended, though no frame said so
+    reserved = {h["id"]: h["reserved_mib"] for h in second["hosts"]}
+    assert reserved[world.hosts[1].pk] == 0  # its reservation went with it
+
+
+def test_the_cluster_stream_is_coalesced_into_a_few_ticks_a_second(
+    celery_worker, client, world
+):
+    from hvweb.moves.hub import TICK_S
+
+    headers = session_headers(client, world.operator)
+
+    async def scenario():
+        viewer = connect(f"/ws/clusters/{world.cluster.pk}/", headers)
+        assert (await viewer.connect())[0]
+        await viewer.receive_json_from(timeout=10)
+        migration = await asyncio.to_thread(
+            start_migration, world.vm, world.hosts[1], world.operator, speed=1
+        )
+        started = time.monotonic()
+        got = await frames_until(
+            viewer,
+            lambda t: any(f["kind"] == "completed" for f in t.get("frames", [])),
+            timeout=60,
+        )
+        took = time.monotonic() - started
+        await viewer.disconnect()
+        return migration, got, took
+
+    migration, got, took = asyncio.run(scenario())
+    ticks = [t for t in got if t["type"] == "tick"]
+    frames = [f for t in ticks for f in t["frames"]]
+    migration.refresh_from_db()
+    progress_sent = migration.events.filter(kind="progress").count()
+    assert len(ticks) <= took / TICK_S + 2  # a few a second, not one per frame
+    # Each tick holds at most one progress frame of the move, and every other
+    # frame arrives, in order.
+    assert all(sum(f["kind"] == "progress" for f in t["frames"]) <= 1 for t in ticks)
+    assert len([f for f in frames if f["kind"] == "progress"]) < progress_sent
+    others = [f["seq"] for f in frames if f["kind"] != "progress"]
+    assert others == sorted(others)
+    assert set(
+        migration.events.exclude(kind="progress").values_list("seq", flat=True)
+    ) == set(others)

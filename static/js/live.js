@@ -1,11 +1,12 @@
 /* A websocket that says whether it is live and reconnects when it drops.
  * Needs common.js.
  *
- * hvweb.live(path, {snapshot(msg, again), event(frame), error(msg)}, badge)
+ * hvweb.live(path, {snapshot(msg, again), event(frame), error(msg), ...}, badge)
  * opens ws(s)://<this host><path>; `path` may be a function, asked again at
  * every reconnect (a page puts ?resume_from=<last seq applied> in it). Every
  * (re)connection starts with the server's snapshot: `again` is false the first
- * time and true after a reconnect.
+ * time and true after a reconnect. A message of another type goes to the
+ * handler of that name, if any (the cluster stream's "tick" and "heartbeat").
  * The badge element shows the connection state (data-state and its text).
  */
 "use strict";
@@ -40,6 +41,8 @@ hvweb.live = function (path, handlers, badge) {
         handlers.event(msg);
       } else if (msg.type === "error" && handlers.error) {
         handlers.error(msg);
+      } else if (msg.type !== "snapshot" && typeof handlers[msg.type] === "function") {
+        handlers[msg.type](msg); // a stream's own kinds: the cluster's tick, heartbeat
       }
     };
     ws.onclose = function () {
