@@ -21,6 +21,7 @@ router.register("hosts", views.HostViewSet, basename="host")
 router.register("csvs", views.ClusterSharedVolumeViewSet, basename="csv")
 router.register("vms", views.VirtualMachineViewSet, basename="vm")
 router.register("migrations", views.MigrationViewSet, basename="migration")
+router.register("maintenance-runs", views.MaintenanceRunViewSet, basename="run")
 
 urlpatterns = [
     path("token/", tokens.TokenView.as_view(), name="token"),

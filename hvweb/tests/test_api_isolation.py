@@ -15,6 +15,7 @@ from django.urls import get_resolver
 
 from hvweb.api.testing import token_client
 from hvweb.inventory.testing import make_member, make_world
+from hvweb.maintenance.models import MaintenanceRun
 from hvweb.moves.services import start_migration
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +27,7 @@ ROUTES = [
     ("cluster-detail", "put"),
     ("cluster-detail", "patch"),
     ("cluster-detail", "delete"),
+    ("cluster-maintenance", "post"),
     ("host-detail", "get"),
     ("host-detail", "put"),
     ("host-detail", "patch"),
@@ -44,6 +46,8 @@ ROUTES = [
     ("vm-configure-ha", "post"),
     ("migration-detail", "get"),
     ("migration-cancel", "post"),
+    ("run-detail", "get"),
+    ("run-cancel", "post"),
 ]
 
 URLS = {
@@ -53,6 +57,7 @@ URLS = {
     "csv": "/api/csvs/{}/",
     "vm": "/api/vms/{}/",
     "migration": "/api/migrations/{}/",
+    "run": "/api/maintenance-runs/{}/",
 }
 SUFFIXES = {
     "detail": "",
@@ -61,12 +66,15 @@ SUFFIXES = {
     "cancel": "cancel/",
     "drain": "drain/",
     "resume": "resume/",
+    "maintenance": "maintenance/",
 }
 
 
 def target(world, basename):
     if basename == "migration":
         return world.migration
+    if basename == "run":
+        return world.run
     return {
         "team": world.team,
         "cluster": world.cluster,
@@ -79,6 +87,9 @@ def target(world, basename):
 def world_with_a_move(prefix):
     world = make_world(prefix)
     world.migration = start_migration(world.vm, world.hosts[1], None, speed=0)
+    world.run = MaintenanceRun.objects.create(
+        cluster=world.cluster, hosts=[h.pk for h in world.hosts], state="failed"
+    )
     return world
 
 

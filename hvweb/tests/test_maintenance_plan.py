@@ -192,3 +192,42 @@ def test_the_api_resumes_with_or_without_failback():
     assert done.status_code == 200, done.content
     assert done.json()["state"] == "up"
     assert "No VM to fail back" in done.json()["summary"]
+
+
+def test_the_api_plans_and_refuses_rolling_maintenance():
+    from hvweb.api.testing import token_client
+    from hvweb.maintenance.models import MaintenanceRun
+
+    world = make_world()
+    url = f"/api/clusters/{world.cluster.pk}/maintenance/"
+    operator = token_client(make_member(world.team, "operator", "api-operator"))
+    plan = operator.post(f"{url}?dry_run=true", {"hold_s": 60, "speed": 0},
+                         format="json")  # fmt: skip
+    assert plan.status_code == 200, plan.content
+    body = plan.json()
+    assert body["hosts"] == ["HV-BLUE-1", "HV-BLUE-2", "HV-BLUE-3"]
+    assert body["n_minus_one"] == [] and body["steps"][0]["vms"] == 1
+    assert body["total_s"] == pytest.approx(body["steps"][-1]["end_s"])
+    assert not MaintenanceRun.objects.exists()
+    bad = operator.post(url, {"hold_s": -1}, format="json")
+    assert bad.status_code == 400 and "hold_s" in bad.json()
+    Host.objects.filter(pk__in=[h.pk for h in world.hosts[1:]]).update(memory_mib=400)
+    refused = operator.post(url, {"hold_s": 0, "speed": 0}, format="json")
+    assert refused.status_code == 409 and refused.json()["code"] == "N_MINUS_ONE"
+    assert "HV-BLUE-1 out: its VMs hold 1,024 MiB" in refused.json()["detail"]
+    assert not MaintenanceRun.objects.exists()
+    viewer = token_client(make_member(world.team, "viewer", "api-viewer"))
+    assert viewer.post(url, {}, format="json").status_code == 403
+
+
+def test_the_cli_plans_a_rolling_maintenance():
+    world = make_world()
+    out = StringIO()
+    with pytest.raises(SystemExit) as done:
+        call_command("maintain_cluster", world.cluster.name, "--plan", "--hold",
+                     "2m", "--speed", "0", stdout=out)  # fmt: skip
+    assert done.value.code == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("CLU-BLUE: 3 hosts, about 6 min")
+    assert lines[1].startswith("HV-BLUE-1: 0 s → ")
+    assert "hold 2 min" in lines[1]
