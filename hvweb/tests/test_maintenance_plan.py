@@ -231,3 +231,59 @@ def test_the_cli_plans_a_rolling_maintenance():
     assert lines[0].startswith("CLU-BLUE: 3 hosts, about 6 min")
     assert lines[1].startswith("HV-BLUE-1: 0 s → ")
     assert "hold 2 min" in lines[1]
+
+
+def test_rolling_maintenance_from_the_cluster_page(client):
+    import html
+
+    from hvweb.maintenance.models import MaintenanceRun
+
+    world = make_world()
+    client.force_login(make_member(world.team, "operator"))
+    page = client.get(world.cluster.get_absolute_url()).content.decode()
+    new = f"/clusters/{world.cluster.pk}/maintenance/"
+    assert f'href="{new}"' in page
+    first, second, _ = world.hosts
+    planned = html.unescape(
+        client.get(
+            f"{new}?hosts={second.pk}&hosts={first.pk}&hold_s=60"
+        ).content.decode()
+    )
+    assert 'id="run-summary"' in planned and "CLU-BLUE: 2 hosts, about " in planned
+    assert planned.index('data-host="HV-BLUE-2"') < planned.index(
+        'data-host="HV-BLUE-1"'
+    )
+    assert 'id="run-start"' in planned
+    response = client.post(new, {"hosts": [second.pk, first.pk], "hold_s": "60"})
+    run = MaintenanceRun.objects.get()
+    assert response.url == run.get_absolute_url()
+    assert run.hosts == [second.pk, first.pk] and run.hold_s == 60
+    detail = html.unescape(client.get(run.get_absolute_url()).content.decode())
+    assert '<meta http-equiv="refresh" content="2">' in detail
+    assert 'id="run-cancel"' in detail
+    client.post(f"/maintenance/{run.pk}/cancel/")
+    run.refresh_from_db()
+    assert run.cancel_requested
+    # While it runs, the cluster page links to it instead of starting another.
+    page = client.get(world.cluster.get_absolute_url()).content.decode()
+    assert 'id="run-active"' in page and 'id="maintain"' not in page
+    # The N-1 check on the page, with the figures, and no start button.
+    Host.objects.filter(pk__in=[second.pk, world.hosts[2].pk]).update(memory_mib=400)
+    refused = html.unescape(client.get(f"{new}?hosts={first.pk}").content.decode())
+    assert "N_MINUS_ONE: HV-BLUE-1 out: its VMs hold 1,024 MiB" in refused
+    assert 'id="run-start"' not in refused
+
+
+def test_a_viewer_sees_runs_but_cannot_start_or_cancel_them(client):
+    from hvweb.maintenance.models import MaintenanceRun
+
+    world = make_world()
+    run = MaintenanceRun.objects.create(
+        cluster=world.cluster, hosts=[h.pk for h in world.hosts], state="running"
+    )
+    client.force_login(make_member(world.team, "viewer"))
+    assert client.get(run.get_absolute_url()).status_code == 200
+    assert 'id="run-cancel"' not in client.get(run.get_absolute_url()).content.decode()
+    assert client.post(f"/maintenance/{run.pk}/cancel/").status_code == 403
+    new = f"/clusters/{world.cluster.pk}/maintenance/"
+    assert client.get(new).status_code == 403
