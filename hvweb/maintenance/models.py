@@ -134,6 +134,9 @@ class MaintenanceRun(models.Model):
     plan = models.JSONField(default=dict, blank=True)
     #: What happened, one line an event.
     journal = models.JSONField(default=list, blank=True)
+    #: The Celery queue of the installation that started it: its ticks and
+    #: moves go there (installations sharing a Redis keep to their own runs).
+    queue = models.CharField(max_length=100, blank=True)
     #: Bumped by every step, so two advancers never take the same one.
     version = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)

@@ -43,6 +43,7 @@ from .service import drain_and_record
 
 __all__ = [
     "RETRIES",
+    "own_queue",
     "RunRefused",
     "advance",
     "cancel_run",
@@ -184,11 +185,12 @@ def start_run(
         with transaction.atomic():
             run = MaintenanceRun.objects.create(
                 cluster=cluster, requested_by=user, hosts=[h.pk for h in hosts],
+                queue=own_queue(),
                 hold_s=hold_s, options=dict(options), plan=plan,
                 journal=[_line(f"Started over {', '.join(plan['hosts'])}: "
                                f"{plan['summary']}.")],
             )  # fmt: skip
-            transaction.on_commit(lambda: kick(run.pk))
+            transaction.on_commit(lambda: kick(run.pk, run.queue))
     except IntegrityError:
         raise RunRefused(
             "RUN_ACTIVE", f"{cluster.name} already has a maintenance run under way."
@@ -196,12 +198,20 @@ def start_run(
     return run
 
 
-def kick(run_id: int) -> None:
+def own_queue() -> str:
+    """The Celery queue this process sends its tasks to."""
+    from celery import current_app
+
+    conf = current_app.conf
+    return conf.get("CELERY_TASK_DEFAULT_QUEUE") or conf.task_default_queue or ""
+
+
+def kick(run_id: int, queue: str = "") -> None:
     """Ask a worker to advance the run now (the beat does it anyway)."""
     from celery import current_app
 
     try:
-        current_app.send_task(ADVANCE_TASK, args=[run_id])
+        current_app.send_task(ADVANCE_TASK, args=[run_id], queue=queue or None)
     except Exception as exc:  # the beat will advance it once the broker is back
         log.warning("could not queue maintenance run %s: %s", run_id, exc)
 
@@ -220,7 +230,7 @@ def cancel_run(run: MaintenanceRun, who: str) -> MaintenanceRun:
             run.version += 1
             run.save(update_fields=["cancel_requested", "journal", "version",
                                     "updated_at"])  # fmt: skip
-    kick(run.pk)
+    kick(run.pk, run.queue)
     return run
 
 

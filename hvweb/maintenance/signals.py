@@ -13,7 +13,7 @@ from .rolling import kick
 
 @receiver(move_finished, sender=Migration)
 def advance_its_run(sender, migration: Migration, **kwargs) -> None:
-    for pk in MaintenanceRun.objects.filter(
+    for pk, queue in MaintenanceRun.objects.filter(
         state__in=MaintenanceRun.ACTIVE, current__migrations=migration
-    ).values_list("pk", flat=True):
-        kick(pk)
+    ).values_list("pk", "queue"):
+        kick(pk, queue)

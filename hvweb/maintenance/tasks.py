@@ -22,10 +22,10 @@ def advance_maintenance(run_id: int) -> str:
 
 @shared_task(name="hvweb.advance_maintenance_runs", ignore_result=True)
 def advance_maintenance_runs() -> list[int]:
+    """Every active run of this installation (its queue) one tick on."""
+    active = MaintenanceRun.objects.filter(state__in=MaintenanceRun.ACTIVE)
     ids = list(
-        MaintenanceRun.objects.filter(state__in=MaintenanceRun.ACTIVE).values_list(
-            "pk", flat=True
-        )
+        active.filter(queue__in=[rolling.own_queue(), ""]).values_list("pk", flat=True)
     )
     for pk in ids:
         rolling.advance(pk)

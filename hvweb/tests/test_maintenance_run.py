@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from hvweb.inventory import demo
@@ -26,6 +28,7 @@ def ended(run: MaintenanceRun, timeout: float = 120) -> MaintenanceRun:
     return wait_for(done, timeout, every=0.25)
 
 
+@pytest.mark.slow
 def test_a_rolling_maintenance_of_clu_prod_brings_every_vm_home(celery_worker):
     demo.seed(write=lambda *_: None)
     cluster = Cluster.objects.get(name="CLU-PROD")
@@ -71,10 +74,11 @@ def test_a_run_is_refused_when_the_cluster_cannot_lose_a_host(celery_worker):
     assert not MaintenanceRun.objects.exists()
 
 
+@pytest.mark.slow
 def test_one_run_per_cluster(celery_worker):
     demo.seed(write=lambda *_: None)
     cluster = Cluster.objects.get(name="CLU-PROD")
-    first = start_run(cluster, None, hold_s=30, speed=0)
+    first = start_run(cluster, None, hold_s=1, speed=0)
     with pytest.raises(RunRefused) as refused:
         start_run(cluster, None, hold_s=0, speed=0)
     assert refused.value.code == "RUN_ACTIVE"
@@ -85,3 +89,49 @@ def test_one_run_per_cluster(celery_worker):
     assert first.state == MaintenanceRun.CANCELLED
     assert first.error == "Cancelled after HV-PROD-1 was resumed; done: HV-PROD-1."
     assert Host.objects.get(name="HV-PROD-1").state == "up"
+
+
+@pytest.mark.slow
+def test_a_run_survives_its_worker_being_killed_mid_host(start_worker):
+    from conftest import REAPER_TIMEOUT_S, routed_to
+    from hvweb.moves.models import Migration
+
+    queue = f"maint-{uuid.uuid4().hex[:8]}"
+    env = {
+        "HVWEB_QUEUE": queue,
+        "HVWEB_HEARTBEAT_S": "1",
+        "HVWEB_REAPER_INTERVAL_S": "1",
+        "HVWEB_HEARTBEAT_TIMEOUT_S": str(REAPER_TIMEOUT_S),
+        "HVWEB_MAINTENANCE_TICK_S": "1",
+    }
+    victim = start_worker("maint-victim", queue=queue, beat=True, **env)
+    demo.seed(write=lambda *_: None)
+    cluster = Cluster.objects.get(name="CLU-PROD")
+    before = layout()
+    with routed_to(queue):
+        run = start_run(cluster, None, hold_s=0.5, speed=2)
+
+    def second_host_moving():
+        run.refresh_from_db()
+        assert run.active, (run.error, run.journal)
+        if run.step != 1 or run.phase != MaintenanceRun.DRAINING or not run.current:
+            return None
+        return run.current.migrations.filter(state="running", stage="memory_transfer")
+
+    wait_for(lambda: (found := second_host_moving()) and found.exists(), 240, 0.2)
+    victim.kill()
+    start_worker("maint-after", queue=queue, beat=True, **env)
+    run = ended(run, 300)
+    assert run.state == MaintenanceRun.SUCCEEDED, (run.error, run.journal)
+    assert layout() == before
+    moves = Migration.objects.filter(drains__runs=run)
+    lost = moves.filter(error_code="WORKER_LOST")
+    assert lost.exists(), "the kill took no move with it"
+    assert any("lost with a worker" in line["text"] for line in run.journal)
+    # No VM moved twice: per host and direction, one move that succeeded.
+    seen: dict = {}
+    for m in moves.filter(state="succeeded").select_related("vm"):
+        (record,) = m.drains.all()
+        key = (record.host_id, record.kind, m.vm.name)
+        assert key not in seen, f"{m.vm.name} moved twice: #{seen.get(key)}, #{m.pk}"
+        seen[key] = m.pk
