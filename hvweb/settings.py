@@ -312,6 +312,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "hvweb.reap_lost_migrations",
         "schedule": float(os.environ.get("HVWEB_REAPER_INTERVAL_S") or 10),
     },
+    # Rolling maintenance runs: each tick takes every active run's next steps,
+    # so a run whose worker died goes on where it was.
+    "advance-maintenance-runs": {
+        "task": "hvweb.advance_maintenance_runs",
+        "schedule": float(os.environ.get("HVWEB_MAINTENANCE_TICK_S") or 2),
+    },
 }
 
 # --- Authentication, i18n --------------------------------------------------------

@@ -848,3 +848,46 @@ class FailbackOutcomeSerializer(serializers.Serializer):
 
     def get_summary(self, outcome) -> str:
         return " ".join(outcome.lines())
+
+
+class MaintenanceRunSerializer(serializers.Serializer):
+    """A rolling maintenance run: where it is, its plan and its journal."""
+
+    id = serializers.IntegerField(read_only=True)
+    cluster = RefSerializer(read_only=True)
+    state = serializers.CharField(read_only=True)
+    hosts = serializers.SerializerMethodField()
+    step = serializers.IntegerField(read_only=True, help_text="Hosts done so far.")
+    phase = serializers.CharField(read_only=True)
+    hold_s = serializers.FloatField(read_only=True)
+    cancel_requested = serializers.BooleanField(read_only=True)
+    error = serializers.CharField(read_only=True)
+    plan = serializers.JSONField(read_only=True)
+    journal = serializers.JSONField(read_only=True)
+    records = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField(read_only=True)
+    finished_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    def get_hosts(self, run) -> list[str]:
+        names = dict(Host.objects.filter(pk__in=run.hosts).values_list("pk", "name"))
+        return [names.get(pk, str(pk)) for pk in run.hosts]
+
+    def get_records(self, run) -> list[dict]:
+        return [
+            {"id": r.pk, "kind": r.kind, "host": r.host.name,
+             "summary": r.plan.get("summary", "")}
+            for r in run.records.select_related("host").order_by("created_at", "pk")
+        ]  # fmt: skip
+
+
+class MaintenanceStartSerializer(MoveOptionsSerializer):
+    """A rolling maintenance run to start (or plan, with ``?dry_run=true``)."""
+
+    hosts = serializers.ListField(
+        child=serializers.IntegerField(), required=False,
+        help_text="Host ids in the order to take them (default: every host up).",
+    )  # fmt: skip
+    hold_s = serializers.FloatField(
+        required=False, default=300, min_value=0, max_value=7 * 24 * 3600,
+        help_text="The maintenance period each host is held paused (seconds).",
+    )  # fmt: skip

@@ -24,6 +24,7 @@ router.register("csvs", views.ClusterSharedVolumeViewSet, basename="csv")
 router.register("vms", views.VirtualMachineViewSet, basename="vm")
 router.register("migrations", views.MigrationViewSet, basename="migration")
 router.register("webhooks", EndpointViewSet, basename="webhook")
+router.register("maintenance-runs", views.MaintenanceRunViewSet, basename="run")
 
 urlpatterns = [
     path("token/", tokens.TokenView.as_view(), name="token"),

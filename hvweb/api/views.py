@@ -28,7 +28,9 @@ from hvweb.inventory.models import (
     VirtualMachine,
 )
 from hvweb.maintenance.failback import plan_failback, resume_with_failback
+from hvweb.maintenance.models import MaintenanceRun
 from hvweb.maintenance.plan import plan_drain
+from hvweb.maintenance.rolling import RunRefused, cancel_run, plan_run, start_run
 from hvweb.maintenance.service import drain_and_record
 from hvweb.moves.advice import vm_advice
 from hvweb.moves.drain import DrainRefused, resume_host
@@ -47,7 +49,9 @@ from . import filters, serializers
 from .permissions import TeamRole
 
 
-def refusal(refused: CancelRefused | DrainRefused | ReplayRefused) -> Response:
+def refusal(
+    refused: CancelRefused | DrainRefused | ReplayRefused | RunRefused,
+) -> Response:
     """409: the request is well formed, but the object's state refuses it now."""
     return Response(
         serializers.RefusalSerializer(refused).data, status=status.HTTP_409_CONFLICT
@@ -128,6 +132,50 @@ class ClusterViewSet(InventoryViewSet):
     serializer_class = serializers.ClusterSerializer
     filterset_class = filters.ClusterFilter
     ordering_fields = ["name", "id"]
+    action_roles = {"maintenance": "operate"}
+
+    @extend_schema(
+        request=serializers.MaintenanceStartSerializer,
+        parameters=[
+            OpenApiParameter(
+                "dry_run",
+                OpenApiTypes.BOOL,
+                description="Return the run's timed plan and N-1 check; start nothing.",
+            )
+        ],
+        responses={
+            201: serializers.MaintenanceRunSerializer,
+            200: OpenApiTypes.OBJECT,
+            409: serializers.RefusalSerializer,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def maintenance(self, request, pk=None):
+        """Start a rolling maintenance run over ``hosts`` (default: all up).
+
+        For each host in turn: drain, hold ``hold_s`` seconds, resume with
+        failback. 409 when the cluster cannot carry its running VMs with one
+        of the hosts out (N-1, naming hosts and figures), when another run is
+        under way, or when a host is down or not in the cluster. With
+        ``?dry_run=true``: the timed plan of the whole run, nothing started.
+        """
+        cluster = self.get_object()
+        dry_run = boolean_parameter(request, "dry_run")
+        asked = serializers.MaintenanceStartSerializer(data=request.data)
+        asked.is_valid(raise_exception=True)
+        options = dict(asked.validated_data)
+        hosts = options.pop("hosts", None)
+        hold_s = options.pop("hold_s")
+        try:
+            if dry_run:
+                return Response(plan_run(cluster, hosts, hold_s=hold_s, **options))
+            run = start_run(cluster, request.user, hosts, hold_s=hold_s, **options)
+        except RunRefused as refused:
+            return refusal(refused)
+        return Response(
+            serializers.MaintenanceRunSerializer(run).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class HostViewSet(InventoryViewSet):
@@ -330,6 +378,32 @@ class VirtualMachineViewSet(InventoryViewSet):
             serializers.HAOutcomeSerializer(outcome).data,
             status=409 if outcome.failures else 200,
         )
+
+
+class MaintenanceRunViewSet(TeamScopedMixin, viewsets.ReadOnlyModelViewSet):
+    """Rolling maintenance runs: where each is, its plan and journal; cancel."""
+
+    queryset = MaintenanceRun.objects.select_related("cluster")
+    serializer_class = serializers.MaintenanceRunSerializer
+    ordering_fields = ["id", "created_at"]
+    action_roles = {"cancel": "operate"}
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: serializers.MaintenanceRunSerializer,
+            409: serializers.RefusalSerializer,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Stop the run once the host in hand is resumed with its VMs back."""
+        run = self.get_object()
+        try:
+            run = cancel_run(run, request.user.get_username())
+        except RunRefused as refused:
+            return refusal(refused)
+        return Response(self.get_serializer(run).data)
 
 
 class MigrationViewSet(

@@ -7,3 +7,6 @@ class MaintenanceConfig(AppConfig):
     name = "hvweb.maintenance"
     label = "maintenance"
     verbose_name = "Maintenance"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  (connects the receivers)

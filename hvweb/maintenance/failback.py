@@ -62,19 +62,23 @@ class FailbackOutcome:
         return found
 
 
-def _returning(host: Host) -> list[VirtualMachine]:
-    """The VMs the host's last drain moved away, in the drain's order."""
-    record = DrainRecord.objects.filter(host=host, kind=DrainRecord.DRAIN).first()
-    if record is None:
-        return []
-    moved = {
-        m.vm_id: m.vm
-        for m in record.migrations.filter(
-            state=MigrationState.SUCCEEDED
-        ).select_related("vm__host__cluster")
-    }
-    order = [p["vm_id"] for p in record.plan.get("moves", [])]
-    return [moved[pk] for pk in order if pk in moved]
+def _returning(
+    host: Host, drains: list[DrainRecord] | None = None
+) -> list[VirtualMachine]:
+    """The VMs the host's last drain (or ``drains``, oldest first) moved away,
+    in the drains' order."""
+    if drains is None:
+        last = DrainRecord.objects.filter(host=host, kind=DrainRecord.DRAIN).first()
+        drains = [last] if last is not None else []
+    found: dict[int, VirtualMachine] = {}
+    for record in drains:
+        succeeded = record.migrations.filter(state=MigrationState.SUCCEEDED)
+        moved = {m.vm_id: m.vm for m in succeeded.select_related("vm__host__cluster")}
+        for planned in record.plan.get("moves", []):
+            vm = moved.get(planned["vm_id"])
+            if vm is not None and vm.pk not in found:
+                found[vm.pk] = vm
+    return list(found.values())
 
 
 def _place(host: Host, vms, load, admit) -> tuple[list[Migration], list[Stayed]]:
@@ -134,8 +138,11 @@ def plan_failback(host: Host, **options) -> DrainPlan:
     )
 
 
-def resume_with_failback(host: Host, user=None, **options) -> FailbackOutcome:
-    """Resume ``host`` and move back the VMs its last drain moved away.
+def resume_with_failback(
+    host: Host, user=None, *, drains: list[DrainRecord] | None = None, **options
+) -> FailbackOutcome:
+    """Resume ``host`` and move back the VMs its last drain (or ``drains``)
+    moved away.
 
     One transaction: the resume and the moves back. Raises PermissionDenied,
     DrainRefused (the host is down) or ValidationError (bad options).
@@ -146,7 +153,7 @@ def resume_with_failback(host: Host, user=None, **options) -> FailbackOutcome:
     with transaction.atomic():
         host = resume_host(host, user)
         host = Host.objects.select_related("cluster").get(pk=host.pk)
-        vms = _returning(host)
+        vms = _returning(host, drains)
         load = capacity.load(host.cluster)
 
         def admit(vm, kind, where: Destination) -> Migration:

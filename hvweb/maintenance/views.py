@@ -10,14 +10,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from hvweb.inventory import access
-from hvweb.inventory.choices import Priority
-from hvweb.inventory.models import Host
+from hvweb.inventory.choices import HostState, Priority
+from hvweb.inventory.models import Cluster, Host
 from hvweb.moves.drain import DrainRefused
 
 from .compare import compare
 from .failback import plan_failback, resume_with_failback
-from .models import DrainRecord
+from .models import DrainRecord, MaintenanceRun
 from .plan import plan_drain
+from .rolling import RunRefused, cancel_run, plan_run, start_run
 
 #: Drains listed on one page.
 LISTED = 50
@@ -114,3 +115,106 @@ def drain_list(request: HttpRequest) -> HttpResponse:
         "maintenance/drain_list.html",
         {"comparisons": [compare(r) for r in records]},
     )
+
+
+# --- Rolling maintenance -------------------------------------------------------------
+
+
+@login_required
+def run_new(request: HttpRequest, pk: int) -> HttpResponse:
+    """Choose hosts and a hold, see the run's plan and N-1 check, start it."""
+    cluster = access.get_to_act_on(
+        Cluster.objects.all(),
+        request.user,
+        "operate",
+        "Rolling maintenance needs the operator or administrator role.",
+        pk=pk,
+    )
+    hosts = list(cluster.hosts.order_by("name"))
+    data = request.POST if request.method == "POST" else request.GET
+    errors: list[str] = []
+    chosen = [h.pk for h in hosts if h.state != HostState.DOWN]
+    hold_s = 300.0
+    if "hosts" in data:
+        try:
+            chosen = [int(v) for v in data.getlist("hosts")]
+        except ValueError:
+            errors.append("hosts: give host ids.")
+    if data.get("hold_s"):
+        try:
+            hold_s = float(data["hold_s"])
+        except ValueError:
+            errors.append("hold_s: give the maintenance period in seconds.")
+    plan = None
+    if not errors:
+        try:
+            if request.method == "POST":
+                run = start_run(cluster, request.user, chosen, hold_s=hold_s)
+                return redirect(run)
+            plan = plan_run(cluster, chosen, hold_s=hold_s)
+        except RunRefused as refused:
+            errors.append(f"{refused.code}: {refused.message}")
+    context = {"cluster": cluster, "hosts": hosts, "chosen": chosen,
+               "hold_s": hold_s, "plan": plan, "errors": errors}  # fmt: skip
+    return render(request, "maintenance/run_new.html", context)
+
+
+@login_required
+@require_GET
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = access.get_visible_or_404(
+        MaintenanceRun.objects.select_related("cluster", "requested_by"),
+        request.user,
+        pk=pk,
+    )
+    names = dict(Host.objects.filter(pk__in=run.hosts).values_list("pk", "name"))
+    planned = {s["host_id"]: s for s in run.plan.get("steps", [])}
+    steps = []
+    for i, host_id in enumerate(run.hosts):
+        if i < run.step:
+            status = "done: resumed, its VMs back"
+        elif i == run.step and run.active:
+            status = run.get_phase_display()
+        elif i == run.step and run.state == MaintenanceRun.FAILED:
+            status = "stopped here"
+        else:
+            status = "not started"
+        steps.append(
+            {
+                "host": names.get(host_id, host_id),
+                "planned": planned.get(host_id, {}),
+                "status": status,
+            }
+        )
+    records = run.records.select_related("host", "requested_by").order_by(
+        "created_at", "pk"
+    )
+    current = names.get(run.hosts[run.step]) if run.step < len(run.hosts) else ""
+    # The moves' state colours: a pending run looks like a queued move.
+    state_class = {"pending": "queued"}.get(run.state, run.state)
+    context = {
+        "run": run,
+        "steps": steps,
+        "comparisons": [compare(r) for r in records],
+        "current_host": current,
+        "state_class": state_class,
+        "may_operate": access.may(request.user, "operate", run),
+    }
+    return render(request, "maintenance/run_detail.html", context)
+
+
+@login_required
+@require_POST
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = access.get_to_act_on(
+        MaintenanceRun.objects.all(),
+        request.user,
+        "operate",
+        "Cancelling a maintenance run needs the operator or administrator role.",
+        pk=pk,
+    )
+    try:
+        run = cancel_run(run, request.user.get_username())
+    except RunRefused as refused:
+        messages.error(request, f"{refused.code}: {refused.message}")
+    return redirect(run)

@@ -15,6 +15,7 @@ from django.urls import get_resolver
 
 from hvweb.api.testing import token_client
 from hvweb.inventory.testing import make_member, make_world
+from hvweb.maintenance.models import MaintenanceRun
 from hvweb.moves.models import Replay
 from hvweb.moves.services import start_migration
 from hvweb.webhooks.models import Endpoint
@@ -28,6 +29,7 @@ ROUTES = [
     ("cluster-detail", "put"),
     ("cluster-detail", "patch"),
     ("cluster-detail", "delete"),
+    ("cluster-maintenance", "post"),
     ("host-detail", "get"),
     ("host-detail", "put"),
     ("host-detail", "patch"),
@@ -55,6 +57,8 @@ ROUTES = [
     ("webhook-detail", "patch"),
     ("webhook-detail", "delete"),
     ("webhook-deliveries", "get"),
+    ("run-detail", "get"),
+    ("run-cancel", "post"),
 ]
 
 URLS = {
@@ -65,6 +69,7 @@ URLS = {
     "vm": "/api/vms/{}/",
     "migration": "/api/migrations/{}/",
     "webhook": "/api/webhooks/{}/",
+    "run": "/api/maintenance-runs/{}/",
 }
 SUFFIXES = {
     "detail": "",
@@ -78,6 +83,7 @@ SUFFIXES = {
     "replays": "replays/",
     "replay-detail": "replays/{replay}/",
     "deliveries": "deliveries/",
+    "maintenance": "maintenance/",
 }
 
 
@@ -86,6 +92,8 @@ def target(world, basename):
         return world.migration
     if basename == "webhook":
         return world.webhook
+    if basename == "run":
+        return world.run
     return {
         "team": world.team,
         "cluster": world.cluster,
@@ -104,6 +112,9 @@ def world_with_a_move(prefix):
     )  # fmt: skip
     world.webhook = Endpoint.objects.create(
         team=world.team, url="https://93.184.215.14/hook", events=["migration.failed"]
+    )
+    world.run = MaintenanceRun.objects.create(
+        cluster=world.cluster, hosts=[h.pk for h in world.hosts], state="failed"
     )
     return world
 

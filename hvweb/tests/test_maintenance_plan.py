@@ -192,3 +192,98 @@ def test_the_api_resumes_with_or_without_failback():
     assert done.status_code == 200, done.content
     assert done.json()["state"] == "up"
     assert "No VM to fail back" in done.json()["summary"]
+
+
+def test_the_api_plans_and_refuses_rolling_maintenance():
+    from hvweb.api.testing import token_client
+    from hvweb.maintenance.models import MaintenanceRun
+
+    world = make_world()
+    url = f"/api/clusters/{world.cluster.pk}/maintenance/"
+    operator = token_client(make_member(world.team, "operator", "api-operator"))
+    plan = operator.post(f"{url}?dry_run=true", {"hold_s": 60, "speed": 0},
+                         format="json")  # fmt: skip
+    assert plan.status_code == 200, plan.content
+    body = plan.json()
+    assert body["hosts"] == ["HV-BLUE-1", "HV-BLUE-2", "HV-BLUE-3"]
+    assert body["n_minus_one"] == [] and body["steps"][0]["vms"] == 1
+    assert body["total_s"] == pytest.approx(body["steps"][-1]["end_s"])
+    assert not MaintenanceRun.objects.exists()
+    bad = operator.post(url, {"hold_s": -1}, format="json")
+    assert bad.status_code == 400 and "hold_s" in bad.json()
+    Host.objects.filter(pk__in=[h.pk for h in world.hosts[1:]]).update(memory_mib=400)
+    refused = operator.post(url, {"hold_s": 0, "speed": 0}, format="json")
+    assert refused.status_code == 409 and refused.json()["code"] == "N_MINUS_ONE"
+    assert "HV-BLUE-1 out: its VMs hold 1,024 MiB" in refused.json()["detail"]
+    assert not MaintenanceRun.objects.exists()
+    viewer = token_client(make_member(world.team, "viewer", "api-viewer"))
+    assert viewer.post(url, {}, format="json").status_code == 403
+
+
+def test_the_cli_plans_a_rolling_maintenance():
+    world = make_world()
+    out = StringIO()
+    with pytest.raises(SystemExit) as done:
+        call_command("maintain_cluster", world.cluster.name, "--plan", "--hold",
+                     "2m", "--speed", "0", stdout=out)  # fmt: skip
+    assert done.value.code == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("CLU-BLUE: 3 hosts, about 6 min")
+    assert lines[1].startswith("HV-BLUE-1: 0 s → ")
+    assert "hold 2 min" in lines[1]
+
+
+def test_rolling_maintenance_from_the_cluster_page(client):
+    import html
+
+    from hvweb.maintenance.models import MaintenanceRun
+
+    world = make_world()
+    client.force_login(make_member(world.team, "operator"))
+    page = client.get(world.cluster.get_absolute_url()).content.decode()
+    new = f"/clusters/{world.cluster.pk}/maintenance/"
+    assert f'href="{new}"' in page
+    first, second, _ = world.hosts
+    planned = html.unescape(
+        client.get(
+            f"{new}?hosts={second.pk}&hosts={first.pk}&hold_s=60"
+        ).content.decode()
+    )
+    assert 'id="run-summary"' in planned and "CLU-BLUE: 2 hosts, about " in planned
+    assert planned.index('data-host="HV-BLUE-2"') < planned.index(
+        'data-host="HV-BLUE-1"'
+    )
+    assert 'id="run-start"' in planned
+    response = client.post(new, {"hosts": [second.pk, first.pk], "hold_s": "60"})
+    run = MaintenanceRun.objects.get()
+    assert response.url == run.get_absolute_url()
+    assert run.hosts == [second.pk, first.pk] and run.hold_s == 60
+    detail = html.unescape(client.get(run.get_absolute_url()).content.decode())
+    assert '<meta http-equiv="refresh" content="2">' in detail
+    assert 'id="run-cancel"' in detail
+    client.post(f"/maintenance/{run.pk}/cancel/")
+    run.refresh_from_db()
+    assert run.cancel_requested
+    # While it runs, the cluster page links to it instead of starting another.
+    page = client.get(world.cluster.get_absolute_url()).content.decode()
+    assert 'id="run-active"' in page and 'id="maintain"' not in page
+    # The N-1 check on the page, with the figures, and no start button.
+    Host.objects.filter(pk__in=[second.pk, world.hosts[2].pk]).update(memory_mib=400)
+    refused = html.unescape(client.get(f"{new}?hosts={first.pk}").content.decode())
+    assert "N_MINUS_ONE: HV-BLUE-1 out: its VMs hold 1,024 MiB" in refused
+    assert 'id="run-start"' not in refused
+
+
+def test_a_viewer_sees_runs_but_cannot_start_or_cancel_them(client):
+    from hvweb.maintenance.models import MaintenanceRun
+
+    world = make_world()
+    run = MaintenanceRun.objects.create(
+        cluster=world.cluster, hosts=[h.pk for h in world.hosts], state="running"
+    )
+    client.force_login(make_member(world.team, "viewer"))
+    assert client.get(run.get_absolute_url()).status_code == 200
+    assert 'id="run-cancel"' not in client.get(run.get_absolute_url()).content.decode()
+    assert client.post(f"/maintenance/{run.pk}/cancel/").status_code == 403
+    new = f"/clusters/{world.cluster.pk}/maintenance/"
+    assert client.get(new).status_code == 403

@@ -1,0 +1,137 @@
+"""Rolling maintenance of a cluster, run by a real worker and its beat."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from hvweb.inventory import demo
+from hvweb.inventory.models import Cluster, Host, VirtualMachine
+from hvweb.maintenance.models import DrainRecord, MaintenanceRun
+from hvweb.maintenance.rolling import RunRefused, n_minus_one, start_run
+from hvweb.moves.choices import MigrationState
+from hvweb.tests.test_moves import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def layout() -> dict[str, str]:
+    return dict(VirtualMachine.objects.values_list("name", "host__name"))
+
+
+def ended(run: MaintenanceRun, timeout: float = 120) -> MaintenanceRun:
+    def done():
+        run.refresh_from_db()
+        return run if not run.active else None
+
+    return wait_for(done, timeout, every=0.25)
+
+
+@pytest.mark.slow
+def test_a_rolling_maintenance_of_clu_prod_brings_every_vm_home(celery_worker):
+    demo.seed(write=lambda *_: None)
+    cluster = Cluster.objects.get(name="CLU-PROD")
+    before = layout()
+    run = start_run(cluster, None, hold_s=0.5, speed=0)
+    assert [h["host"] for h in run.plan["steps"]] == ["HV-PROD-1", "HV-PROD-2",
+                                                     "HV-PROD-3"]  # fmt: skip
+    run = ended(run)
+    assert run.state == MaintenanceRun.SUCCEEDED, (run.error, run.journal)
+    assert layout() == before
+    assert set(
+        Host.objects.filter(cluster=cluster).values_list("state", flat=True)
+    ) == {"up"}
+    kinds = list(
+        run.records.order_by("created_at", "pk").values_list("host__name", "kind")
+    )
+    assert kinds == [
+        ("HV-PROD-1", "drain"), ("HV-PROD-1", "failback"),
+        ("HV-PROD-2", "drain"), ("HV-PROD-2", "failback"),
+        ("HV-PROD-3", "drain"), ("HV-PROD-3", "failback"),
+    ]  # fmt: skip
+    for record in run.records.all():
+        assert all(m.state == MigrationState.SUCCEEDED for m in record.migrations.all())
+    # Each VM left its host once and came back once: no move twice.
+    for record in DrainRecord.objects.filter(kind="drain"):
+        names = [m["vm"] for m in record.plan["moves"]]
+        assert len(names) == len(set(names))
+    texts = [line["text"] for line in run.journal]
+    assert texts[-1] == "Done: HV-PROD-1, HV-PROD-2, HV-PROD-3."
+
+
+def test_a_run_is_refused_when_the_cluster_cannot_lose_a_host(celery_worker):
+    demo.seed(write=lambda *_: None)
+    cluster = Cluster.objects.get(name="CLU-PROD")
+    # Shrink two hosts: with HV-PROD-1 out, the others lack the room.
+    Host.objects.filter(name__in=["HV-PROD-2", "HV-PROD-3"]).update(memory_mib=4096)
+    problems = n_minus_one(cluster, Host.objects.filter(name="HV-PROD-1"))
+    assert problems and problems[0].startswith("HV-PROD-1 out: its VMs hold 3,840 MiB")
+    with pytest.raises(RunRefused) as refused:
+        start_run(cluster, None, hold_s=0, speed=0)
+    assert refused.value.code == "N_MINUS_ONE"
+    assert "HV-PROD-2, HV-PROD-3" in refused.value.message
+    assert not MaintenanceRun.objects.exists()
+
+
+@pytest.mark.slow
+def test_one_run_per_cluster(celery_worker):
+    demo.seed(write=lambda *_: None)
+    cluster = Cluster.objects.get(name="CLU-PROD")
+    first = start_run(cluster, None, hold_s=1, speed=0)
+    with pytest.raises(RunRefused) as refused:
+        start_run(cluster, None, hold_s=0, speed=0)
+    assert refused.value.code == "RUN_ACTIVE"
+    from hvweb.maintenance.rolling import cancel_run
+
+    cancel_run(first, "demo-operator")
+    first = ended(first)
+    assert first.state == MaintenanceRun.CANCELLED
+    assert first.error == "Cancelled after HV-PROD-1 was resumed; done: HV-PROD-1."
+    assert Host.objects.get(name="HV-PROD-1").state == "up"
+
+
+@pytest.mark.slow
+def test_a_run_survives_its_worker_being_killed_mid_host(start_worker):
+    from conftest import REAPER_TIMEOUT_S, routed_to
+    from hvweb.moves.models import Migration
+
+    queue = f"maint-{uuid.uuid4().hex[:8]}"
+    env = {
+        "HVWEB_QUEUE": queue,
+        "HVWEB_HEARTBEAT_S": "1",
+        "HVWEB_REAPER_INTERVAL_S": "1",
+        "HVWEB_HEARTBEAT_TIMEOUT_S": str(REAPER_TIMEOUT_S),
+        "HVWEB_MAINTENANCE_TICK_S": "1",
+    }
+    victim = start_worker("maint-victim", queue=queue, beat=True, **env)
+    demo.seed(write=lambda *_: None)
+    cluster = Cluster.objects.get(name="CLU-PROD")
+    before = layout()
+    with routed_to(queue):
+        run = start_run(cluster, None, hold_s=0.5, speed=2)
+
+    def second_host_moving():
+        run.refresh_from_db()
+        assert run.active, (run.error, run.journal)
+        if run.step != 1 or run.phase != MaintenanceRun.DRAINING or not run.current:
+            return None
+        return run.current.migrations.filter(state="running", stage="memory_transfer")
+
+    wait_for(lambda: (found := second_host_moving()) and found.exists(), 240, 0.2)
+    victim.kill()
+    start_worker("maint-after", queue=queue, beat=True, **env)
+    run = ended(run, 300)
+    assert run.state == MaintenanceRun.SUCCEEDED, (run.error, run.journal)
+    assert layout() == before
+    moves = Migration.objects.filter(drains__runs=run)
+    lost = moves.filter(error_code="WORKER_LOST")
+    assert lost.exists(), "the kill took no move with it"
+    assert any("lost with a worker" in line["text"] for line in run.journal)
+    # No VM moved twice: per host and direction, one move that succeeded.
+    seen: dict = {}
+    for m in moves.filter(state="succeeded").select_related("vm"):
+        (record,) = m.drains.all()
+        key = (record.host_id, record.kind, m.vm.name)
+        assert key not in seen, f"{m.vm.name} moved twice: #{seen.get(key)}, #{m.pk}"
+        seen[key] = m.pk
