@@ -38,6 +38,16 @@ def register_models() -> None:
         # the last login do not belong in a log (logins are axes' AccessLog).
         auditlog.register(user, exclude_fields=["password", "last_login"])
     register_migrations()
+    register_webhooks()
+
+
+def register_webhooks() -> None:
+    """Who pointed a team's webhooks where, never the secret that signs them."""
+    if not apps.is_installed("hvweb.webhooks"):
+        return
+    model = apps.get_model("webhooks", "Endpoint")
+    if not auditlog.contains(model):
+        auditlog.register(model, exclude_fields=["secret"])
 
 
 def register_migrations() -> None:

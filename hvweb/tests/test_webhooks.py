@@ -342,3 +342,17 @@ def test_a_drained_host_sends_drain_completed_once(
     time.sleep(1)
     assert len(r.requests) == 1
     assert Delivery.objects.filter(endpoint=hook).count() == 1
+
+
+@pytest.mark.django_db
+def test_registering_an_endpoint_is_audited_without_its_secret(client, world):
+    from auditlog.models import LogEntry
+
+    client.force_login(world.admin)
+    body = {"team": world.team.pk, "url": "https://93.184.215.14/hook",
+            "events": ["migration.failed"], "secret": SECRET}  # fmt: skip
+    assert client.post("/api/webhooks/", body, "application/json").status_code == 201
+    entry = LogEntry.objects.get(content_type__model="endpoint")
+    assert entry.actor == world.admin
+    assert "93.184.215.14" in json.dumps(entry.changes_dict)
+    assert SECRET not in json.dumps(entry.changes_dict)
