@@ -2,8 +2,8 @@
 
 It applies migrations, seeds the demo inventory, starts the embedded Redis (unless
 ``REDIS_URL`` is set), one Celery worker with its beat (the reaper), a worker for
-webhook deliveries (their own queue) and daphne, waits until ``/healthz`` answers 200 and prints where to go. Every child's output
-is prefixed with its name.
+webhook deliveries (their own queue) and daphne, waits until ``/healthz`` answers
+200 and prints where to go. Every child's output is prefixed with its name.
 
 The launcher supervises its children: one that dies is started again after a
 pause that doubles with each quick failure (1, 2, 4, 8 s), while the others keep
