@@ -356,3 +356,33 @@ def test_registering_an_endpoint_is_audited_without_its_secret(client, world):
     assert entry.actor == world.admin
     assert "93.184.215.14" in json.dumps(entry.changes_dict)
     assert SECRET not in json.dumps(entry.changes_dict)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_whose_task_was_lost_is_sent_by_the_sweeper(
+    world, local, receiver, webhook_worker
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from hvweb.webhooks.tasks import requeue_lost
+
+    r = receiver(200)
+    hook = endpoint(world, r.url, ["migration.failed"])
+    lost = Delivery.objects.create(  # as if Redis lost its task
+        endpoint=hook, event="migration.failed", key="lost.1", payload={"n": 1}
+    )
+    fresh = Delivery.objects.create(
+        endpoint=hook, event="migration.failed", key="fresh.1", payload={"n": 2}
+    )
+    Delivery.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - timedelta(minutes=6)
+    )
+    assert requeue_lost() == [lost.pk]  # the fresh one's task may still come
+    (request,) = r.wait_for(1)
+    assert request["headers"]["X-Hvweb-Delivery"] == str(lost.pk)
+    assert settled(lost).status == "delivered"
+    fresh.refresh_from_db()
+    assert fresh.status == "pending"
