@@ -194,6 +194,12 @@ def test_the_api_lets_a_team_administrator_register_and_no_one_else(client, worl
     assert len(created.json()["secret"]) >= 16  # generated, shown this once
     pk = created.json()["id"]
     assert "secret" not in client.get(f"/api/webhooks/{pk}/").json()
+    secret = Endpoint.objects.get(pk=pk).secret
+    changed = client.patch(
+        f"/api/webhooks/{pk}/", {"secret": "", "active": False}, "application/json"
+    )
+    assert changed.status_code == 200 and changed.json()["active"] is False
+    assert Endpoint.objects.get(pk=pk).secret == secret  # empty keeps it
     bad = client.post(
         "/api/webhooks/", {**body, "url": "https://127.0.0.1/x"}, "application/json"
     )
