@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.urls import reverse
 
+from conftest import Worker, database_url_for_children
 from hvweb.inventory.testing import make_member, make_world
 from hvweb.moves.drain import drain_host
 from hvweb.moves.services import start_migration
@@ -95,17 +97,23 @@ def local(settings):
     settings.HVWEB_WEBHOOKS_ALLOW_LOCAL = True
 
 
-@pytest.fixture(scope="session")
-def webhook_worker(start_worker, celery_worker):
-    """A worker on the webhook queue, allowed local endpoints, retrying fast."""
+@pytest.fixture(scope="module")
+def webhook_worker(django_db_setup, django_db_blocker, celery_worker):
+    """A worker on the webhook queue, allowed local endpoints, retrying fast;
+    stopped with the module, so it answers no other module's pings."""
     from django.conf import settings
 
-    return start_worker(
-        "webhooks",
+    with django_db_blocker.unblock():
+        database_url = database_url_for_children()
+    worker = Worker(
+        f"webhooks-{os.getpid()}",
+        database_url,
         queue=settings.HVWEB_WEBHOOK_QUEUE,
         HVWEB_WEBHOOKS_ALLOW_LOCAL="1",
         HVWEB_WEBHOOK_RETRY_BASE_S="0.5",
     )
+    yield worker
+    worker.stop()
 
 
 @pytest.fixture
