@@ -306,7 +306,10 @@ HVWEB_WEBHOOK_RETRY_BASE_S = float(os.environ.get("HVWEB_WEBHOOK_RETRY_BASE_S") 
 HVWEB_WEBHOOK_QUEUE = (
     os.environ.get("HVWEB_WEBHOOK_QUEUE") or f"{CELERY_TASK_DEFAULT_QUEUE}.webhooks"
 )
-CELERY_TASK_ROUTES = {"hvweb.webhooks.deliver": {"queue": HVWEB_WEBHOOK_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "hvweb.webhooks.deliver": {"queue": HVWEB_WEBHOOK_QUEUE},
+    "hvweb.webhooks.requeue_lost": {"queue": HVWEB_WEBHOOK_QUEUE},
+}
 CELERY_BEAT_SCHEDULE = {
     "reap-lost-migrations": {
         "task": "hvweb.reap_lost_migrations",
@@ -318,6 +321,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "hvweb.advance_maintenance_runs",
         "schedule": float(os.environ.get("HVWEB_MAINTENANCE_TICK_S") or 2),
     },
+    # Webhook deliveries whose task was lost (hvweb.webhooks.tasks.requeue_lost).
+    "requeue-lost-webhooks": {"task": "hvweb.webhooks.requeue_lost", "schedule": 60.0},
 }
 
 # --- Authentication, i18n --------------------------------------------------------

@@ -14,7 +14,9 @@ one exists:
   'Microsoft-Windows-Hyper-V-VMMS-Admin'; ID = 20415,20417}``, with 20417
   flagged as the long one) and
   https://ramprasadtech.com/hyper-v-live-migration-terms-brownout-blackout-and-dirty-pages/
-  ("Black out event -20415 (This is successful event id with blackout time)").
+  ("Black out event -20415 (This is successful event id with blackout time)";
+  that page reads it in the Hyper-V-Worker log). No page of Microsoft's own
+  documentation listing these IDs turned up in the sources searched.
 * **21502**, the live migration failed, with the cause:
   https://www.engineerdirect.co.uk/guides/library/d/virtualisation-storage/hyperv-live-migration-kerberos-delegation-failure/
   ("Event ID 21502 ... indicating Virtual Machine Migration Service ...

@@ -47,6 +47,16 @@ def register_models() -> None:
     if not auditlog.contains(token):
         auditlog.register(token, exclude_fields=["digest"])  # the prefix names it
     post_log.connect(tag_team, dispatch_uid="hvweb-audit-team")
+    register_webhooks()
+
+
+def register_webhooks() -> None:
+    """Who pointed a team's webhooks where, never the secret that signs them."""
+    if not apps.is_installed("hvweb.webhooks"):
+        return
+    model = apps.get_model("webhooks", "Endpoint")
+    if not auditlog.contains(model):
+        auditlog.register(model, exclude_fields=["secret"])
 
 
 def team_of(instance) -> int | None:

@@ -298,3 +298,35 @@ def test_the_pages_fit_the_screen_and_every_control_has_a_name(
                 shot(page, f"phone-{name}")
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)])
+def test_an_administrator_registers_a_webhook_on_a_page_that_fits(
+    demo, live_url, browser, width, height
+):
+    from hvweb.webhooks.models import Endpoint
+
+    admin = get_user_model().objects.get(username="demo-admin")
+    admin.set_password("pw")
+    admin.save()
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        log_in(page, live_url, "demo-admin")
+        page.get_by_role("link", name="Webhooks").click()
+        page.get_by_label("URL").fill("https://93.184.215.14/hooks/hvweb")
+        page.get_by_label("A move failed; the VM stayed on its source").check()
+        page.get_by_role("button", name="Register").click()
+        page.wait_for_selector("#deliveries")
+        endpoint = Endpoint.objects.get()
+        assert endpoint.events == ["migration.failed"]
+        assert endpoint.secret in page.inner_text(".messages")  # shown this once
+        for path in ("/webhooks/", endpoint.get_absolute_url()):
+            page.goto(live_url + path)
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0, f"{path} scrolls sideways at {width} px"
+            assert page.evaluate(NAMELESS) == [], path
+    finally:
+        context.close()

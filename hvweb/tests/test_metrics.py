@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import urllib.request
@@ -13,7 +14,7 @@ import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import daphne, database_url_for_children, routed_to
+from conftest import Worker, daphne, database_url_for_children, routed_to
 from hvweb.inventory.testing import make_member, make_vm, make_world
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.models import Migration
@@ -256,10 +257,18 @@ def test_a_scrape_follows_a_real_move_and_ends_where_the_database_says(
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_and_two_web_processes_count_each_move_once(
-    client, token, celery_worker, start_worker, world
+    client, token, celery_worker, world
 ):
     queue = f"metrics-{uuid.uuid4().hex[:8]}"
-    start_worker("metrics-second", queue=queue)
+    second = Worker(f"metrics-second-{os.getpid()}", database_url_for_children(),
+                    queue=queue)  # fmt: skip
+    try:
+        _two_workers(client, world, queue)
+    finally:
+        second.stop()  # not left to answer other tests' pings
+
+
+def _two_workers(client, world, queue):
     vms = [world.vm] + [
         make_vm(world.hosts[0], f"blue-db-{i}", csv=world.csv, memory_mib=64)
         for i in range(1, 6)

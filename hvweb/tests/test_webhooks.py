@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.urls import reverse
 
+from conftest import Worker, database_url_for_children
 from hvweb.inventory.testing import make_member, make_world
 from hvweb.moves.drain import drain_host
 from hvweb.moves.services import start_migration
@@ -95,17 +97,23 @@ def local(settings):
     settings.HVWEB_WEBHOOKS_ALLOW_LOCAL = True
 
 
-@pytest.fixture(scope="session")
-def webhook_worker(start_worker, celery_worker):
-    """A worker on the webhook queue, allowed local endpoints, retrying fast."""
+@pytest.fixture(scope="module")
+def webhook_worker(django_db_setup, django_db_blocker, celery_worker):
+    """A worker on the webhook queue, allowed local endpoints, retrying fast;
+    stopped with the module, so it answers no other module's pings."""
     from django.conf import settings
 
-    return start_worker(
-        "webhooks",
+    with django_db_blocker.unblock():
+        database_url = database_url_for_children()
+    worker = Worker(
+        f"webhooks-{os.getpid()}",
+        database_url,
         queue=settings.HVWEB_WEBHOOK_QUEUE,
         HVWEB_WEBHOOKS_ALLOW_LOCAL="1",
         HVWEB_WEBHOOK_RETRY_BASE_S="0.5",
     )
+    yield worker
+    worker.stop()
 
 
 @pytest.fixture
@@ -194,6 +202,12 @@ def test_the_api_lets_a_team_administrator_register_and_no_one_else(client, worl
     assert len(created.json()["secret"]) >= 16  # generated, shown this once
     pk = created.json()["id"]
     assert "secret" not in client.get(f"/api/webhooks/{pk}/").json()
+    secret = Endpoint.objects.get(pk=pk).secret
+    changed = client.patch(
+        f"/api/webhooks/{pk}/", {"secret": "", "active": False}, "application/json"
+    )
+    assert changed.status_code == 200 and changed.json()["active"] is False
+    assert Endpoint.objects.get(pk=pk).secret == secret  # empty keeps it
     bad = client.post(
         "/api/webhooks/", {**body, "url": "https://127.0.0.1/x"}, "application/json"
     )
@@ -342,3 +356,47 @@ def test_a_drained_host_sends_drain_completed_once(
     time.sleep(1)
     assert len(r.requests) == 1
     assert Delivery.objects.filter(endpoint=hook).count() == 1
+
+
+@pytest.mark.django_db
+def test_registering_an_endpoint_is_audited_without_its_secret(client, world):
+    from auditlog.models import LogEntry
+
+    client.force_login(world.admin)
+    body = {"team": world.team.pk, "url": "https://93.184.215.14/hook",
+            "events": ["migration.failed"], "secret": SECRET}  # fmt: skip
+    assert client.post("/api/webhooks/", body, "application/json").status_code == 201
+    entry = LogEntry.objects.get(content_type__model="endpoint")
+    assert entry.actor == world.admin
+    assert "93.184.215.14" in json.dumps(entry.changes_dict)
+    assert SECRET not in json.dumps(entry.changes_dict)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_whose_task_was_lost_is_sent_by_the_sweeper(
+    world, local, receiver, webhook_worker
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from hvweb.webhooks.tasks import requeue_lost
+
+    r = receiver(200)
+    hook = endpoint(world, r.url, ["migration.failed"])
+    lost = Delivery.objects.create(  # as if Redis lost its task
+        endpoint=hook, event="migration.failed", key="lost.1", payload={"n": 1}
+    )
+    fresh = Delivery.objects.create(
+        endpoint=hook, event="migration.failed", key="fresh.1", payload={"n": 2}
+    )
+    Delivery.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - timedelta(minutes=6)
+    )
+    assert requeue_lost() == [lost.pk]  # the fresh one's task may still come
+    (request,) = r.wait_for(1)
+    assert request["headers"]["X-Hvweb-Delivery"] == str(lost.pk)
+    assert settled(lost).status == "delivered"
+    fresh.refresh_from_db()
+    assert fresh.status == "pending"

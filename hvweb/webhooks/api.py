@@ -45,6 +45,11 @@ class EndpointSerializer(ValidatedModelSerializer):
         validated_data["created_by"] = getattr(request, "user", None)
         return super().create(validated_data)
 
+    def update(self, instance, validated_data):
+        if not validated_data.get("secret"):  # empty keeps the secret it has
+            validated_data.pop("secret", None)
+        return super().update(instance, validated_data)
+
     def to_representation(self, instance):
         data = super().to_representation(instance)
         if self.context.get("show_secret"):

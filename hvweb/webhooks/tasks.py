@@ -23,6 +23,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from hvweb.core.locking import ROW_ONLY
@@ -33,6 +34,9 @@ from .models import Delivery, DeliveryStatus
 
 log = logging.getLogger(__name__)
 
+#: A delivery whose attempt is this late was lost (a Redis flushed or restarted
+#: with its queue, a broker down when it was queued): the sweeper sends it again.
+LOST_AFTER = timedelta(minutes=5)
 #: How long a delivery is retried before it is given up.
 RETRY_FOR = timedelta(days=1)
 #: The longest wait between two attempts (seconds).
@@ -143,3 +147,27 @@ def deliver(delivery_id: int, attempt: int) -> str:
         log.info("webhook delivery %s attempt %s failed: %s", delivery_id, attempt,
                  current.last_error)  # fmt: skip
     return current.status
+
+
+@shared_task(name="hvweb.webhooks.requeue_lost", ignore_result=True)
+def requeue_lost() -> list[int]:
+    """Queue again the deliveries whose next attempt never came (run by beat).
+
+    A delivery is pending until its first attempt and retrying between
+    attempts; one still so well after its attempt was due lost its task. It
+    is sent again as the same attempt: if the old task turns up after all,
+    whichever runs second finds the attempt done and does nothing.
+    """
+    now = timezone.now()
+    late = now - LOST_AFTER
+    lost = list(
+        Delivery.objects.filter(
+            Q(status=DeliveryStatus.PENDING, created_at__lt=late)
+            | Q(status=DeliveryStatus.RETRYING, next_attempt_at__lt=late)
+        ).values_list("pk", "attempts")
+    )
+    for pk, attempts in lost:
+        deliver.apply_async((pk, attempts + 1))
+    if lost:
+        log.warning("re-queued %s lost webhook deliveries", len(lost))
+    return [pk for pk, _ in lost]

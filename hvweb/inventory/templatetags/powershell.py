@@ -54,7 +54,7 @@ def workload_assumption(vm):
 
 @register.inclusion_tag("inventory/_import_link.html", takes_context=True)
 def import_link(context):
-    """The navigation's "Import" link, for team administrators."""
+    """The navigation's "Import" and "Webhooks" links, for team administrators."""
     user = context["request"].user
     return {"show": access.has_role_anywhere(user, "administer")}
 
