@@ -89,8 +89,14 @@ class Console:
             time.sleep(0.1)
 
     def pid(self, part: str) -> int:
-        """The pid of the launcher's child ``part`` (worker, web or redis)."""
-        marker = {"worker": b"celery", "web": b"daphne", "redis": b"redis-server"}
+        """The pid of the launcher's child ``part`` (worker, webhooks, web or
+        redis). The moves' worker is the one that runs beat."""
+        marker = {
+            "worker": b"--beat",
+            "webhooks": b"hvweb-webhooks-",
+            "web": b"daphne",
+            "redis": b"redis-server",
+        }
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -488,7 +494,10 @@ def test_the_worker_rides_out_a_five_second_redis_outage_during_a_move(tmp_path)
         assert console.vm_host("prod-web-1") == "HV-PROD-1"
         # The page shows what the database holds.
         page = console.page(f"/migrations/{pk}/", console.session_cookie())
-        assert f'data-migration="{pk}" data-state="succeeded"' in page, page[:2000]
+        assert re.search(
+            rf'<div id="migration" data-migration="{pk}"[^>]* data-state="succeeded"',
+            page,
+        ), page[:2000]
         # And the queue works again: a new move runs to its end.
         status, again = console.start_move("prod-web-1", "HV-PROD-3", speed=0)
         assert status == 201, again
