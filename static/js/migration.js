@@ -375,7 +375,7 @@
 
   function drawBlackout() {
     const m = state.m;
-    const x = state.passes.map((p) => "after pass " + p.pass_no);
+    const x = state.passes.map((p) => "pass " + p.pass_no);
     const y = state.passes.map((p) => p.expected_downtime_s * 1000);
     const colors = x.map(() => "#8c959f");
     if (state.outlook && ACTIVE.includes(m.state)) {
@@ -399,12 +399,13 @@
     // On a log axis a shape takes the value itself, an annotation its log10.
     const annotations = limitMs ? [{ xref: "paper", x: 1, y: Math.log10(limitMs),
       text: "limit " + limitMs + " ms", showarrow: false, yanchor: "bottom", xanchor: "right",
-      font: { color: "#cf222e" } }] : [];
+      font: { color: "#cf222e" }, bgcolor: "rgba(255,255,255,0.85)" }] : [];
     Plotly.react("chart-blackout", [{ type: "bar", x, y, marker: { color: colors }, name: "blackout",
       text: y.map((v) => fmt.duration(v / 1000)), textposition: "outside", cliponaxis: false,
       hovertemplate: "%{x}: %{text}<extra></extra>" }],
       { ...LAYOUT, showlegend: false, shapes, annotations,
-        xaxis: { title: { text: "if pre-copy stopped" }, type: "category" },
+        xaxis: { title: { text: "if pre-copy stopped after a pass, or now" },
+          type: "category", automargin: true },
         yaxis: { title: { text: "blackout (ms, log scale)" }, type: "log", range: [lo, hi], dtick: 1 } },
       PLOT);
     $("#chart-blackout").dataset.bars = x.join("|");
