@@ -207,6 +207,20 @@ def test_a_viewer_is_told_the_page_is_read_only(client, world):
     assert "read-only" in hint and "operator or administrator role" in hint
 
 
+def test_a_vm_already_moving_says_so_once_in_the_move_form(
+    client, world, unworked_queue
+):
+    operator = make_member(world.team, "operator")
+    start_migration(world.vm, world.hosts[1], operator, speed=0)
+    client.force_login(operator)
+    response, body = get(client, world.vm.get_absolute_url())
+    note = between(body, 'id="vm-blocked-note"', "</div>")
+    (shared,) = response.context["shared_here"]  # not a rule of the matrix
+    assert f"{shared.code}</code> {shared.message}" in note
+    assert "see <a" not in note
+    assert 'id="vm-failures"' not in body  # the rules themselves all hold
+
+
 def test_a_viewer_is_told_the_migration_page_is_read_only(
     client, world, unworked_queue
 ):
