@@ -221,3 +221,19 @@ def test_dispatching_a_queue_costs_queries_in_proportion_to_the_moves_it_starts(
     # Its journal event (lock, update, insert) and the audit trail's entry;
     # nothing that reads the queue or the load again.
     assert per_move <= 12
+
+
+def test_common_failures_are_those_every_host_shares_and_need_two_hosts():
+    from hvweb.moves.capacity import common_failures
+    from migrator.rules import Failure
+
+    def failure(code, message="m"):
+        return Failure(code=code, message=message, seed="", fields=())
+
+    ha, cpu = failure("HIGHLY_AVAILABLE"), failure("CPU_VENDOR")
+    assert common_failures([(ha, cpu), (ha,)]) == (ha,)
+    # Same rule, another message: not the same failure.
+    assert common_failures([(ha,), (failure("HIGHLY_AVAILABLE", "other"),)]) == ()
+    # One host alone: its failure may be its own.
+    assert common_failures([(ha, cpu)]) == ()
+    assert common_failures([]) == ()
