@@ -226,7 +226,6 @@ def test_dispatching_a_queue_costs_queries_in_proportion_to_the_moves_it_starts(
 
 
 def test_common_failures_are_those_every_host_shares_and_need_two_hosts():
-
     def failure(code, message="m"):
         return Failure(code=code, message=message, seed="", fields=())
 
