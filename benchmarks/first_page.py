@@ -16,11 +16,13 @@ Each run opens the move's page in a fresh browser context (nothing cached: a
 user's first visit), then once more in the same context (cached). Counted from
 the navigation's start:
 
-* **usable**: the page has drawn the move from its live snapshot (state,
-  stage, tiles, outlook, passes, the log, Cancel while allowed) and the live
-  badge is on. Plotly.js loads deferred since item 15, so this no longer
-  waits for its 4.8 MB to be compiled; before, the page's script ran only
-  after Plotly's. The target is 0.8 s for the first visit.
+* **usable**: the frame in which the page shows the move drawn from its live
+  snapshot (state, stage, tiles, outlook, passes, the log, Cancel while
+  allowed), as the page notes it (``hvwebMigration.state.shownAt``). Since
+  item 15 Plotly.js is preloaded but run only after that frame; before, the
+  page's script ran only after Plotly's. The target is 0.8 s for the first
+  visit. Compiling Plotly then keeps the main thread busy for a while: a
+  click in that time waits for it.
 * **charts**: the three Plotly charts are drawn too.
 
 The "before" row runs today's page on the old static settings; before item 15
@@ -106,7 +108,12 @@ def measure(browser, base: str, cookie: dict, path: str) -> dict:
         for visit in ("first", "again"):
             page.goto(base + path, wait_until="commit")
             page.wait_for_function(USABLE, timeout=30_000, polling=10)
-            out[visit] = page.evaluate("performance.now()") / 1000
+            # The page notes when the move reached the screen: a poll from here
+            # would wait for the main thread, busy compiling Plotly.js by then.
+            # Before item 15 nothing was on screen until Plotly had run.
+            out[visit] = page.evaluate(
+                "(hvwebMigration.state.shownAt ?? performance.now()) / 1000"
+            )
             page.wait_for_function(CHARTS, timeout=30_000, polling=10)
             out[visit + "_charts"] = page.evaluate("performance.now()") / 1000
             if visit == "first":

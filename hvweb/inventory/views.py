@@ -171,6 +171,12 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "may_operate": may_operate,
     }
     context.update(move_form_context(request, vm, may_operate))
+    # What stops every destination: the rules said above the matrix are only
+    # named in the move form; the others (a move already under way, the VM
+    # not running) are said there in full.
+    shared = context.get("shared_failures", ())
+    context["shared_below"] = [f for f in shared if f.code in shared_codes]
+    context["shared_here"] = [f for f in shared if f.code not in shared_codes]
     context.update(advice_context(vm, context.get("destinations")))
     return render(request, "inventory/vm_detail.html", context)
 

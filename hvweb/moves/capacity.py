@@ -160,10 +160,11 @@ def common_failures(failure_sets: Iterable[Sequence[Failure]]) -> tuple[Failure,
     For one VM against each host of its cluster these are the rules the VM or
     its source fails whatever the destination (``lab-local-disk`` is not highly
     available): a page says them once, not once per host. No rule is added or
-    read here; this only compares what the rules said.
+    read here; this only compares what the rules said. With fewer than two
+    sets nothing is shared: one host's failure may well be that host's own.
     """
     sets = [tuple(found) for found in failure_sets]
-    if not sets:
+    if len(sets) < 2:
         return ()
     return tuple(f for f in sets[0] if all(f in other for other in sets[1:]))
 

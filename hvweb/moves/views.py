@@ -230,7 +230,7 @@ def log_with_gaps(log: list[dict]) -> list[dict]:
 def migration_detail(request: HttpRequest, pk: int) -> HttpResponse:
     migration = access.get_visible_or_404(
         Migration.objects.select_related(
-            "vm", "cluster", "source", "destination", "requested_by"
+            "vm", "cluster__team", "source", "destination", "requested_by"
         ),
         request.user,
         pk=pk,

@@ -18,12 +18,14 @@ from django.test.utils import CaptureQueriesContext
 
 from hvweb.inventory.models import Host, VirtualMachine
 from hvweb.inventory.testing import make_host, make_member, make_vm, make_world
+from hvweb.moves.capacity import common_failures
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.lifecycle import dispatch_queued
 from hvweb.moves.models import Migration
 from hvweb.moves.services import current_failures, evaluate_destinations
 from hvweb.moves.snapshot import cluster_snapshot
 from migrator import Stage
+from migrator.rules import Failure
 
 pytestmark = pytest.mark.django_db
 
@@ -222,3 +224,16 @@ def test_dispatching_a_queue_costs_queries_in_proportion_to_the_moves_it_starts(
     # which names its team (two lookups); nothing that reads the queue or the
     # load again.
     assert per_move <= 14
+
+
+def test_common_failures_are_those_every_host_shares_and_need_two_hosts():
+    def failure(code, message="m"):
+        return Failure(code=code, message=message, seed="", fields=())
+
+    ha, cpu = failure("HIGHLY_AVAILABLE"), failure("CPU_VENDOR")
+    assert common_failures([(ha, cpu), (ha,)]) == (ha,)
+    # Same rule, another message: not the same failure.
+    assert common_failures([(ha,), (failure("HIGHLY_AVAILABLE", "other"),)]) == ()
+    # One host alone: its failure may be its own.
+    assert common_failures([(ha, cpu)]) == ()
+    assert common_failures([]) == ()

@@ -207,6 +207,32 @@ def test_a_viewer_is_told_the_page_is_read_only(client, world):
     assert "read-only" in hint and "operator or administrator role" in hint
 
 
+def test_a_vm_already_moving_says_so_once_in_the_move_form(
+    client, world, unworked_queue
+):
+    operator = make_member(world.team, "operator")
+    start_migration(world.vm, world.hosts[1], operator, speed=0)
+    client.force_login(operator)
+    response, body = get(client, world.vm.get_absolute_url())
+    note = between(body, 'id="vm-blocked-note"', "</div>")
+    (shared,) = response.context["shared_here"]  # not a rule of the matrix
+    assert f"{shared.code}</code> {shared.message}" in note
+    assert "see <a" not in note
+    assert 'id="vm-failures"' not in body  # the rules themselves all hold
+
+
+def test_a_viewer_is_told_the_migration_page_is_read_only(
+    client, world, unworked_queue
+):
+    move = start_migration(
+        world.vm, world.hosts[1], make_member(world.team, "operator"), speed=0
+    )
+    client.force_login(make_member(world.team, "viewer"))
+    _, body = get(client, move.get_absolute_url())
+    assert 'id="read-only"' in body and "operator or administrator role" in body
+    assert 'id="cancel"' not in body
+
+
 def test_a_viewer_sees_no_migrate_control_and_a_forged_post_is_refused(client, world):
     client.force_login(make_member(world.team, "viewer"))
     _, body = get(client, world.vm.get_absolute_url())
@@ -337,7 +363,8 @@ def test_the_migration_page_shows_seven_stages_and_a_cancel_for_operators(
     assert 'id="cancel"' in body
     for chart in ("chart-passes", "chart-bytes", "chart-blackout"):
         assert f'id="{chart}"' in body
-    # Plotly.js comes from this server, loaded once the move is drawn.
+    # Plotly.js from here, preloaded and run once the move is drawn.
+    assert 'href="/static/vendor/plotly.min.js" as="script"' in body
     assert 'data-plotly="/static/vendor/plotly.min.js"' in body
     # Nothing is loaded from elsewhere (the CSRF token may spell "cdn" by chance).
     remote = [u for u in re.findall(r'(?:src|href)="([^"]*)"', body)

@@ -41,7 +41,7 @@
   const state = {
     m: null, stages: {}, passes: [], predicted: null, outlook: null, running: null,
     lastSeq: 0, early: new Map(), bytes: 0, remaining: null, rates: null, passNo: null,
-    logSeq: 0,
+    logSeq: 0, shownAt: null,
     lastY: -1, newX: [], newY: [], points: 0, plotted: false, chartsStale: false,
     dirty: new Set(), timer: null, gapTimer: null,
     applied: 0, maxLagMs: 0, lastLagMs: 0, lags: [], renders: 0, lastAt: null,
@@ -89,7 +89,11 @@
     if (!shown.length) log.append(el("li", { class: "muted empty" }, "No event yet."));
     for (const part of ["all"]) state.dirty.add(part);
     draw();
-    requestAnimationFrame(() => setTimeout(loadPlotly, 0)); // once this frame is painted
+    requestAnimationFrame(function () {
+      // The move is on screen with this frame (benchmarks/first_page.py reads it).
+      if (state.shownAt === null) state.shownAt = performance.now();
+      setTimeout(loadPlotly, 0); // once this frame is painted
+    });
   }
 
   function receive(frame) {
@@ -409,7 +413,7 @@
 
   function drawBlackout() {
     const m = state.m;
-    const x = state.passes.map((p) => "after pass " + p.pass_no);
+    const x = state.passes.map((p) => "pass " + p.pass_no);
     const y = state.passes.map((p) => p.expected_downtime_s * 1000);
     const colors = x.map(() => "#8c959f");
     if (state.outlook && ACTIVE.includes(m.state)) {
@@ -434,7 +438,7 @@
     // On a log axis a shape takes the value itself, an annotation its log10.
     const annotations = limitMs ? [{ xref: "paper", x: 1, y: Math.log10(limitMs),
       text: "limit " + limitMs + " ms", showarrow: false, yanchor: "bottom", xanchor: "right",
-      font: { color: "#cf222e" } }] : [];
+      font: { color: "#cf222e" }, bgcolor: "rgba(255,255,255,0.85)" }] : [];
     const traces = [{ type: "bar", x, y, marker: { color: colors }, name: "blackout",
       text: y.map((v) => fmt.duration(v / 1000)), textposition: "outside", cliponaxis: false,
       hovertemplate: "%{x}: %{text}<extra></extra>" }];
@@ -450,7 +454,8 @@
     $("#chart-blackout").dataset.limits = raised ? limits.length : 0;
     Plotly.react("chart-blackout", traces,
       { ...LAYOUT, showlegend: raised, shapes, annotations,
-        xaxis: { title: { text: "if pre-copy stopped" }, type: "category" },
+        xaxis: { title: { text: "if pre-copy stopped after a pass, or now" },
+          type: "category", automargin: true },
         yaxis: { title: { text: "blackout (ms, log scale)" }, type: "log", range: [lo, hi], dtick: 1 } },
       PLOT);
     $("#chart-blackout").dataset.bars = x.join("|");

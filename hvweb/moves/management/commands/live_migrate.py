@@ -107,7 +107,11 @@ class Command(AuditedCommand):
             )
         elif not migration.active:
             self.stderr.write(
-                f"{migration.state}: {migration.error_code} {migration.error_message}"
+                # A cancel's message says it all; a failure leads with its code.
+                migration.error_message
+                if migration.state == MigrationState.CANCELLED
+                else f"{migration.state}: {migration.error_code} "
+                f"{migration.error_message}"
             )
         if o["wait"] and migration.state != MigrationState.SUCCEEDED:
             sys.exit(EXIT_FAILED)
