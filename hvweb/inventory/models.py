@@ -20,8 +20,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
 
+from hvweb.core.urls import url_of
 from migrator.rules import DRIVE_LETTERS
 
 from . import validation
@@ -207,7 +207,7 @@ class Cluster(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("inventory:cluster", args=[self.pk])
+        return url_of("inventory:cluster", self.pk)
 
     def clean(self) -> None:
         super().clean()
@@ -294,7 +294,7 @@ class Host(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("inventory:host", args=[self.pk])
+        return url_of("inventory:host", self.pk)
 
     def clean(self) -> None:
         super().clean()
@@ -472,7 +472,7 @@ class VirtualMachine(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("inventory:vm", args=[self.pk])
+        return url_of("inventory:vm", self.pk)
 
     @property
     def cluster(self) -> Cluster:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
 
+from hvweb.core.urls import url_of
 from hvweb.inventory.choices import PerformanceOption
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from hvweb.inventory.querysets import RestrictedQuerySet
@@ -119,7 +119,7 @@ class Migration(models.Model):
         return f"#{self.pk} {self.vm} {self.source} → {self.destination}"
 
     def get_absolute_url(self) -> str:
-        return reverse("moves:migration", args=[self.pk])
+        return url_of("moves:migration", self.pk)
 
     @property
     def active(self) -> bool:
