@@ -20,8 +20,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
 
+from hvweb.core.urls import url_of
 from migrator.hyperv import DEFAULT_MOVE_TYPE_THRESHOLD, DEFAULT_PRIORITY
 from migrator.rules import DRIVE_LETTERS
 
@@ -225,7 +225,7 @@ class Cluster(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("inventory:cluster", args=[self.pk])
+        return url_of("inventory:cluster", self.pk)
 
     def clean(self) -> None:
         super().clean()
@@ -312,7 +312,7 @@ class Host(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("inventory:host", args=[self.pk])
+        return url_of("inventory:host", self.pk)
 
     def clean(self) -> None:
         super().clean()
@@ -502,7 +502,7 @@ class VirtualMachine(models.Model):
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("inventory:vm", args=[self.pk])
+        return url_of("inventory:vm", self.pk)
 
     @property
     def cluster(self) -> Cluster:

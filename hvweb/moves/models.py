@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from hvweb.core.urls import url_of
 from hvweb.inventory.choices import MigrationPolicy, PerformanceOption
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from hvweb.inventory.querysets import RestrictedQuerySet
@@ -143,7 +144,7 @@ class Migration(models.Model):
         return f"#{self.pk} {self.vm} {self.source} → {self.destination}"
 
     def get_absolute_url(self) -> str:
-        return reverse("moves:migration", args=[self.pk])
+        return url_of("moves:migration", self.pk)
 
     @property
     def active(self) -> bool:

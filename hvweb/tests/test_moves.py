@@ -440,3 +440,26 @@ def test_the_checks_see_the_load_of_the_moves_on_record(world, unworked_queue):
     ]  # fmt: skip
     assert small_now.free_mib == 1024 - 512
     assert "MIGRATION_ACTIVE" in [f.code for f in current_failures(other, busy)]
+
+
+def test_paced_the_destination_stage_lasts_its_simulated_time(start_worker, world):
+    """Touching the destination's memory is the simulator's cost, paid before the
+    paced run: at 1.0x stage 2 lasts its simulated 50 ms, not the 0.2-1.8 s that
+    touching hundreds of MiB took inside it. A fresh worker: one that has moved
+    VMs before reuses memory already touched."""
+    queue = f"pacing-{uuid.uuid4().hex[:8]}"
+    start_worker("pacing", queue=queue, concurrency=1, HVWEB_QUEUE=queue)
+    world.vm.memory_mib = 512
+    world.vm.workload_profile = "idle"
+    world.vm.save()
+    world.cluster.link_bandwidth_mbps = 10_000
+    world.cluster.save()
+    with routed_to(queue):
+        migration = start_migration(world.vm, world.hosts[1], world.operator, speed=1)
+    finished(migration)
+    assert migration.state == MigrationState.SUCCEEDED, migration.error_message
+    stage = migration.stages.get(stage=Stage.DESTINATION_CREATION.value)
+    wall = (stage.finished_at - stage.started_at).total_seconds()
+    assert abs(wall - stage.duration_s) < 0.15, (wall, stage.duration_s)
+    kinds = list(migration.events.order_by("seq").values_list("kind", flat=True))
+    assert kinds.index("started") < kinds.index("stage_started")
