@@ -28,7 +28,13 @@ from hvweb.inventory.models import (
 from hvweb.maintenance.failback import plan_failback, resume_with_failback
 from hvweb.maintenance.models import MaintenanceRun
 from hvweb.maintenance.plan import plan_drain
-from hvweb.maintenance.rolling import RunRefused, cancel_run, plan_run, start_run
+from hvweb.maintenance.rolling import (
+    RunRefused,
+    cancel_run,
+    parse_moment,
+    plan_run,
+    start_run,
+)
 from hvweb.maintenance.service import drain_and_record
 from hvweb.moves.drain import DrainRefused, resume_host
 from hvweb.moves.filtersets import MigrationFilterSet
@@ -160,10 +166,22 @@ class ClusterViewSet(InventoryViewSet):
         options = dict(asked.validated_data)
         hosts = options.pop("hosts", None)
         hold_s = options.pop("hold_s")
+        drain_only = options.pop("drain_only")
+        zone = options.pop("time_zone")
+        window = {
+            "start_at": parse_moment("start_at", options.pop("start_at", None), zone),
+            "end_by": parse_moment("end_by", options.pop("end_by", None), zone),
+        }
         try:
             if dry_run:
-                return Response(plan_run(cluster, hosts, hold_s=hold_s, **options))
-            run = start_run(cluster, request.user, hosts, hold_s=hold_s, **options)
+                return Response(
+                    plan_run(cluster, hosts, hold_s=hold_s, drain_only=drain_only,
+                             **options)
+                )  # fmt: skip
+            run = start_run(
+                cluster, request.user, hosts, hold_s=hold_s, drain_only=drain_only,
+                time_zone=zone, **window, **options,
+            )  # fmt: skip
         except RunRefused as refused:
             return refusal(refused)
         return Response(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from zoneinfo import available_timezones
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,7 +21,14 @@ from .compare import compare
 from .failback import plan_failback, resume_with_failback
 from .models import DrainRecord, MaintenanceRun
 from .plan import plan_drain
-from .rolling import RunRefused, cancel_run, plan_run, start_run
+from .rolling import (
+    RunRefused,
+    cancel_run,
+    parse_moment,
+    plan_run,
+    shown,
+    start_run,
+)
 
 #: Drains listed on one page.
 LISTED = 50
@@ -145,17 +155,29 @@ def run_new(request: HttpRequest, pk: int) -> HttpResponse:
             hold_s = float(data["hold_s"])
         except ValueError:
             errors.append("hold_s: give the maintenance period in seconds.")
+    drain_only = data.get("drain_only") == "on"
+    zone = data.get("time_zone") or "UTC"
+    window = {"start_at": data.get("start_at", ""), "end_by": data.get("end_by", "")}
     plan = None
     if not errors:
         try:
+            moments = {k: parse_moment(k, v, zone) for k, v in window.items()}
             if request.method == "POST":
-                run = start_run(cluster, request.user, chosen, hold_s=hold_s)
+                run = start_run(
+                    cluster, request.user, chosen, hold_s=hold_s,
+                    drain_only=drain_only, time_zone=zone, **moments,
+                )  # fmt: skip
                 return redirect(run)
-            plan = plan_run(cluster, chosen, hold_s=hold_s)
+            plan = plan_run(cluster, chosen, hold_s=hold_s, drain_only=drain_only)
         except RunRefused as refused:
             errors.append(f"{refused.code}: {refused.message}")
-    context = {"cluster": cluster, "hosts": hosts, "chosen": chosen,
-               "hold_s": hold_s, "plan": plan, "errors": errors}  # fmt: skip
+        except ValidationError as bad:
+            errors += [f"{k}: {' '.join(v)}" for k, v in bad.message_dict.items()]
+    context = {
+        "cluster": cluster, "hosts": hosts, "chosen": chosen, "hold_s": hold_s,
+        "plan": plan, "errors": errors, "drain_only": drain_only, "zone": zone,
+        "zones": sorted(available_timezones()), **window,
+    }  # fmt: skip
     return render(request, "maintenance/run_new.html", context)
 
 
@@ -194,6 +216,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     state_class = {"pending": "queued"}.get(run.state, run.state)
     context = {
         "run": run,
+        "start_at": shown(run.start_at, run.time_zone) if run.start_at else "",
+        "end_by": shown(run.end_by, run.time_zone) if run.end_by else "",
         "steps": steps,
         "comparisons": [compare(r) for r in records],
         "current_host": current,
