@@ -242,3 +242,27 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     except RunRefused as refused:
         messages.error(request, f"{refused.code}: {refused.message}")
     return redirect(run)
+
+
+@login_required
+@require_GET
+def run_list(request: HttpRequest) -> HttpResponse:
+    """Runs and scheduled drains the user may see, newest first."""
+    runs = list(
+        MaintenanceRun.objects.restrict(request.user).select_related(
+            "cluster", "requested_by"
+        )[:LISTED]
+    )
+    ids = {pk for run in runs for pk in run.hosts}
+    names = dict(Host.objects.filter(pk__in=ids).values_list("pk", "name"))
+    rows = [
+        {
+            "run": run,
+            "hosts": ", ".join(names.get(pk, str(pk)) for pk in run.hosts),
+            "start_at": shown(run.start_at, run.time_zone) if run.start_at else "",
+            "end_by": shown(run.end_by, run.time_zone) if run.end_by else "",
+            "state_class": {"pending": "queued"}.get(run.state, run.state),
+        }
+        for run in runs
+    ]
+    return render(request, "maintenance/run_list.html", {"rows": rows})

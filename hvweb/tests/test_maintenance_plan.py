@@ -287,3 +287,24 @@ def test_a_viewer_sees_runs_but_cannot_start_or_cancel_them(client):
     assert client.post(f"/maintenance/{run.pk}/cancel/").status_code == 403
     new = f"/clusters/{world.cluster.pk}/maintenance/"
     assert client.get(new).status_code == 403
+
+
+def test_history_lists_runs_and_scheduled_work(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from hvweb.maintenance.rolling import start_run
+
+    world = make_world()
+    red = make_world("RED")
+    at = timezone.now() + timedelta(days=1)
+    start_run(world.cluster, None, [world.hosts[0].pk], drain_only=True,
+              start_at=at, time_zone="Asia/Tokyo", speed=0)  # fmt: skip
+    start_run(red.cluster, None, [red.hosts[0].pk], hold_s=0, speed=0)
+    client.force_login(make_member(world.team, "viewer"))
+    assert 'id="runs-link"' in client.get("/migrations/").content.decode()
+    page = client.get("/maintenance/").content.decode()
+    assert page.count('data-state="pending"') == 1  # the other team's is hidden
+    assert "CLU-BLUE" in page and "CLU-RED" not in page
+    assert "JST" in page and "scheduled" in page
