@@ -774,3 +774,30 @@ class MaintenanceStartSerializer(MoveOptionsSerializer):
         required=False, default="UTC",
         help_text="The operator's IANA time zone, for entering and showing times.",
     )  # fmt: skip
+
+
+class BalanceSerializer(MoveOptionsSerializer):
+    """How to balance a cluster (Node Fairness)."""
+
+    level_pct = serializers.FloatField(
+        required=False, default=80, min_value=1, max_value=100,
+        help_text="Move VMs off hosts whose memory use is over this level (%).",
+    )  # fmt: skip
+
+
+# Reads a hvweb.maintenance.balance.BalancePlan.
+class BalancePlanSerializer(serializers.Serializer):
+    """The moves that bring every host under the level, on the clock."""
+
+    cluster = serializers.CharField()
+    level_pct = serializers.FloatField()
+    summary = serializers.CharField()
+    window_s = serializers.FloatField()
+    moves = PlannedMoveSerializer(many=True)
+    hosts = serializers.ListField(child=serializers.DictField())
+    stays = serializers.ListField(child=serializers.CharField())
+
+    def to_representation(self, instance):
+        if hasattr(instance, "to_dict"):
+            instance = instance.to_dict()
+        return super().to_representation(instance)

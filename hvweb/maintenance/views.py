@@ -17,6 +17,7 @@ from hvweb.inventory.choices import HostState, Priority
 from hvweb.inventory.models import Cluster, Host
 from hvweb.moves.drain import DrainRefused
 
+from .balance import DEFAULT_LEVEL_PCT, balance_cluster, plan_balance
 from .compare import compare
 from .failback import plan_failback, resume_with_failback
 from .models import DrainRecord, MaintenanceRun
@@ -266,3 +267,30 @@ def run_list(request: HttpRequest) -> HttpResponse:
         for run in runs
     ]
     return render(request, "maintenance/run_list.html", {"rows": rows})
+
+
+@login_required
+def balance(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Balance cluster": the plan first, the moves on confirmation."""
+    cluster = access.get_to_act_on(
+        Cluster.objects.all(),
+        request.user,
+        "operate",
+        "Balancing a cluster needs the operator or administrator role.",
+        pk=pk,
+    )
+    data = request.POST if request.method == "POST" else request.GET
+    level = data.get("level_pct") or DEFAULT_LEVEL_PCT
+    errors: list[str] = []
+    plan = None
+    try:
+        if request.method == "POST":
+            done = balance_cluster(cluster, request.user, level)
+            for line in done.lines():
+                messages.success(request, line)
+            return redirect(cluster)
+        plan = plan_balance(cluster, level)
+    except ValidationError as bad:
+        errors += [f"{k}: {' '.join(v)}" for k, v in bad.message_dict.items()]
+    context = {"cluster": cluster, "plan": plan, "level": level, "errors": errors}
+    return render(request, "maintenance/balance.html", context)

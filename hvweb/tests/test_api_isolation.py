@@ -28,6 +28,7 @@ ROUTES = [
     ("cluster-detail", "patch"),
     ("cluster-detail", "delete"),
     ("cluster-maintenance", "post"),
+    ("cluster-balance", "post"),
     ("host-detail", "get"),
     ("host-detail", "put"),
     ("host-detail", "patch"),
@@ -67,6 +68,7 @@ SUFFIXES = {
     "drain": "drain/",
     "resume": "resume/",
     "maintenance": "maintenance/",
+    "balance": "balance/",
 }
 
 
