@@ -310,7 +310,7 @@ def test_history_lists_runs_and_scheduled_work(client):
     assert "JST" in page and "scheduled" in page
 
 
-# --- Balance ---------------------------------------------------------------------------
+# --- Balance --------------------------------------------------------------------------
 
 
 def crowded():
