@@ -1,9 +1,9 @@
 """Balance a cluster: Failover Clustering's VM load balancing (Node Fairness).
 
-Node Fairness moves VMs off hosts whose load is over a level ("AutoBalancerLevel"
-1, its default, balances hosts over 80 %; Microsoft Learn, "Virtual Machine Load
-Balancing overview",
-https://learn.microsoft.com/en-us/windows-server/virtualization/hyper-v/vm-load-balancing).
+Node Fairness moves VMs off hosts whose load is over a level: the cluster's
+``AutoBalancerLevel`` 1, its default, is "Balance when CPU or memory load
+exceeds 80%" (Microsoft Learn, "AutoBalancerLevel",
+https://learn.microsoft.com/en-us/previous-versions/windows/desktop/mscs/clusters-autobalancerlevel).
 Here the load is memory: a host's memory held and reserved (the one rule of
 :mod:`hvweb.moves.capacity`) against its memory. For each host over the level,
 the fewest of its running VMs whose memory brings it under the level leave it,
