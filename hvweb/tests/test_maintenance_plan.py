@@ -153,6 +153,12 @@ def test_pause_and_drain_asks_first_with_the_plan_then_checks_the_drain(client):
     assert 'data-vm="low-1"' in text
     listing = client.get("/drains/").content.decode()
     assert record.get_absolute_url() in listing
+    quick = Migration.objects.get(vm__name="low-1")
+    detail = client.get(quick.get_absolute_url()).content.decode()
+    assert '<dd id="kind">Quick migration <span' in detail
+    assert 'low-1 <span class="tag warn">quick</span>' in client.get(
+        "/migrations/"
+    ).content.decode()
     assert client.get(record.get_absolute_url()).status_code == 200
 
 
