@@ -860,6 +860,10 @@ class MaintenanceRunSerializer(serializers.Serializer):
     step = serializers.IntegerField(read_only=True, help_text="Hosts done so far.")
     phase = serializers.CharField(read_only=True)
     hold_s = serializers.FloatField(read_only=True)
+    drain_only = serializers.BooleanField(read_only=True)
+    start_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    end_by = serializers.DateTimeField(read_only=True, allow_null=True)
+    time_zone = serializers.CharField(read_only=True)
     cancel_requested = serializers.BooleanField(read_only=True)
     error = serializers.CharField(read_only=True)
     plan = serializers.JSONField(read_only=True)
@@ -891,3 +895,49 @@ class MaintenanceStartSerializer(MoveOptionsSerializer):
         required=False, default=300, min_value=0, max_value=7 * 24 * 3600,
         help_text="The maintenance period each host is held paused (seconds).",
     )  # fmt: skip
+    drain_only = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Drain the hosts and stop, leaving them paused (a scheduled "
+        "drain): no hold, no failback.",
+    )  # fmt: skip
+    start_at = serializers.CharField(
+        required=False, allow_blank=True,
+        help_text="Start at (ISO 8601); without an offset, in time_zone. The "
+        "beat starts it within seconds of its time.",
+    )  # fmt: skip
+    end_by = serializers.CharField(
+        required=False, allow_blank=True,
+        help_text="Start no move after this (ISO 8601; without an offset, in "
+        "time_zone): the run stops cleanly and says which hosts were done.",
+    )  # fmt: skip
+    time_zone = serializers.CharField(
+        required=False, default="UTC",
+        help_text="The operator's IANA time zone, for entering and showing times.",
+    )  # fmt: skip
+
+
+class BalanceSerializer(MoveOptionsSerializer):
+    """How to balance a cluster (Node Fairness)."""
+
+    level_pct = serializers.FloatField(
+        required=False, default=80, min_value=1, max_value=100,
+        help_text="Move VMs off hosts whose memory use is over this level (%).",
+    )  # fmt: skip
+
+
+# Reads a hvweb.maintenance.balance.BalancePlan.
+class BalancePlanSerializer(serializers.Serializer):
+    """The moves that bring every host under the level, on the clock."""
+
+    cluster = serializers.CharField()
+    level_pct = serializers.FloatField()
+    summary = serializers.CharField()
+    window_s = serializers.FloatField()
+    moves = PlannedMoveSerializer(many=True)
+    hosts = serializers.ListField(child=serializers.DictField())
+    stays = serializers.ListField(child=serializers.CharField())
+
+    def to_representation(self, instance):
+        if hasattr(instance, "to_dict"):
+            instance = instance.to_dict()
+        return super().to_representation(instance)

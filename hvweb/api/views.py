@@ -27,10 +27,17 @@ from hvweb.inventory.models import (
     Team,
     VirtualMachine,
 )
+from hvweb.maintenance.balance import balance_cluster, plan_balance
 from hvweb.maintenance.failback import plan_failback, resume_with_failback
 from hvweb.maintenance.models import MaintenanceRun
 from hvweb.maintenance.plan import plan_drain
-from hvweb.maintenance.rolling import RunRefused, cancel_run, plan_run, start_run
+from hvweb.maintenance.rolling import (
+    RunRefused,
+    cancel_run,
+    parse_moment,
+    plan_run,
+    start_run,
+)
 from hvweb.maintenance.service import drain_and_record
 from hvweb.moves.advice import vm_advice
 from hvweb.moves.drain import DrainRefused, resume_host
@@ -132,7 +139,36 @@ class ClusterViewSet(InventoryViewSet):
     serializer_class = serializers.ClusterSerializer
     filterset_class = filters.ClusterFilter
     ordering_fields = ["name", "id"]
-    action_roles = {"maintenance": "operate"}
+    action_roles = {"maintenance": "operate", "balance": "operate"}
+
+    @extend_schema(
+        request=serializers.BalanceSerializer,
+        parameters=[
+            OpenApiParameter(
+                "dry_run", OpenApiTypes.BOOL,
+                description="Return the plan and start nothing.",
+            )
+        ],
+        responses={200: serializers.BalancePlanSerializer},
+    )  # fmt: skip
+    @action(detail=True, methods=["post"])
+    def balance(self, request, pk=None):
+        """Balance the cluster (Node Fairness): the fewest live moves that bring
+        every host's memory use under ``level_pct`` (80 by default), each to
+        the best host the rules allow that stays under it. With
+        ``?dry_run=true`` the timed plan; otherwise the moves start and the
+        reply is their plan."""
+        cluster = self.get_object()
+        dry_run = boolean_parameter(request, "dry_run")
+        asked = serializers.BalanceSerializer(data=request.data)
+        asked.is_valid(raise_exception=True)
+        options = dict(asked.validated_data)
+        level = options.pop("level_pct")
+        if dry_run:
+            plan = plan_balance(cluster, level, **options)
+        else:
+            plan = balance_cluster(cluster, request.user, level, **options)
+        return Response(serializers.BalancePlanSerializer(plan).data)
 
     @extend_schema(
         request=serializers.MaintenanceStartSerializer,
@@ -166,10 +202,22 @@ class ClusterViewSet(InventoryViewSet):
         options = dict(asked.validated_data)
         hosts = options.pop("hosts", None)
         hold_s = options.pop("hold_s")
+        drain_only = options.pop("drain_only")
+        zone = options.pop("time_zone")
+        window = {
+            "start_at": parse_moment("start_at", options.pop("start_at", None), zone),
+            "end_by": parse_moment("end_by", options.pop("end_by", None), zone),
+        }
         try:
             if dry_run:
-                return Response(plan_run(cluster, hosts, hold_s=hold_s, **options))
-            run = start_run(cluster, request.user, hosts, hold_s=hold_s, **options)
+                return Response(
+                    plan_run(cluster, hosts, hold_s=hold_s, drain_only=drain_only,
+                             **options)
+                )  # fmt: skip
+            run = start_run(
+                cluster, request.user, hosts, hold_s=hold_s, drain_only=drain_only,
+                time_zone=zone, **window, **options,
+            )  # fmt: skip
         except RunRefused as refused:
             return refusal(refused)
         return Response(

@@ -139,7 +139,12 @@ def plan_failback(host: Host, **options) -> DrainPlan:
 
 
 def resume_with_failback(
-    host: Host, user=None, *, drains: list[DrainRecord] | None = None, **options
+    host: Host,
+    user=None,
+    *,
+    drains: list[DrainRecord] | None = None,
+    start_by=None,
+    **options,
 ) -> FailbackOutcome:
     """Resume ``host`` and move back the VMs its last drain (or ``drains``)
     moved away.
@@ -157,7 +162,9 @@ def resume_with_failback(
         load = capacity.load(host.cluster)
 
         def admit(vm, kind, where: Destination) -> Migration:
-            return lifecycle.admit(vm, host, requested_by=user, options=opts, kind=kind)
+            return lifecycle.admit(
+                vm, host, requested_by=user, options=opts, kind=kind, start_by=start_by
+            )
 
         moves, stayed = _place(host, vms, load, admit)
         record = None

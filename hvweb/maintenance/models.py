@@ -115,6 +115,13 @@ class MaintenanceRun(models.Model):
     hold_s = models.FloatField(
         default=300, help_text="The maintenance period each host is held paused."
     )
+    #: Drain the hosts and stop (a scheduled drain): no hold, no failback.
+    drain_only = models.BooleanField(default=False)
+    #: The window: the run starts at ``start_at`` (the beat's next tick) and
+    #: starts no move after ``end_by``; stored in UTC, shown in ``time_zone``.
+    start_at = models.DateTimeField(null=True, blank=True)
+    end_by = models.DateTimeField(null=True, blank=True)
+    time_zone = models.CharField(max_length=64, default="UTC")
     #: The move options of every move (performance option, limit, speed).
     options = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=10, choices=STATES, default=PENDING)

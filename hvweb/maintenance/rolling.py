@@ -25,6 +25,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -85,8 +86,31 @@ def _hosts(cluster: Cluster, host_ids: Iterable[int] | None) -> list[Host]:
     return chosen
 
 
-def n_minus_one(cluster: Cluster, hosts: Iterable[Host]) -> list[str]:
-    """Why the cluster cannot carry its running VMs with one of ``hosts`` out.
+def parse_moment(field: str, text: str | None, zone: str):
+    """``text`` (ISO 8601, ``2026-12-01 02:00`` or with an offset) as an aware
+    moment; one without an offset is read in the operator's ``zone``."""
+    from datetime import datetime
+
+    if text in (None, ""):
+        return None
+    try:
+        moment = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise RunRefused(
+            "WINDOW",
+            f"{field}: give a date and time like 2026-12-01 02:00, got {text!r}.",
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone_of(zone))
+    return moment
+
+
+def n_minus_one(
+    cluster: Cluster, hosts: Iterable[Host], *, together: bool = False
+) -> list[str]:
+    """Why the cluster cannot carry its running VMs with one of ``hosts`` out
+    (``together``: with all of them out at once, as a drain that leaves them
+    paused does).
 
     For each chosen host: the memory its VMs hold (running and paused, as
     :mod:`hvweb.moves.capacity` counts it) against the free memory of the
@@ -96,7 +120,29 @@ def n_minus_one(cluster: Cluster, hosts: Iterable[Host]) -> list[str]:
     refuse, by name.
     """
     load = capacity.load(cluster)
+    hosts = list(hosts)
     problems = []
+
+    def free_on(others) -> int:
+        return sum(
+            max(0, h.memory_mib - load.loads[h.pk].used_mib
+                - load.loads[h.pk].reserved_mib)
+            for h in others
+        )  # fmt: skip
+
+    if together and len(hosts) > 1:
+        out = {h.pk for h in hosts}
+        need = sum(load.loads[pk].used_mib for pk in out)
+        others = [h for h in load.hosts.values()
+                  if h.pk not in out and h.state == HostState.UP]  # fmt: skip
+        free = free_on(others)
+        if need > free:
+            names = ", ".join(h.name for h in others) or "no other host that is up"
+            problems.append(
+                f"{', '.join(h.name for h in hosts)} out together: their VMs hold "
+                f"{need:,} MiB and the others ({names}) have {free:,} MiB free."
+            )
+        return problems
     for host in hosts:
         need = load.loads[host.pk].used_mib
         others = [h for h in load.hosts.values()
@@ -117,7 +163,7 @@ def n_minus_one(cluster: Cluster, hosts: Iterable[Host]) -> list[str]:
 
 def plan_run(
     cluster: Cluster, host_ids: Iterable[int] | None = None, *, hold_s: float = 300,
-    **options: Any,
+    drain_only: bool = False, **options: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """The run's timed plan: per host, its drain (as planned now), the hold and
     the failback (the same VMs back: about the drain's time), and the whole.
@@ -133,20 +179,22 @@ def plan_run(
         plan = plan_drain(host, **options)
         scale = opts.speed if opts.speed > 0 else 1.0
         drain = plan.window_s / scale
-        step_s = drain + hold_s + drain
+        hold, back = (0.0, 0.0) if drain_only else (hold_s, drain)
+        step_s = drain + hold + back
         total += step_s
         steps.append({
             "host": host.name, "host_id": host.pk, "summary": plan.summary,
             "vms": len(plan.moves), "stays": [str(s) for s in plan.stayed],
-            "drain_s": drain, "hold_s": hold_s, "failback_s": drain,
+            "drain_s": drain, "hold_s": hold, "failback_s": back,
             "start_s": total - step_s, "end_s": total,
             "longest_blackout_s": plan.longest_blackout_s,
         })  # fmt: skip
-    problems = n_minus_one(cluster, hosts)
+    problems = n_minus_one(cluster, hosts, together=drain_only)
     return {
         "cluster": cluster.name,
         "hosts": [h.name for h in hosts],
         "hold_s": hold_s,
+        "drain_only": drain_only,
         "speed": opts.speed,
         "steps": steps,
         "total_s": total,
@@ -158,14 +206,23 @@ def plan_run(
 
 def start_run(
     cluster: Cluster, user=None, host_ids: Iterable[int] | None = None, *,
-    hold_s: float = 300, **options: Any,
+    hold_s: float = 300, drain_only: bool = False, start_at=None, end_by=None,
+    time_zone: str = "UTC", **options: Any,
 ) -> MaintenanceRun:  # fmt: skip
     """Record a run over ``host_ids`` (default: every host that is up) and
-    start it. Raises RunRefused (the N-1 check, another run, a host down or
-    not in the cluster) or ValidationError (bad options)."""
+    start it, or schedule it for ``start_at``; no move starts after
+    ``end_by``. ``drain_only``: drain the hosts and stop (a scheduled drain).
+    Raises RunRefused (the N-1 check, another run, a host down or not in the
+    cluster, a bad window) or ValidationError (bad options)."""
     MoveOptions.parse(cluster, **options)  # refused before all
     if not 0 <= hold_s <= 7 * 24 * 3600:
-        raise RunRefused("HOLD", "hold: give 0 s to 7 days.")
+        raise ValidationError({"hold_s": ["Give 0 s to 7 days."]})
+    zone_of(time_zone)
+    now = timezone.now()
+    if end_by is not None and end_by <= max(now, start_at or now):
+        raise ValidationError({"end_by": [
+            "The window must end after it starts and after now."
+        ]})  # fmt: skip
     hosts = _hosts(cluster, host_ids)
     if not hosts:
         raise RunRefused("NO_HOSTS", f"{cluster.name} has no host to maintain.")
@@ -173,22 +230,28 @@ def start_run(
     if down:
         raise RunRefused("HOST_DOWN", f"{', '.join(down)} is down: bring it up or "
                          "leave it out.")  # fmt: skip
-    problems = n_minus_one(cluster, hosts)
+    problems = n_minus_one(cluster, hosts, together=drain_only)
     if problems:
         raise RunRefused(
             "N_MINUS_ONE",
             "The cluster cannot carry its running VMs with one of these hosts "
             "out: " + " ".join(problems),
         )
-    plan = plan_run(cluster, [h.pk for h in hosts], hold_s=hold_s, **options)
+    plan = plan_run(cluster, [h.pk for h in hosts], hold_s=hold_s,
+                    drain_only=drain_only, **options)  # fmt: skip
     try:
         with transaction.atomic():
             run = MaintenanceRun.objects.create(
                 cluster=cluster, requested_by=user, hosts=[h.pk for h in hosts],
-                queue=own_queue(),
+                queue=own_queue(), drain_only=drain_only, start_at=start_at,
+                end_by=end_by, time_zone=time_zone,
                 hold_s=hold_s, options=dict(options), plan=plan,
-                journal=[_line(f"Started over {', '.join(plan['hosts'])}: "
-                               f"{plan['summary']}.")],
+                journal=[_line(
+                    (f"Scheduled for {shown(start_at, time_zone)}"
+                     if start_at and start_at > now else "Started")
+                    + f" over {', '.join(plan['hosts'])}: {plan['summary']}"
+                    + (f"; ends by {shown(end_by, time_zone)}" if end_by else "")
+                    + ".")],
             )  # fmt: skip
             transaction.on_commit(lambda: kick(run.pk, run.queue))
     except IntegrityError:
@@ -232,6 +295,25 @@ def cancel_run(run: MaintenanceRun, who: str) -> MaintenanceRun:
                                     "updated_at"])  # fmt: skip
     kick(run.pk, run.queue)
     return run
+
+
+def zone_of(name: str):
+    """The operator's time zone by its IANA name; RunRefused if unknown."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RunRefused(
+            "TIME_ZONE",
+            f"time_zone: {name!r} is not an IANA time zone name "
+            "(like Europe/Berlin or UTC).",
+        ) from None
+
+
+def shown(moment, zone: str) -> str:
+    """``moment`` in the operator's zone: ``2026-12-01 02:00:00 CET``."""
+    return timezone.localtime(moment, zone_of(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _line(text: str) -> dict[str, str]:
@@ -287,12 +369,22 @@ def _take_step(run: MaintenanceRun) -> bool:
     now = timezone.now()
     say = run.journal.append
     if run.state == MaintenanceRun.PENDING:
+        if run.start_at is not None and now < run.start_at:
+            return False  # the beat starts it at its time
         run.state = MaintenanceRun.RUNNING
+        if run.start_at is not None:
+            late = (now - run.start_at).total_seconds()
+            say(_line(f"Window opened at {shown(run.start_at, run.time_zone)}; "
+                      f"started {late:.1f} s after it."))  # fmt: skip
     host = Host.objects.select_related("cluster").get(pk=run.hosts[run.step])
+    if run.end_by is not None and now >= run.end_by:
+        return _window_closed(run, host)
     user = run.requested_by
     if run.phase == MaintenanceRun.DRAIN:
         try:
-            outcome, record = drain_and_record(host, user, **run.options)
+            outcome, record = drain_and_record(
+                host, user, start_by=run.end_by, **run.options
+            )
         except DrainRefused as refused:
             return _fail(run, f"{host.name} could not be drained: {refused.message}")
         if outcome.stayed:
@@ -330,6 +422,8 @@ def _take_step(run: MaintenanceRun) -> bool:
                     MaintenanceRun.DRAIN if draining else MaintenanceRun.FAILBACK
                 )
                 return True
+        if draining and run.drain_only:
+            return _host_done(run, host, drained=True)
         if draining:
             say(_line(f"{host.name} is empty; in maintenance for "
                       f"{format_span(run.hold_s)}."))  # fmt: skip
@@ -348,7 +442,7 @@ def _take_step(run: MaintenanceRun) -> bool:
             drains = run.records.filter(host=host, kind=DrainRecord.DRAIN)
             back = resume_with_failback(
                 host, user, drains=list(drains.order_by("created_at", "pk")),
-                **run.options,
+                start_by=run.end_by, **run.options,
             )  # fmt: skip
         except DrainRefused as refused:
             return _fail(run, f"{host.name} could not be resumed: {refused.message}")
@@ -362,8 +456,41 @@ def _take_step(run: MaintenanceRun) -> bool:
     raise AssertionError(f"unknown phase {run.phase}")
 
 
-def _host_done(run: MaintenanceRun, host: Host) -> bool:
-    run.journal.append(_line(f"{host.name} done: resumed, its VMs back."))
+def _window_closed(run: MaintenanceRun, host: Host) -> bool:
+    """The window ended: moves not started are not started; the run stops."""
+    from hvweb.moves import lifecycle
+
+    unstarted = []
+    if run.current is not None:
+        for m in run.current.migrations.select_related("vm"):
+            if m.state == MigrationState.QUEUED:
+                lifecycle.window_closed(m)
+            m.refresh_from_db(fields=["state", "error_code", "started_at"])
+            if m.error_code == "WINDOW_CLOSED":
+                unstarted.append(m.vm.name)
+    done = [Host.objects.get(pk=pk).name for pk in run.hosts[: run.step]]
+    where = {
+        MaintenanceRun.DRAIN: f"{host.name} was not started",
+        MaintenanceRun.DRAINING: f"{host.name} is left paused, part drained",
+        MaintenanceRun.HOLDING: f"{host.name} is left paused, drained",
+        MaintenanceRun.FAILBACK: f"{host.name} is left paused, drained",
+        MaintenanceRun.FAILING_BACK: f"{host.name} is resumed, part failed back",
+    }[run.phase]
+    not_started = f"; moves not started: {', '.join(unstarted)}" if unstarted else ""
+    run.state = MaintenanceRun.CANCELLED
+    run.error = (
+        f"The window closed at {shown(run.end_by, run.time_zone)}: done "
+        f"{', '.join(done) or 'no host'}; {where}{not_started}."
+    )
+    run.finished_at = timezone.now()
+    run.journal.append(_line(run.error))
+    return False
+
+
+def _host_done(run: MaintenanceRun, host: Host, *, drained: bool = False) -> bool:
+    run.journal.append(_line(
+        f"{host.name} done: drained, left paused." if drained
+        else f"{host.name} done: resumed, its VMs back."))  # fmt: skip
     run.step += 1
     run.attempts = 0
     run.current = None

@@ -15,7 +15,7 @@ __all__ = ["drain_and_record"]
 
 
 def drain_and_record(
-    host: Host, user=None, **options
+    host: Host, user=None, *, start_by=None, **options
 ) -> tuple[DrainOutcome, DrainRecord | None]:
     """:func:`hvweb.moves.drain.drain_host`, then the record of its timed plan.
 
@@ -24,7 +24,7 @@ def drain_and_record(
     checked against the plan of what it did. No record when it started no move.
     """
     with transaction.atomic():
-        outcome = drain_host(host, user, **options)
+        outcome = drain_host(host, user, start_by=start_by, **options)
         if not outcome.moves:
             return outcome, None
         opts = MoveOptions.parse(outcome.host.cluster, **options)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from zoneinfo import available_timezones
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,11 +17,19 @@ from hvweb.inventory.choices import HostState, Priority
 from hvweb.inventory.models import Cluster, Host
 from hvweb.moves.drain import DrainRefused
 
+from .balance import DEFAULT_LEVEL_PCT, balance_cluster, plan_balance
 from .compare import compare
 from .failback import plan_failback, resume_with_failback
 from .models import DrainRecord, MaintenanceRun
 from .plan import plan_drain
-from .rolling import RunRefused, cancel_run, plan_run, start_run
+from .rolling import (
+    RunRefused,
+    cancel_run,
+    parse_moment,
+    plan_run,
+    shown,
+    start_run,
+)
 
 #: Drains listed on one page.
 LISTED = 50
@@ -145,17 +156,29 @@ def run_new(request: HttpRequest, pk: int) -> HttpResponse:
             hold_s = float(data["hold_s"])
         except ValueError:
             errors.append("hold_s: give the maintenance period in seconds.")
+    drain_only = data.get("drain_only") == "on"
+    zone = data.get("time_zone") or "UTC"
+    window = {"start_at": data.get("start_at", ""), "end_by": data.get("end_by", "")}
     plan = None
     if not errors:
         try:
+            moments = {k: parse_moment(k, v, zone) for k, v in window.items()}
             if request.method == "POST":
-                run = start_run(cluster, request.user, chosen, hold_s=hold_s)
+                run = start_run(
+                    cluster, request.user, chosen, hold_s=hold_s,
+                    drain_only=drain_only, time_zone=zone, **moments,
+                )  # fmt: skip
                 return redirect(run)
-            plan = plan_run(cluster, chosen, hold_s=hold_s)
+            plan = plan_run(cluster, chosen, hold_s=hold_s, drain_only=drain_only)
         except RunRefused as refused:
             errors.append(f"{refused.code}: {refused.message}")
-    context = {"cluster": cluster, "hosts": hosts, "chosen": chosen,
-               "hold_s": hold_s, "plan": plan, "errors": errors}  # fmt: skip
+        except ValidationError as bad:
+            errors += [f"{k}: {' '.join(v)}" for k, v in bad.message_dict.items()]
+    context = {
+        "cluster": cluster, "hosts": hosts, "chosen": chosen, "hold_s": hold_s,
+        "plan": plan, "errors": errors, "drain_only": drain_only, "zone": zone,
+        "zones": sorted(available_timezones()), **window,
+    }  # fmt: skip
     return render(request, "maintenance/run_new.html", context)
 
 
@@ -194,6 +217,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     state_class = {"pending": "queued"}.get(run.state, run.state)
     context = {
         "run": run,
+        "start_at": shown(run.start_at, run.time_zone) if run.start_at else "",
+        "end_by": shown(run.end_by, run.time_zone) if run.end_by else "",
         "steps": steps,
         "comparisons": [compare(r) for r in records],
         "current_host": current,
@@ -218,3 +243,54 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     except RunRefused as refused:
         messages.error(request, f"{refused.code}: {refused.message}")
     return redirect(run)
+
+
+@login_required
+@require_GET
+def run_list(request: HttpRequest) -> HttpResponse:
+    """Runs and scheduled drains the user may see, newest first."""
+    runs = list(
+        MaintenanceRun.objects.restrict(request.user).select_related(
+            "cluster", "requested_by"
+        )[:LISTED]
+    )
+    ids = {pk for run in runs for pk in run.hosts}
+    names = dict(Host.objects.filter(pk__in=ids).values_list("pk", "name"))
+    rows = [
+        {
+            "run": run,
+            "hosts": ", ".join(names.get(pk, str(pk)) for pk in run.hosts),
+            "start_at": shown(run.start_at, run.time_zone) if run.start_at else "",
+            "end_by": shown(run.end_by, run.time_zone) if run.end_by else "",
+            "state_class": {"pending": "queued"}.get(run.state, run.state),
+        }
+        for run in runs
+    ]
+    return render(request, "maintenance/run_list.html", {"rows": rows})
+
+
+@login_required
+def balance(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Balance cluster": the plan first, the moves on confirmation."""
+    cluster = access.get_to_act_on(
+        Cluster.objects.all(),
+        request.user,
+        "operate",
+        "Balancing a cluster needs the operator or administrator role.",
+        pk=pk,
+    )
+    data = request.POST if request.method == "POST" else request.GET
+    level = data.get("level_pct") or DEFAULT_LEVEL_PCT
+    errors: list[str] = []
+    plan = None
+    try:
+        if request.method == "POST":
+            done = balance_cluster(cluster, request.user, level)
+            for line in done.lines():
+                messages.success(request, line)
+            return redirect(cluster)
+        plan = plan_balance(cluster, level)
+    except ValidationError as bad:
+        errors += [f"{k}: {' '.join(v)}" for k, v in bad.message_dict.items()]
+    context = {"cluster": cluster, "plan": plan, "level": level, "errors": errors}
+    return render(request, "maintenance/balance.html", context)

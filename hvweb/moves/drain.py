@@ -219,7 +219,7 @@ def place(
     return moves, under_way, stayed
 
 
-def drain_host(host: Host, user=None, **options) -> DrainOutcome:
+def drain_host(host: Host, user=None, *, start_by=None, **options) -> DrainOutcome:
     """Pause ``host`` and start a move of each of its VMs.
 
     VMs are placed in :func:`drain_order`, each as :func:`place` decides (its
@@ -227,8 +227,9 @@ def drain_host(host: Host, user=None, **options) -> DrainOutcome:
     cluster. ``options`` are those of
     :func:`hvweb.moves.services.start_migration`, for every move. Pausing and
     the moves are one transaction: bad options or an error leave the host as
-    it was. Raises PermissionDenied, DrainRefused (the host is down) or
-    ValidationError (bad options).
+    it was. ``start_by``: a move not started by then is not started (a
+    maintenance window's end). Raises PermissionDenied, DrainRefused (the host
+    is down) or ValidationError (bad options).
     """
     _may_operate(user, host, "Draining")
     opts = MoveOptions.parse(host.cluster, **options)  # refused before all
@@ -257,6 +258,7 @@ def drain_host(host: Host, user=None, **options) -> DrainOutcome:
                 requested_by=user,
                 options=opts,
                 kind=placement.kind,
+                start_by=start_by,
             )
 
         load = capacity.load(host.cluster)  # then kept current as moves start

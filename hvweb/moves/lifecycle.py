@@ -71,6 +71,7 @@ __all__ = [
     "finish",
     "move_finished",
     "start",
+    "window_closed",
 ]
 
 log = logging.getLogger(__name__)
@@ -163,10 +164,13 @@ def admit(
     requested_by,
     options: Options,
     kind: str = MoveKind.LIVE,
+    start_by=None,
 ) -> Migration:
     """Record a move of ``vm`` to ``destination`` if the rules allow it now.
 
-    ``kind`` is live or quick migration (:class:`~hvweb.moves.choices.MoveKind`).
+    ``kind`` is live or quick migration (:class:`~hvweb.moves.choices.MoveKind`);
+    ``start_by``: if it has not started by then (queued, or not yet taken by a
+    worker), it is not started (:func:`window_closed`).
 
     The one admission: with the VM's row locked, then its cluster's (the lock
     :func:`dispatch_queued` takes), every rule and operational check is
@@ -199,6 +203,7 @@ def admit(
                 destination=destination,
                 requested_by=requested_by,
                 kind=kind,
+                start_by=start_by,
                 performance_option=options.performance_option,
                 downtime_limit_ms=options.downtime_limit_ms,
                 policy=options.policy,
@@ -304,6 +309,8 @@ def dispatch_queued(cluster_id: int) -> list[Migration]:
         load = capacity.load(cluster)
         for migration in queued:
             load.release(migration)  # its own reservation does not count against it
+            if window_closed(migration):
+                continue
             vm = migration.vm
             quick = migration.kind == MoveKind.QUICK
             if vm.host_id in load.hosts:
@@ -332,6 +339,20 @@ def dispatch_queued(cluster_id: int) -> list[Migration]:
     return started
 
 
+def window_closed(migration: Migration) -> bool:
+    """End a move not started by its ``start_by`` (as cancelled); True if so."""
+    if migration.start_by is None or timezone.now() < migration.start_by:
+        return False
+    when = timezone.localtime(migration.start_by).strftime("%Y-%m-%d %H:%M:%S %Z")
+    finish(
+        migration.pk, MigrationState.CANCELLED, "WINDOW_CLOSED",
+        f"Not started: its window closed at {when}.",
+        reason=f"window closed at {when}",
+        dispatch_next=False,  # the dispatcher places the others itself
+    )  # fmt: skip
+    return True
+
+
 # --- A worker's part --------------------------------------------------------------
 
 
@@ -350,6 +371,8 @@ def claim(migration_id: int, worker: str) -> Migration:
             raise NotRunnable(
                 f"not run: {migration.state}, started {migration.started_at}"
             )
+        if window_closed(migration):
+            raise NotRunnable("not run: its window closed")
         migration.started_at = migration.heartbeat_at = timezone.now()
         migration.worker = worker
         migration.save(update_fields=["started_at", "heartbeat_at", "worker"])

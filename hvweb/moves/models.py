@@ -75,6 +75,12 @@ class Migration(models.Model):
     reserved_memory_mib = models.PositiveIntegerField(
         help_text="Memory set aside on the destination while the move is active."
     )
+    start_by = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A move not started by then is not started (the end of a "
+        "maintenance window).",
+    )
     # Where it is.
     state = models.CharField(
         max_length=10, choices=MigrationState, default=MigrationState.QUEUED

@@ -30,6 +30,7 @@ ROUTES = [
     ("cluster-detail", "patch"),
     ("cluster-detail", "delete"),
     ("cluster-maintenance", "post"),
+    ("cluster-balance", "post"),
     ("host-detail", "get"),
     ("host-detail", "put"),
     ("host-detail", "patch"),
@@ -84,6 +85,7 @@ SUFFIXES = {
     "replay-detail": "replays/{replay}/",
     "deliveries": "deliveries/",
     "maintenance": "maintenance/",
+    "balance": "balance/",
 }
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from hvweb.inventory import demo
-from hvweb.inventory.models import Host
+from hvweb.inventory.models import Host, VirtualMachine
 from hvweb.inventory.testing import make_member, make_vm, make_world
 from hvweb.maintenance.models import DrainRecord
 from hvweb.maintenance.plan import plan_drain
@@ -153,6 +153,12 @@ def test_pause_and_drain_asks_first_with_the_plan_then_checks_the_drain(client):
     assert 'data-vm="low-1"' in text
     listing = client.get("/drains/").content.decode()
     assert record.get_absolute_url() in listing
+    quick = Migration.objects.get(vm__name="low-1")
+    detail = client.get(quick.get_absolute_url()).content.decode()
+    assert '<dd id="kind">Quick migration <span' in detail
+    assert 'low-1 <span class="tag warn">quick</span>' in client.get(
+        "/migrations/"
+    ).content.decode()
     assert client.get(record.get_absolute_url()).status_code == 200
 
 
@@ -287,3 +293,85 @@ def test_a_viewer_sees_runs_but_cannot_start_or_cancel_them(client):
     assert client.post(f"/maintenance/{run.pk}/cancel/").status_code == 403
     new = f"/clusters/{world.cluster.pk}/maintenance/"
     assert client.get(new).status_code == 403
+
+
+def test_history_lists_runs_and_scheduled_work(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from hvweb.maintenance.rolling import start_run
+
+    world = make_world()
+    red = make_world("RED")
+    at = timezone.now() + timedelta(days=1)
+    start_run(world.cluster, None, [world.hosts[0].pk], drain_only=True,
+              start_at=at, time_zone="Asia/Tokyo", speed=0)  # fmt: skip
+    start_run(red.cluster, None, [red.hosts[0].pk], hold_s=0, speed=0)
+    client.force_login(make_member(world.team, "viewer"))
+    assert 'id="runs-link"' in client.get("/migrations/").content.decode()
+    page = client.get("/maintenance/").content.decode()
+    assert page.count('data-state="pending"') == 1  # the other team's is hidden
+    assert "CLU-BLUE" in page and "CLU-RED" not in page
+    assert "JST" in page and "scheduled" in page
+
+
+# --- Balance --------------------------------------------------------------------------
+
+
+def crowded():
+    world = make_world("BAL")
+    Host.objects.filter(cluster=world.cluster).update(memory_mib=10_000)
+    source = world.hosts[0]
+    VirtualMachine.objects.filter(pk=world.vm.pk).update(memory_mib=2_000)
+    make_vm(source, "big-1", csv=world.csv, memory_mib=4_000)
+    make_vm(source, "mid-1", csv=world.csv, memory_mib=3_000)
+    return world
+
+
+def test_balance_plans_the_fewest_moves_that_bring_every_host_under_the_level():
+    from hvweb.maintenance.balance import balance_cluster, plan_balance
+
+    world = crowded()  # HV-BAL-1 at 90 %
+    plan = plan_balance(world.cluster, speed=0)
+    assert [(m.vm.name, m.migration.destination.name) for m in plan.moves] == [
+        ("big-1", "HV-BAL-2")
+    ]
+    assert plan.hosts == ({"host": "HV-BAL-1", "before_pct": 90.0, "after_pct": 50.0},)
+    assert not Migration.objects.exists()
+    # At 40 %: two moves, and the second goes where the first did not.
+    tight = plan_balance(world.cluster, 40, speed=0)
+    assert [(m.vm.name, m.migration.destination.name) for m in tight.moves] == [
+        ("big-1", "HV-BAL-2"), ("mid-1", "HV-BAL-3")
+    ]  # fmt: skip
+    assert tight.stays == ()
+    done = balance_cluster(world.cluster, None, speed=0)
+    assert [(m.vm.name, m.destination.name) for m in Migration.objects.all()] == [
+        ("big-1", "HV-BAL-2")
+    ]
+    assert [m.vm.name for m in done.moves] == ["big-1"]
+
+
+def test_balance_through_the_api_and_the_page(client):
+    from hvweb.api.testing import token_client
+
+    world = crowded()
+    operator = make_member(world.team, "operator", "bal-operator")
+    api = token_client(operator)
+    url = f"/api/clusters/{world.cluster.pk}/balance/"
+    dry = api.post(f"{url}?dry_run=true", {"speed": 0}, format="json")
+    assert dry.status_code == 200, dry.content
+    assert [m["vm"] for m in dry.json()["moves"]] == ["big-1"]
+    assert dry.json()["summary"].startswith(
+        "CLU-BAL: 1 move bring 1 of 1 host under 80 %"
+    )
+    bad = api.post(url, {"level_pct": 0}, format="json")
+    assert bad.status_code == 400 and "level_pct" in bad.json()
+    assert not Migration.objects.exists()
+    client.force_login(operator)
+    page = client.get(f"/clusters/{world.cluster.pk}/balance/").content.decode()
+    assert 'id="balance-summary"' in page and 'data-vm="big-1"' in page
+    client.post(f"/clusters/{world.cluster.pk}/balance/", {"level_pct": "80"})
+    assert [m.vm.name for m in Migration.objects.all()] == ["big-1"]
+    viewer = token_client(make_member(world.team, "viewer", "bal-viewer"))
+    assert viewer.post(url, {}, format="json").status_code == 403

@@ -135,3 +135,58 @@ def test_a_run_survives_its_worker_being_killed_mid_host(start_worker):
         key = (record.host_id, record.kind, m.vm.name)
         assert key not in seen, f"{m.vm.name} moved twice: #{seen.get(key)}, #{m.pk}"
         seen[key] = m.pk
+
+
+@pytest.mark.slow
+def test_a_scheduled_drain_starts_at_its_time_from_the_beat(celery_worker):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    demo.seed(write=lambda *_: None)
+    cluster = Cluster.objects.get(name="CLU-PROD")
+    host = Host.objects.get(name="HV-PROD-1")
+    at = timezone.now() + timedelta(seconds=4)
+    run = start_run(cluster, None, [host.pk], drain_only=True, start_at=at,
+                    time_zone="Europe/Berlin", speed=0)  # fmt: skip
+    assert run.journal[0]["text"].startswith("Scheduled for ")
+    assert (
+        run.journal[0]["text"].endswith(("CET.", "CEST."))
+        or " CE" in run.journal[0]["text"]
+    )
+    run.refresh_from_db()
+    assert run.state == MaintenanceRun.PENDING  # not before its time
+    run = ended(run, 120)
+    assert run.state == MaintenanceRun.SUCCEEDED, (run.error, run.journal)
+    opened = next(line for line in run.journal if "Window opened" in line["text"])
+    late = float(opened["text"].split("started ")[1].split(" s after")[0])
+    assert 0 <= late < 30
+    host.refresh_from_db()
+    assert host.state == "paused"
+    assert not VirtualMachine.objects.filter(host=host).exists()
+
+
+@pytest.mark.slow
+def test_a_window_that_closes_leaves_the_remaining_moves_unstarted(celery_worker):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from hvweb.moves.models import Migration
+
+    demo.seed(write=lambda *_: None)
+    cluster = Cluster.objects.get(name="CLU-PROD")
+    host = Host.objects.get(name="HV-PROD-1")
+    end = timezone.now() + timedelta(seconds=3)
+    run = start_run(cluster, None, [host.pk], hold_s=0, end_by=end, speed=1)
+    run = ended(run, 120)
+    assert run.state == MaintenanceRun.CANCELLED
+    assert run.error.startswith("The window closed at ")
+    assert "done no host; HV-PROD-1 is left paused, part drained; moves not " \
+        "started: prod-batch-1." in run.error  # fmt: skip
+    batch = Migration.objects.get(vm__name="prod-batch-1")
+    assert batch.state == "cancelled" and batch.started_at is None
+    assert VirtualMachine.objects.get(name="prod-batch-1").host == host
+    for m in Migration.objects.exclude(pk=batch.pk):
+        m = wait_for(lambda m=m: (m.refresh_from_db() or not m.active) and m, 60)
+        assert m.state == "succeeded"

@@ -13,7 +13,12 @@ from hvweb.inventory.access import may
 from hvweb.inventory.lookup import LookupError_, find_cluster, find_host
 from hvweb.inventory.models import Cluster
 from hvweb.maintenance.models import MaintenanceRun
-from hvweb.maintenance.rolling import RunRefused, plan_run, start_run
+from hvweb.maintenance.rolling import (
+    RunRefused,
+    parse_moment,
+    plan_run,
+    start_run,
+)
 from hvweb.moves.management.commands._common import (
     add_move_options,
     exit_bad_options,
@@ -38,6 +43,15 @@ class Command(BaseCommand):
         parser.add_argument("cluster", help="the cluster: NAME or id:N")
         parser.add_argument("--hosts", help="comma-separated hosts (default: all up)")
         parser.add_argument("--hold", default="5m", help="maintenance period per host")
+        parser.add_argument(
+            "--drain-only", action="store_true",
+            help="drain the hosts and stop, leaving them paused (a scheduled drain)",
+        )  # fmt: skip
+        parser.add_argument("--start-at", help="start then (e.g. '2026-12-01 02:00')")
+        parser.add_argument("--end-by", help="start no move after this")
+        parser.add_argument(
+            "--tz", default="UTC", help="your time zone for --start-at and --end-by"
+        )
         parser.add_argument("--plan", action="store_true", help="print the plan only")
         parser.add_argument("--wait", action="store_true", help="wait for the run")
         parser.add_argument("--json", action="store_true", help="print JSON")
@@ -64,15 +78,23 @@ class Command(BaseCommand):
             sys.exit(2)
         options = move_options(o)
         try:
+            window = {
+                "start_at": parse_moment("start_at", o["start_at"], o["tz"]),
+                "end_by": parse_moment("end_by", o["end_by"], o["tz"]),
+            }
             if o["plan"]:
-                plan = plan_run(cluster, hosts, hold_s=hold, **options)
+                plan = plan_run(cluster, hosts, hold_s=hold,
+                                drain_only=o["drain_only"], **options)  # fmt: skip
                 self._plan(o, plan)
                 sys.exit(EXIT_REFUSED if plan["n_minus_one"] else 0)
             if user is not None and not may(user, "operate", cluster):
                 raise PermissionDenied(
                     "Rolling maintenance needs the operator or administrator role."
                 )
-            run = start_run(cluster, user, hosts, hold_s=hold, **options)
+            run = start_run(
+                cluster, user, hosts, hold_s=hold, drain_only=o["drain_only"],
+                time_zone=o["tz"], **window, **options,
+            )  # fmt: skip
         except PermissionDenied as exc:
             raise CommandError(str(exc)) from None
         except ValidationError as exc:
