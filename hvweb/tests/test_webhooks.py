@@ -109,6 +109,8 @@ def webhook_worker(django_db_setup, django_db_blocker, celery_worker):
         f"webhooks-{os.getpid()}",
         database_url,
         queue=settings.HVWEB_WEBHOOK_QUEUE,
+        pool="threads",  # as the launcher runs it
+        concurrency=8,
         HVWEB_WEBHOOKS_ALLOW_LOCAL="1",
         HVWEB_WEBHOOK_RETRY_BASE_S="0.5",
     )
