@@ -9,7 +9,9 @@ and https://apyguard.com/resources/guides/owasp-api7-ssrf: allow-list the
 scheme, block private ranges, localhost and metadata addresses, resolve and
 check the name before each request). Redirects are not followed. The check
 runs when an endpoint is saved and again before every delivery, since a name
-can resolve elsewhere later.
+can resolve elsewhere later. A name that answers differently between the
+check and the connection a moment later (DNS rebinding) is not caught here;
+an egress proxy or firewall that blocks private ranges closes that gap.
 ``HVWEB_WEBHOOKS_ALLOW_LOCAL`` lifts both rules, for local testing only.
 """
 
