@@ -71,6 +71,7 @@ class Worker:
         queue: str | None = None,
         beat: bool = False,
         concurrency: int = 2,
+        pool: str | None = None,
         **env: str,
     ) -> None:
         from hvweb.celery import app
@@ -84,6 +85,8 @@ class Worker:
         ]  # fmt: skip
         if queue:
             command += ["--queues", queue]
+        if pool:
+            command += ["--pool", pool]
         if beat:
             schedule = ROOT / "var" / "test" / f"{name}-beat-schedule"
             command += ["--beat", "--schedule", str(schedule)]

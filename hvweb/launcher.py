@@ -416,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
                 "--without-mingle", "--without-gossip",
                 "--hostname", f"hvweb-webhooks-{args.port}@%h",
             ],
-            env,
+            # No answer to pings: /healthz's worker check means a move worker.
+            {**env, "HVWEB_WORKER_REMOTE_CONTROL": "0"},
         )  # fmt: skip
         supervisor.start(
             "web",

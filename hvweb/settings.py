@@ -306,6 +306,10 @@ HVWEB_WEBHOOK_RETRY_BASE_S = float(os.environ.get("HVWEB_WEBHOOK_RETRY_BASE_S") 
 HVWEB_WEBHOOK_QUEUE = (
     os.environ.get("HVWEB_WEBHOOK_QUEUE") or f"{CELERY_TASK_DEFAULT_QUEUE}.webhooks"
 )
+# The webhook worker answers no remote control (``ping`` included), so /healthz's
+# worker check means a worker that runs moves (celery.worker.consumer.control:
+# the Control bootstep is included only if worker_enable_remote_control).
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = _flag("HVWEB_WORKER_REMOTE_CONTROL", True)
 CELERY_TASK_ROUTES = {
     "hvweb.webhooks.deliver": {"queue": HVWEB_WEBHOOK_QUEUE},
     "hvweb.webhooks.requeue_lost": {"queue": HVWEB_WEBHOOK_QUEUE},

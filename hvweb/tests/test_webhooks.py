@@ -109,6 +109,8 @@ def webhook_worker(django_db_setup, django_db_blocker, celery_worker):
         f"webhooks-{os.getpid()}",
         database_url,
         queue=settings.HVWEB_WEBHOOK_QUEUE,
+        pool="threads",  # as the launcher runs it
+        concurrency=8,
         HVWEB_WEBHOOKS_ALLOW_LOCAL="1",
         HVWEB_WEBHOOK_RETRY_BASE_S="0.5",
     )
@@ -400,3 +402,36 @@ def test_a_delivery_whose_task_was_lost_is_sent_by_the_sweeper(
     assert settled(lost).status == "delivered"
     fresh.refresh_from_db()
     assert fresh.status == "pending"
+
+
+@pytest.mark.django_db
+def test_a_move_reaches_its_own_teams_endpoints_only(
+    world, redis_url, django_capture_on_commit_callbacks
+):
+    from hvweb.moves import journal
+    from hvweb.moves.models import Migration
+
+    mine = Endpoint.objects.create(
+        team=world.team, url="https://93.184.215.14/a", events=["migration.queued"]
+    )
+    red = make_world("RED")
+    theirs = Endpoint.objects.create(
+        team=red.team, url="https://93.184.215.14/b", events=["migration.queued"]
+    )
+    deaf = Endpoint.objects.create(
+        team=world.team, url="https://93.184.215.14/c", events=["migration.failed"]
+    )
+    move = Migration.objects.create(
+        vm=world.vm, cluster=world.cluster, source=world.hosts[0],
+        destination=world.hosts[1], performance_option="tcpip", speed=0,
+        reserved_memory_mib=64, state="queued",
+    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        journal.record(
+            move.pk, "queued", {"waiting_for": ["HOST_MIGRATION_LIMIT"], "reason": "x"}
+        )
+        journal.record(move.pk, "progress", {"bytes_sent": 1})  # not an event
+    (delivery,) = Delivery.objects.all()
+    assert delivery.endpoint == mine and delivery.event == "migration.queued"
+    assert delivery.payload["data"]["migration"]["id"] == move.pk
+    assert not theirs.deliveries.exists() and not deaf.deliveries.exists()

@@ -4,8 +4,8 @@ A receiver recomputes ``HMAC-SHA256(secret, f"{timestamp}.".encode() + body)``
 with the endpoint's secret, compares it in constant time with the
 ``X-Hvweb-Signature`` header (``sha256=<hex>``), and refuses a timestamp
 (``X-Hvweb-Timestamp``, Unix seconds) older than a few minutes, so a captured
-delivery cannot be replayed later. The scheme is Stripe's and Slack's: the
-timestamp is inside the signed text, so it cannot be changed either.
+delivery cannot be replayed later: the timestamp is inside the signed text, so
+it cannot be changed without breaking the signature.
 """
 
 from __future__ import annotations

@@ -2,10 +2,16 @@
 
 An endpoint's URL is fetched by the server, so a URL naming a loopback or
 private address would let a team administrator make hvweb call services that
-only it can reach (server-side request forgery, OWASP's SSRF prevention cheat
-sheet: allow-list the scheme, resolve the name and refuse internal
-addresses, do not follow redirects). The check runs when an endpoint is saved
-and again before every delivery, since a name can resolve elsewhere later.
+only it can reach, such as a cloud's metadata service at 169.254.169.254
+(server-side request forgery; OWASP's cheat sheet,
+https://cheatsheetseries.owasp.org/cheatsheets/Server_Side_Request_Forgery_Prevention_Cheat_Sheet.html,
+and https://apyguard.com/resources/guides/owasp-api7-ssrf: allow-list the
+scheme, block private ranges, localhost and metadata addresses, resolve and
+check the name before each request). Redirects are not followed. The check
+runs when an endpoint is saved and again before every delivery, since a name
+can resolve elsewhere later. A name that answers differently between the
+check and the connection a moment later (DNS rebinding) is not caught here;
+an egress proxy or firewall that blocks private ranges closes that gap.
 ``HVWEB_WEBHOOKS_ALLOW_LOCAL`` lifts both rules, for local testing only.
 """
 
