@@ -203,8 +203,7 @@ def main() -> int:
     print(
         f"\nSummary: first visit usable in {summary['after']:.3f} s (p50), "
         f"{summary['before']:.3f} s before (its page waited for Plotly.js); "
-        f"target ≤ {TARGET_S} s: "
-        + ("met" if ok else "NOT met")
+        f"target ≤ {TARGET_S} s: " + ("met" if ok else "NOT met")
     )
     return 0 if ok else 1
 

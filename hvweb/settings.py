@@ -375,9 +375,7 @@ STATICFILES_FINDERS = [
 # https://whitenoise.readthedocs.io/en/stable/django.html#add-compression-and-caching-support
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "hvweb.core.storage.ConsoleStaticFilesStorage"
-    },
+    "staticfiles": {"BACKEND": "hvweb.core.storage.ConsoleStaticFilesStorage"},
 }
 WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 WHITENOISE_USE_FINDERS = False

@@ -33,6 +33,7 @@ class ConsoleStaticFilesStorage(CompressedManifestStaticFilesStorage):
                 ConsoleStaticFilesStorage._warned = True
                 log.warning(
                     "static files are not collected into %s: run `manage.py "
-                    "collectstatic` (the launcher does at start)", self.location
+                    "collectstatic` (the launcher does at start)",
+                    self.location,
                 )
             return name

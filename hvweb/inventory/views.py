@@ -72,9 +72,7 @@ def _boards(clusters):
     return [
         {
             "cluster": cluster,
-            "host_rows": _host_rows(
-                loads[cluster.pk], loads[cluster.pk].moves, intake
-            ),
+            "host_rows": _host_rows(loads[cluster.pk], loads[cluster.pk].moves, intake),
             "moves": loads[cluster.pk].moves,
         }
         for cluster in clusters

@@ -324,7 +324,10 @@ class ClusterCapacity:
         return sorted(
             (replace(d, shared=shared) for d in found),
             key=lambda d: (
-                order[d.status], order[d.own_status], -d.free_mib, d.host.name
+                order[d.status],
+                order[d.own_status],
+                -d.free_mib,
+                d.host.name,
             ),
         )
 

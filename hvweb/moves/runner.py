@@ -283,7 +283,7 @@ class Runner:
         )  # fmt: skip
 
     def _cancelled_message(self, stage: Stage) -> str:
-        """"Cancelled by demo-operator during Transfer of memory pages.": who
+        """ "Cancelled by demo-operator during Transfer of memory pages.": who
         asked (the cancel request's journal entry) and the stage it ended in."""
         asked = (
             MigrationEvent.objects.filter(

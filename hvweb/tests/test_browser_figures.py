@@ -101,7 +101,10 @@ def no_sideways_scroll(page):
 
 
 def test_a_cancelled_move_reads_as_cancelled_once_with_its_figures_and_log(
-    demo, live_url, celery_worker, sized  # noqa: F811
+    demo,  # noqa: F811 (the fixture, imported)
+    live_url,
+    celery_worker,
+    sized,
 ):
     page = sized
     vm = VirtualMachine.objects.get(name="prod-db-1")  # 2 GiB: pass 1 lasts
@@ -174,7 +177,10 @@ def test_a_cancelled_move_reads_as_cancelled_once_with_its_figures_and_log(
 
 
 def test_a_running_move_grows_its_pass_and_a_finished_one_shows_final_figures(
-    demo, live_url, celery_worker, sized  # noqa: F811
+    demo,  # noqa: F811 (the fixture, imported)
+    live_url,
+    celery_worker,
+    sized,
 ):
     page = sized
     vm = VirtualMachine.objects.get(name="prod-db-1")
@@ -223,12 +229,14 @@ def test_a_running_move_grows_its_pass_and_a_finished_one_shows_final_figures(
         "7 of 7, Network re-direction (the last)"
     )
     assert tile(page, "remaining") == (
-        "Pages sent in the blackout", f"{move.final_dirty_pages:,}"
+        "Pages sent in the blackout",
+        f"{move.final_dirty_pages:,}",
     )
     assert tile(page, "pass") == ("Pre-copy passes", str(move.passes))
     assert tile(page, "rates")[0] == "Last pass's dirty rate / link rate"
     assert tile(page, "blackout") == (
-        "Blackout (downtime)", format_duration(move.downtime_s)
+        "Blackout (downtime)",
+        format_duration(move.downtime_s),
     )
     assert tile(page, "eta") == ("Finished", "done")
     assert page.locator("#chart-passes").get_attribute("data-running") == ""
@@ -245,7 +253,10 @@ def test_a_running_move_grows_its_pass_and_a_finished_one_shows_final_figures(
 
 
 def test_an_idle_vms_blackout_bars_are_readable(
-    demo, live_url, celery_worker, sized  # noqa: F811
+    demo,  # noqa: F811 (the fixture, imported)
+    live_url,
+    celery_worker,
+    sized,
 ):
     page = sized
     vm = VirtualMachine.objects.get(name="prod-idle-1")
@@ -267,7 +278,9 @@ def test_an_idle_vms_blackout_bars_are_readable(
 
 
 def test_the_vm_page_says_a_vms_own_rule_once_and_host_cards_say_who_can_take_vms(
-    demo, live_url, sized  # noqa: F811
+    demo,  # noqa: F811 (the fixture, imported)
+    live_url,
+    sized,
 ):
     page = sized
     log_in(page, live_url, "demo-operator")

@@ -230,9 +230,9 @@ def test_each_host_card_says_whether_it_can_take_vms_and_which_rule_stops_it(cli
     }
     for name, says in expected.items():
         host = Host.objects.get(name=name)
-        card = body[body.index(f'id="host-{host.pk}"'):]
+        card = body[body.index(f'id="host-{host.pk}"') :]
         card = card[: card.index("</article>")]
-        takes = card[card.index('class="takes'):]
+        takes = card[card.index('class="takes') :]
         takes = takes[: takes.index("</p>")]
         if says == "yes":
             assert 'data-takes="yes"' in takes and "Can take VMs" in takes, name

@@ -316,9 +316,7 @@ def test_a_vm_no_host_can_take_has_its_migrate_button_disabled(client, world):
     assert 'data-p="passes"' not in body and 'id="no-prediction"' in body
 
 
-def test_hosts_are_ranked_by_their_own_fitness_when_the_vm_itself_fails(
-    client, world
-):
+def test_hosts_are_ranked_by_their_own_fitness_when_the_vm_itself_fails(client, world):
     vm = make_vm(world.hosts[0], "local-2", csv=None, highly_available=False)
     make_host(world.cluster, "HV-BLUE-AMD", cpu_vendor="amd", memory_mib=65_536)
     client.force_login(make_member(world.team, "operator"))
@@ -326,7 +324,9 @@ def test_hosts_are_ranked_by_their_own_fitness_when_the_vm_itself_fails(
     ranked = [(d.host.name, d.own_status) for d in response.context["destinations"]]
     # Every host refuses the VM; the AMD one, freest but unfit itself, is last.
     assert ranked == [
-        ("HV-BLUE-2", "ready"), ("HV-BLUE-3", "ready"), ("HV-BLUE-AMD", "blocked")
+        ("HV-BLUE-2", "ready"),
+        ("HV-BLUE-3", "ready"),
+        ("HV-BLUE-AMD", "blocked"),
     ]  # 2 and 3 have as much free memory: by name
     listing = between(body, 'id="destinations"', "</fieldset>")
     assert "HIGHLY_AVAILABLE" not in listing and "CPU_VENDOR" in listing

@@ -19,9 +19,7 @@ from hvweb.core.collect import FINGERPRINT, collect_if_changed
 
 CONSOLE_STORAGES = {
     **settings.STORAGES,
-    "staticfiles": {
-        "BACKEND": "hvweb.core.storage.ConsoleStaticFilesStorage"
-    },
+    "staticfiles": {"BACKEND": "hvweb.core.storage.ConsoleStaticFilesStorage"},
 }
 
 
