@@ -152,10 +152,11 @@ def settled(delivery: Delivery, timeout: float = 30, attempts: int = 1) -> Deliv
 
 def verify_like_the_readme(secret: str, headers: dict, body: bytes) -> bool:
     """The README's five-line check, as a receiver would write it."""
-    text = headers["X-Hvweb-Timestamp"].encode() + b"." + body
-    expected = "sha256=" + hmac.new(secret.encode(), text, hashlib.sha256).hexdigest()
-    fresh = abs(time.time() - int(headers["X-Hvweb-Timestamp"])) < 300
-    return fresh and hmac.compare_digest(expected, headers["X-Hvweb-Signature"])
+    stamp = headers["X-Hvweb-Timestamp"]
+    mac = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256)
+    return abs(time.time() - int(stamp)) < 300 and hmac.compare_digest(
+        "sha256=" + mac.hexdigest(), headers["X-Hvweb-Signature"]
+    )
 
 
 # --- Rules for endpoints -----------------------------------------------------------
