@@ -152,10 +152,11 @@ def settled(delivery: Delivery, timeout: float = 30, attempts: int = 1) -> Deliv
 
 def verify_like_the_readme(secret: str, headers: dict, body: bytes) -> bool:
     """The README's five-line check, as a receiver would write it."""
-    text = headers["X-Hvweb-Timestamp"].encode() + b"." + body
-    expected = "sha256=" + hmac.new(secret.encode(), text, hashlib.sha256).hexdigest()
-    fresh = abs(time.time() - int(headers["X-Hvweb-Timestamp"])) < 300
-    return fresh and hmac.compare_digest(expected, headers["X-Hvweb-Signature"])
+    stamp = headers["X-Hvweb-Timestamp"]
+    mac = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256)
+    return abs(time.time() - int(stamp)) < 300 and hmac.compare_digest(
+        "sha256=" + mac.hexdigest(), headers["X-Hvweb-Signature"]
+    )
 
 
 # --- Rules for endpoints -----------------------------------------------------------
@@ -435,3 +436,53 @@ def test_a_move_reaches_its_own_teams_endpoints_only(
     assert delivery.endpoint == mine and delivery.event == "migration.queued"
     assert delivery.payload["data"]["migration"]["id"] == move.pk
     assert not theirs.deliveries.exists() and not deaf.deliveries.exists()
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    """An HTTPS server on 127.0.0.1 with a certificate for hooks.example.test,
+    a name no resolver knows; yields (port, a client context trusting it)."""
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=hooks.example.test",
+         "-addext", "subjectAltName=DNS:hooks.example.test"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    r = Receiver(200)
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    r.server.socket = server_side.wrap_socket(r.server.socket, server_side=True)
+    client_side = ssl.create_default_context(cafile=str(cert))
+    yield r, r.server.server_address[1], client_side
+    r.close()
+
+
+def test_a_delivery_connects_to_the_vetted_address_and_tls_checks_the_name(
+    tls_receiver,
+):
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    from hvweb.webhooks.urlcheck import opener
+
+    r, port, context = tls_receiver
+    # hooks.example.test resolves nowhere: the request reaches the server only
+    # through the pinned address, and TLS verifies the certificate for the name.
+    url = f"https://hooks.example.test:{port}/hook"
+    request = urllib.request.Request(url, data=b"{}", method="POST")
+    with opener("127.0.0.1", context).open(request, timeout=5) as reply:
+        assert reply.status == 200
+    assert len(r.wait_for(1)) == 1
+    # The same address under a name the certificate does not carry is refused.
+    other = urllib.request.Request(
+        f"https://other.example.test:{port}/hook", data=b"{}", method="POST"
+    )
+    with pytest.raises(urllib.error.URLError) as refused:
+        opener("127.0.0.1", context).open(other, timeout=5)
+    assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
+    assert len(r.requests) == 1

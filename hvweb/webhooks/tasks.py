@@ -44,16 +44,6 @@ MAX_DELAY_S = 30 * 60
 USER_AGENT = "hvweb-webhooks/1"
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        raise urllib.error.HTTPError(
-            req.full_url, code, f"redirect to {newurl} not followed", headers, fp
-        )
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 def delay_after(attempt: int) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (from 1)."""
     return min(settings.HVWEB_WEBHOOK_RETRY_BASE_S * 2 ** (attempt - 1), MAX_DELAY_S)
@@ -61,7 +51,7 @@ def delay_after(attempt: int) -> float:
 
 def post(url: str, secret: str, delivery: Delivery) -> int:
     """POST the delivery's payload, signed; the HTTP status, or raise."""
-    urlcheck.check(url)  # again: the name may resolve elsewhere now
+    vetted = urlcheck.check(url)  # again: the name may resolve elsewhere now
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
     timestamp = int(time.time())
     request = urllib.request.Request(
@@ -77,7 +67,8 @@ def post(url: str, secret: str, delivery: Delivery) -> int:
             signing.SIGNATURE_HEADER: signing.sign(secret, timestamp, body),
         },
     )
-    with _opener.open(request, timeout=settings.HVWEB_WEBHOOK_TIMEOUT_S) as reply:
+    send = urlcheck.opener(vetted[0] if vetted else None)
+    with send.open(request, timeout=settings.HVWEB_WEBHOOK_TIMEOUT_S) as reply:
         reply.read(65536)
         return reply.status
 
