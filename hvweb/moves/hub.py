@@ -170,6 +170,13 @@ class ClusterHub:
                 log.warning("cluster %s hub: %r", self.cluster_id, exc)
                 await asyncio.sleep(1)
                 continue
+            if message.get("type") == "hvweb.recheck":
+                # The cluster changed hands (moves.revocation): every viewer
+                # re-checks its access, as if the group had reached it directly.
+                for viewer in list(self.viewers):
+                    with contextlib.suppress(Exception):
+                        await viewer.hvweb_recheck(message)
+                continue
             text = message.get("text")
             if text:
                 self._add(json.loads(text))

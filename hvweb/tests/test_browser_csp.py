@@ -18,9 +18,11 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from hvweb.core.csp import POLICY
 from hvweb.inventory.models import Host, VirtualMachine
-from hvweb.moves.models import Migration
+from hvweb.maintenance.models import DrainRecord, MaintenanceRun
+from hvweb.moves.models import Migration, Replay
 from hvweb.moves.services import start_migration
 from hvweb.moves.tasks import run_migration
+from hvweb.webhooks.models import Endpoint
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,13 +40,21 @@ document.addEventListener('securitypolicyviolation', (e) => {
 """
 
 
-def _objects() -> dict[str, int]:
+def _objects() -> dict[str, int | None]:
+    """An object for each kind of page, by the route's first path segment."""
     vm = VirtualMachine.objects.select_related("host__cluster").first()
+    first = lambda model: model.objects.order_by("pk").values_list(  # noqa: E731
+        "pk", flat=True
+    ).first()
     return {
         "cluster": vm.host.cluster_id,
         "host": vm.host_id,
         "vm": vm.pk,
-        "migration": Migration.objects.order_by("pk").first().pk,
+        "migration": first(Migration),
+        "replay_id": first(Replay),
+        "webhook": first(Endpoint),
+        "maintenance": first(MaintenanceRun),
+        "drain": first(DrainRecord),
     }
 
 
@@ -64,10 +74,11 @@ def _console_pages(client) -> list[str]:
             ):
                 name = f"{namespace}:{p.name}" if namespace else p.name
                 kwargs = {}
-                if "pk" in p.pattern.converters:  # clusters/<pk>/..., vms/<pk>/...
+                for param in p.pattern.converters:  # clusters/<pk>/..., vms/<pk>/...
                     kind = str(p.pattern).split("/")[0].removesuffix("s")
-                    kwargs = {"pk": ids[kind]}
-                urls.append(reverse(name, kwargs=kwargs))
+                    kwargs[param] = ids.get(kind if param == "pk" else param)
+                if None not in kwargs.values():  # a kind with no row: no page
+                    urls.append(reverse(name, kwargs=kwargs))
 
     walk(get_resolver().url_patterns)
     html = []
@@ -102,6 +113,15 @@ def stage():
     other = Host.objects.filter(cluster=vm.host.cluster).exclude(pk=vm.host_id)
     move = start_migration(vm, other.filter(state="up").first(), root, speed=0)
     run_migration.apply(args=[move.pk])  # passes to draw: the chart has data
+    # The pages of what-if replays and webhooks need one of each.
+    Replay.objects.create(
+        migration=move, policy="throttle", performance_option="compression",
+        link_bandwidth_mbps=10_000, downtime_limit_ms=300,
+    )  # fmt: skip
+    Endpoint.objects.create(
+        team=vm.host.cluster.team, url="https://93.184.215.14/hook",
+        events=["migration.failed"],
+    )  # fmt: skip
     return root
 
 

@@ -18,7 +18,12 @@ import pytest
 
 from hvweb.inventory.models import VirtualMachine
 from hvweb.moves.models import Migration
-from hvweb.tests.test_browser_dashboard import demo, log_in, shot  # noqa: F401
+from hvweb.tests.test_browser_dashboard import (  # noqa: F401
+    demo,
+    log_in,
+    shot,
+    wait_for,
+)
 from migrator.units import format_duration, format_rate, format_size
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -54,7 +59,8 @@ def start_move(page, live_url, vm, *, option="tcpip", speed="2", limit=None):
 
 
 def wait_state(page, *states, timeout=90_000):
-    page.wait_for_function(
+    wait_for(
+        page,
         f"{list(states)!r}.includes(document.querySelector('#migration').dataset.state)",
         timeout=timeout,
     )
@@ -110,7 +116,8 @@ def test_a_cancelled_move_reads_as_cancelled_once_with_its_figures_and_log(
     vm = VirtualMachine.objects.get(name="prod-db-1")  # 2 GiB: pass 1 lasts
     log_in(page, live_url, "demo-operator")
     move = start_move(page, live_url, vm, speed="1")
-    page.wait_for_function(
+    wait_for(
+        page,
         "hvwebMigration.state.passNo === 1 && hvwebMigration.state.applied > 8",
         timeout=60_000,
     )
@@ -118,8 +125,9 @@ def test_a_cancelled_move_reads_as_cancelled_once_with_its_figures_and_log(
     wait_state(page, "cancelled")
     move.refresh_from_db()
     assert move.state == "cancelled"
-    page.wait_for_function(
-        f"document.querySelector('#migration').dataset.lastSeq === '{move.last_seq}'"
+    wait_for(
+        page,
+        f"document.querySelector('#migration').dataset.lastSeq === '{move.last_seq}'",
     )
 
     # A state is a state; the stage it ended in is shown apart.
@@ -188,15 +196,17 @@ def test_a_running_move_grows_its_pass_and_a_finished_one_shows_final_figures(
     move = start_move(page, live_url, vm, speed="2")
 
     # Pass 1 is most of the move: its bar grows with what it has sent so far.
-    page.wait_for_function(
+    wait_for(
+        page,
         "(document.querySelector('#chart-passes').dataset.running || '')"
         ".startsWith('1:')",
         timeout=60_000,
     )
     first = int(page.locator("#chart-passes").get_attribute("data-running")[2:])
-    page.wait_for_function(
+    wait_for(
+        page,
         "Number((document.querySelector('#chart-passes').dataset.running || '1:0')"
-        f".slice(2)) > {first}"
+        f".slice(2)) > {first}",
     )
     assert "now (pass 1)" in page.locator("#chart-blackout").get_attribute("data-bars")
     # Axes say what they show; the bytes chart starts at zero.
@@ -221,8 +231,9 @@ def test_a_running_move_grows_its_pass_and_a_finished_one_shows_final_figures(
 
     wait_state(page, "succeeded")
     move.refresh_from_db()
-    page.wait_for_function(
-        f"document.querySelector('#migration').dataset.lastSeq === '{move.last_seq}'"
+    wait_for(
+        page,
+        f"document.querySelector('#migration').dataset.lastSeq === '{move.last_seq}'",
     )
     assert page.locator("#state").inner_text() == "Succeeded"
     assert page.locator("#stage").inner_text() == (
@@ -247,7 +258,7 @@ def test_a_running_move_grows_its_pass_and_a_finished_one_shows_final_figures(
     # The same page from history, drawn from the snapshot, says the same.
     page.reload()
     page.wait_for_selector('#connection[data-state="live"]')
-    page.wait_for_function("hvwebMigration.state.m !== null")
+    wait_for(page, "hvwebMigration.state.m !== null")
     assert tile(page, "remaining")[1] == f"{move.final_dirty_pages:,}"
     assert page.locator("#stage").inner_text().startswith("7 of 7")
 
@@ -344,13 +355,13 @@ def test_the_vm_page_says_a_vms_own_rule_once_and_host_cards_say_who_can_take_vm
     assert "0 means no limit" in page.locator("#downtime-help").inner_text()
     page.get_by_label("as fast as the machine can").check()
     assert page.locator("#speed").is_disabled()
-    page.wait_for_function(
-        "document.querySelector('[data-p=total]').textContent.endsWith('unpaced')"
+    wait_for(
+        page, "document.querySelector('[data-p=total]').textContent.endsWith('unpaced')"
     )
     page.get_by_label("paced at").check()
     page.get_by_label("Simulation speed").fill("2")
-    page.wait_for_function(
-        "document.querySelector('[data-p=total]').textContent.endsWith(' here')"
+    wait_for(
+        page, "document.querySelector('[data-p=total]').textContent.endsWith(' here')"
     )
     assert no_sideways_scroll(page)
 

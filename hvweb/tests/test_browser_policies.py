@@ -11,7 +11,7 @@ import pytest
 from hvweb.inventory.testing import make_member, make_world
 from hvweb.moves.models import Migration
 from hvweb.moves.services import start_migration
-from hvweb.tests.test_browser_dashboard import log_in, shot
+from hvweb.tests.test_browser_dashboard import log_in, shot, wait_for
 from hvweb.tests.test_moves import finished
 from hvweb.tests.test_policies import throttle_wins
 
@@ -46,7 +46,8 @@ def test_advice_starts_the_recommended_throttled_move_and_the_throttle_is_drawn(
     move = Migration.objects.get(vm=world.vm)
     assert (move.policy, move.performance_option) == ("throttle", "compression")
     assert page.locator("#policy").get_attribute("data-policy") == "throttle"
-    page.wait_for_function(
+    wait_for(
+        page,
         "Number(document.querySelector('#chart-passes').dataset.throttle) > 0",
         timeout=60_000,
     )
@@ -54,7 +55,8 @@ def test_advice_starts_the_recommended_throttled_move_and_the_throttle_is_drawn(
     chart = page.locator("#chart-passes")
     assert chart.locator("text.legendtext", has_text="Guest throttle %").count() == 1
     assert chart.locator(".g-y2title", has_text="throttle %").count() == 1
-    page.wait_for_function(
+    wait_for(
+        page,
         "document.querySelector('#migration').dataset.state === 'succeeded'",
         timeout=90_000,
     )
@@ -113,16 +115,18 @@ def test_an_escalate_abort_reads_as_one_live_with_the_vm_on_its_source(
         world.vm, world.hosts[1], world.operator, speed=5, policy="escalate"
     )
     page.goto(live_url + move.get_absolute_url())
-    page.wait_for_function(
+    wait_for(
+        page,
         "document.querySelector('#migration').dataset.state === 'failed'",
         timeout=90_000,
     )
     assert page.locator("#state").inner_text() == "Aborted: pre-copy did not converge"
     assert page.locator("#vm-location").inner_text() == "HV-BLUE-1 (the source)"
     assert page.locator("#error").inner_text().startswith("NOT_CONVERGING:")
-    page.wait_for_function(
+    wait_for(
+        page,
         "document.querySelector('#versus [data-row=passes] td:last-child')"
-        ".textContent === '5'"
+        ".textContent === '5'",
     )
     assert errors == []
     shot(page, "migration-aborted")
