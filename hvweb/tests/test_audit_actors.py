@@ -771,3 +771,78 @@ def test_a_workers_writes_say_worker():
     entries = LogEntry.objects.filter(pk__gt=before)
     assert entries.exists()
     assert {(e.additional_data or {}).get("via") for e in entries} == {"worker"}
+
+
+def test_a_maintenance_workers_writes_say_worker():
+    from hvweb.maintenance.tasks import advance_maintenance
+
+    s = Scene()
+    run = s.maintenance_run()
+    entries = _entries(lambda: advance_maintenance.apply(args=[run.pk]))
+    run.refresh_from_db()
+    assert run.state == MaintenanceRun.SUCCEEDED, (run.error, run.journal)
+    models = {e.content_type.model for e in entries}
+    assert {"host", "maintenancerun"} <= models, models
+    assert {(e.additional_data or {}).get("via") for e in entries} == {"worker"}
+
+
+# --- What the newly audited records keep -------------------------------------------
+
+
+def test_a_failback_records_who_brought_the_vms_back():
+    s = Scene()
+    host = _drained_of_a_vm(s)
+    client = Client()
+    client.force_login(s.otto)
+    entries = _entries(lambda: client.post(f"/hosts/{host.pk}/failback/"))
+    kinds = {(e.content_type.model, e.action) for e in entries}
+    assert ("drainrecord", LogEntry.Action.CREATE) in kinds, kinds
+    assert ("migration", LogEntry.Action.CREATE) in kinds, kinds
+    record = next(e for e in entries if e.content_type.model == "drainrecord")
+    assert record.changes_dict["kind"][1] == "failback"
+    assert record.additional_data["team"] == s.world.team.pk
+    assert "plan" not in record.changes_dict
+
+
+def test_a_maintenance_run_and_a_replay_record_their_settings_not_their_noise():
+    s = Scene()
+    client = token_client(s.otto)
+    entries = _entries(
+        lambda: client.post(
+            f"/api/clusters/{s.world.cluster.pk}/maintenance/",
+            {"hosts": [s.spare_host.pk], "hold_s": 60},
+            format="json",
+        )
+    )
+    (run,) = [e for e in entries if e.content_type.model == "maintenancerun"]
+    assert float(run.changes_dict["hold_s"][1]) == 60
+    assert run.additional_data["team"] == s.world.team.pk
+    assert not {"plan", "journal", "version", "queue"} & set(run.changes_dict)
+
+    move = s.finished_move()
+    entries = _entries(
+        lambda: client.post(
+            f"/api/migrations/{move.pk}/replay/",
+            {"downtime_limit_ms": 250},
+            format="json",
+        )
+    )
+    (replay,) = [e for e in entries if e.content_type.model == "replay"]
+    assert int(replay.changes_dict["downtime_limit_ms"][1]) == 250
+    assert replay.additional_data["team"] == s.world.team.pk
+    assert not {"result", "passes"} & set(replay.changes_dict)
+
+
+def test_changing_a_webhooks_secret_keeps_the_secret_out_of_the_trail():
+    s = Scene()
+    endpoint = s.endpoint()
+    secret = "a-new-secret-of-32-characters-xx"
+    entries = _entries(
+        lambda: token_client(s.ann).patch(
+            f"/api/webhooks/{endpoint.pk}/", {"secret": secret}, format="json"
+        )
+    )
+    endpoint.refresh_from_db()
+    assert endpoint.secret == secret
+    assert all(secret not in str(e.changes) for e in entries)
+    assert all("secret" not in e.changes_dict for e in entries)
