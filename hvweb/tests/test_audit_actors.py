@@ -846,3 +846,37 @@ def test_changing_a_webhooks_secret_keeps_the_secret_out_of_the_trail():
     assert endpoint.secret == secret
     assert all(secret not in str(e.changes) for e in entries)
     assert all("secret" not in e.changes_dict for e in entries)
+
+
+#: Forms whose page shows on GET and acts on POST: the walk above, which finds
+#: the pages that refuse GET, does not collect them.
+FORM_POSTS = {
+    "maintenance:run-new": (
+        "otto",
+        lambda s: (
+            reverse("maintenance:run-new", args=[s.world.cluster.pk]),
+            {"hosts": [s.spare_host.pk], "hold_s": "0"},
+        ),
+    ),
+    "webhooks:endpoints": (
+        "ann",
+        lambda s: (
+            reverse("webhooks:endpoints"),
+            {"team": s.world.team.pk, "url": HOOK_URL, "events": ["migration.failed"]},
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORM_POSTS))
+def test_a_form_post_records_its_user_and_via_page(name):
+    s = Scene()
+    who, prepare = FORM_POSTS[name]
+    user = getattr(s, who)
+    client = Client()
+    client.force_login(user)
+    url, data = prepare(s)
+    responses = []
+    entries = _entries(lambda: responses.append(client.post(url, data)))
+    assert responses[0].status_code == 302, responses[0].content[:2000]
+    _assert_audited(entries, user, "page", name)
