@@ -48,6 +48,8 @@ def register_models() -> None:
         auditlog.register(token, exclude_fields=["digest"])  # the prefix names it
     post_log.connect(tag_team, dispatch_uid="hvweb-audit-team")
     register_webhooks()
+    register_replays()
+    register_maintenance()
 
 
 def register_webhooks() -> None:
@@ -57,6 +59,77 @@ def register_webhooks() -> None:
     model = apps.get_model("webhooks", "Endpoint")
     if not auditlog.contains(model):
         auditlog.register(model, exclude_fields=["secret"])
+
+
+def register_replays() -> None:
+    """Who asked for a what-if replay of a move, and with which settings.
+
+    A replay writes nothing but its own row (and a worker's time); its result
+    and passes, written by the worker with ``update()``, are the replay's own
+    record, not the audit's.
+    """
+    _register_fields(
+        "hvweb.moves",
+        "moves",
+        "Replay",
+        [
+            "migration",
+            "requested_by",
+            "policy",
+            "performance_option",
+            "link_bandwidth_mbps",
+            "downtime_limit_ms",
+            "state",
+            "error",
+        ],
+    )
+
+
+def register_maintenance() -> None:
+    """Rolling maintenance runs started and cancelled, and every drain's record.
+
+    A run's state, hosts, hold and options are what a person decides (or what
+    ends the run); its step, phase, journal and version change at every tick
+    of the worker and are the run's own journal. A drain's record is who
+    drained which host (a failback brings back what the last one moved away);
+    its plan is the timed plan shown before, not audit material.
+    """
+    _register_fields(
+        "hvweb.maintenance",
+        "maintenance",
+        "MaintenanceRun",
+        [
+            "cluster",
+            "requested_by",
+            "hosts",
+            "hold_s",
+            "options",
+            "state",
+            "cancel_requested",
+            "error",
+        ],
+    )
+    _register_fields(
+        "hvweb.maintenance",
+        "maintenance",
+        "DrainRecord",
+        ["host", "kind", "cluster", "requested_by"],
+    )
+
+
+def _register_fields(app: str, label: str, name: str, wanted: list[str]) -> None:
+    """Register ``label.name`` (if its app is installed) with the ``wanted``
+    fields it has."""
+    if not apps.is_installed(app):
+        return
+    try:
+        model = apps.get_model(label, name)
+    except LookupError:
+        return
+    if auditlog.contains(model):
+        return
+    present = {f.name for f in model._meta.get_fields()}
+    auditlog.register(model, include_fields=[f for f in wanted if f in present])
 
 
 def team_of(instance) -> int | None:

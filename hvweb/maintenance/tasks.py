@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from hvweb.audit.context import acting
+
 from . import rolling
 from .models import MaintenanceRun
 
 
 @shared_task(name=rolling.ADVANCE_TASK, ignore_result=True)
 def advance_maintenance(run_id: int) -> str:
-    run = rolling.advance(run_id)
+    with acting(None, "worker"):
+        run = rolling.advance(run_id)
     return run.state if run is not None else "gone"
 
 
@@ -27,6 +30,7 @@ def advance_maintenance_runs() -> list[int]:
     ids = list(
         active.filter(queue__in=[rolling.own_queue(), ""]).values_list("pk", flat=True)
     )
-    for pk in ids:
-        rolling.advance(pk)
+    with acting(None, "worker"):
+        for pk in ids:
+            rolling.advance(pk)
     return ids

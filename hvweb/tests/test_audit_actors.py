@@ -36,9 +36,13 @@ from hvweb.inventory.models import (
     VirtualMachine,
 )
 from hvweb.inventory.testing import make_host, make_member, make_vm, make_world
+from hvweb.maintenance.models import MaintenanceRun
+from hvweb.maintenance.rolling import start_run
+from hvweb.maintenance.service import drain_and_record
 from hvweb.moves.models import Migration
 from hvweb.moves.services import start_migration
 from hvweb.tests.test_inventory_admin import form_data
+from hvweb.webhooks.models import Endpoint
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -61,6 +65,44 @@ class Scene:
 
     def queued_move(self) -> Migration:
         return start_migration(self.world.vm, self.world.hosts[1], self.otto, speed=0)
+
+    def finished_move(self) -> Migration:
+        return _run_to_end(self.queued_move())
+
+    def maintenance_run(self) -> MaintenanceRun:
+        """A run over HV-SPARE, waiting in a queue no worker reads."""
+        return start_run(
+            self.world.cluster, self.otto, [self.spare_host.pk], hold_s=0, speed=0
+        )
+
+    def endpoint(self) -> Endpoint:
+        return Endpoint.objects.create(
+            team=self.world.team,
+            url=HOOK_URL,
+            events=["migration.failed"],
+            created_by=self.ann,
+        )
+
+
+#: A public address (no DNS needed), so the endpoint's URL check passes.
+HOOK_URL = "https://93.184.215.14/hook"
+
+
+def _run_to_end(move: Migration) -> Migration:
+    """Run ``move`` in this process, as a worker would."""
+    import time
+
+    from hvweb.moves.tasks import run_migration
+
+    run_migration.apply(args=[move.pk])
+    deadline = time.monotonic() + 30
+    while True:
+        move.refresh_from_db()
+        if not move.active or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert move.state == "succeeded", (move.state, move.error_message)
+    return move
 
 
 def _entries(action: Callable[[], object]) -> list[LogEntry]:
@@ -139,6 +181,16 @@ def _drained(s: Scene) -> Host:
     return s.spare_host
 
 
+def _drained_of_a_vm(s: Scene) -> Host:
+    """HV-SPARE paused, its one VM moved away by the drain: a failback's work."""
+    make_vm(s.spare_host, "spare-1", csv=s.world.csv)
+    outcome, record = drain_and_record(s.spare_host, s.otto, speed=0)
+    assert record is not None and len(outcome.moves) == 1
+    for move in outcome.moves:
+        _run_to_end(move)
+    return s.spare_host
+
+
 #: name -> (user attribute, prepare(client, scene) -> the action)
 PAGE_CASES = {
     "moves:migrate-vm": (
@@ -176,6 +228,35 @@ PAGE_CASES = {
         ),
     ),
     "inventory:import-apply": ("ann", _upload_then_apply),
+    "moves:replay-create": (
+        "otto",
+        lambda c, s: (
+            lambda m: (
+                lambda: c.post(
+                    f"/migrations/{m.pk}/replay/", {"link_bandwidth_mbps": "1000"}
+                )
+            )
+        )(s.finished_move()),
+    ),
+    # Resumes the host, starts the move back and records the failback.
+    "maintenance:failback": (
+        "otto",
+        lambda c, s: (lambda h: lambda: c.post(f"/hosts/{h.pk}/failback/"))(
+            _drained_of_a_vm(s)
+        ),
+    ),
+    "maintenance:run-cancel": (
+        "otto",
+        lambda c, s: (lambda r: lambda: c.post(f"/maintenance/{r.pk}/cancel/"))(
+            s.maintenance_run()
+        ),
+    ),
+    "webhooks:endpoint-delete": (
+        "ann",
+        lambda c, s: (lambda e: lambda: c.post(f"/webhooks/{e.pk}/delete/"))(
+            s.endpoint()
+        ),
+    ),
 }
 #: POST-only routes that change no audited state, and why.
 PAGE_EXEMPT = {"logout": "ends the session; no inventory or move changes"}
@@ -425,6 +506,81 @@ API_CASES: dict[tuple[str, str], tuple[str, Callable]] = {
             s.queued_move()
         ),
     ),
+    ("post", "/api/migrations/{id}/replay/"): (
+        "otto",
+        lambda c, s: (
+            lambda m: (
+                lambda: c.post(
+                    f"/api/migrations/{m.pk}/replay/",
+                    {"link_bandwidth_mbps": 1000},
+                    format="json",
+                )
+            )
+        )(s.finished_move()),
+    ),
+    ("post", "/api/clusters/{id}/maintenance/"): (
+        "otto",
+        lambda c, s: (
+            lambda: c.post(
+                f"/api/clusters/{s.world.cluster.pk}/maintenance/",
+                {"hosts": [s.spare_host.pk], "hold_s": 0, "speed": 0},
+                format="json",
+            )
+        ),
+    ),
+    ("post", "/api/maintenance-runs/{id}/cancel/"): (
+        "otto",
+        lambda c, s: (
+            lambda r: lambda: c.post(f"/api/maintenance-runs/{r.pk}/cancel/")
+        )(s.maintenance_run()),
+    ),
+    ("post", "/api/webhooks/"): (
+        "ann",
+        lambda c, s: (
+            lambda: c.post(
+                "/api/webhooks/",
+                {
+                    "team": s.world.team.pk,
+                    "url": HOOK_URL,
+                    "events": ["migration.failed"],
+                },
+                format="json",
+            )
+        ),
+    ),
+    ("put", "/api/webhooks/{id}/"): (
+        "ann",
+        lambda c, s: (
+            lambda e: (
+                lambda: c.put(
+                    f"/api/webhooks/{e.pk}/",
+                    {
+                        "team": s.world.team.pk,
+                        "url": HOOK_URL,
+                        "events": ["migration.failed", "migration.succeeded"],
+                        "active": True,
+                    },
+                    format="json",
+                )
+            )
+        )(s.endpoint()),
+    ),
+    ("patch", "/api/webhooks/{id}/"): (
+        "ann",
+        lambda c, s: (
+            lambda e: (
+                lambda: c.patch(
+                    f"/api/webhooks/{e.pk}/", {"active": False}, format="json"
+                )
+            )
+        )(s.endpoint()),
+    ),
+    ("delete", "/api/webhooks/{id}/"): (
+        "ann",
+        lambda c, s: (lambda e: lambda: c.delete(f"/api/webhooks/{e.pk}/"))(
+            s.endpoint()
+        ),
+    ),
 }
 
 
@@ -473,6 +629,10 @@ CLI_CASES = {
     ),
     "seed_demo": (None, lambda s: []),
     "api_token": (None, lambda s: ["create", "otto"]),
+    "maintain_cluster": (
+        "otto",
+        lambda s: [s.world.cluster.name, "--hosts", s.spare_host.name, "--hold", "0"],
+    ),
 }
 #: Commands that only read, and why.
 CLI_READ_ONLY = {
@@ -611,3 +771,112 @@ def test_a_workers_writes_say_worker():
     entries = LogEntry.objects.filter(pk__gt=before)
     assert entries.exists()
     assert {(e.additional_data or {}).get("via") for e in entries} == {"worker"}
+
+
+def test_a_maintenance_workers_writes_say_worker():
+    from hvweb.maintenance.tasks import advance_maintenance
+
+    s = Scene()
+    run = s.maintenance_run()
+    entries = _entries(lambda: advance_maintenance.apply(args=[run.pk]))
+    run.refresh_from_db()
+    assert run.state == MaintenanceRun.SUCCEEDED, (run.error, run.journal)
+    models = {e.content_type.model for e in entries}
+    assert {"host", "maintenancerun"} <= models, models
+    assert {(e.additional_data or {}).get("via") for e in entries} == {"worker"}
+
+
+# --- What the newly audited records keep -------------------------------------------
+
+
+def test_a_failback_records_who_brought_the_vms_back():
+    s = Scene()
+    host = _drained_of_a_vm(s)
+    client = Client()
+    client.force_login(s.otto)
+    entries = _entries(lambda: client.post(f"/hosts/{host.pk}/failback/"))
+    kinds = {(e.content_type.model, e.action) for e in entries}
+    assert ("drainrecord", LogEntry.Action.CREATE) in kinds, kinds
+    assert ("migration", LogEntry.Action.CREATE) in kinds, kinds
+    record = next(e for e in entries if e.content_type.model == "drainrecord")
+    assert record.changes_dict["kind"][1] == "failback"
+    assert record.additional_data["team"] == s.world.team.pk
+    assert "plan" not in record.changes_dict
+
+
+def test_a_maintenance_run_and_a_replay_record_their_settings_not_their_noise():
+    s = Scene()
+    client = token_client(s.otto)
+    entries = _entries(
+        lambda: client.post(
+            f"/api/clusters/{s.world.cluster.pk}/maintenance/",
+            {"hosts": [s.spare_host.pk], "hold_s": 60},
+            format="json",
+        )
+    )
+    (run,) = [e for e in entries if e.content_type.model == "maintenancerun"]
+    assert float(run.changes_dict["hold_s"][1]) == 60
+    assert run.additional_data["team"] == s.world.team.pk
+    assert not {"plan", "journal", "version", "queue"} & set(run.changes_dict)
+
+    move = s.finished_move()
+    entries = _entries(
+        lambda: client.post(
+            f"/api/migrations/{move.pk}/replay/",
+            {"downtime_limit_ms": 250},
+            format="json",
+        )
+    )
+    (replay,) = [e for e in entries if e.content_type.model == "replay"]
+    assert int(replay.changes_dict["downtime_limit_ms"][1]) == 250
+    assert replay.additional_data["team"] == s.world.team.pk
+    assert not {"result", "passes"} & set(replay.changes_dict)
+
+
+def test_changing_a_webhooks_secret_keeps_the_secret_out_of_the_trail():
+    s = Scene()
+    endpoint = s.endpoint()
+    secret = "a-new-secret-of-32-characters-xx"
+    entries = _entries(
+        lambda: token_client(s.ann).patch(
+            f"/api/webhooks/{endpoint.pk}/", {"secret": secret}, format="json"
+        )
+    )
+    endpoint.refresh_from_db()
+    assert endpoint.secret == secret
+    assert all(secret not in str(e.changes) for e in entries)
+    assert all("secret" not in e.changes_dict for e in entries)
+
+
+#: Forms whose page shows on GET and acts on POST: the walk above, which finds
+#: the pages that refuse GET, does not collect them.
+FORM_POSTS = {
+    "maintenance:run-new": (
+        "otto",
+        lambda s: (
+            reverse("maintenance:run-new", args=[s.world.cluster.pk]),
+            {"hosts": [s.spare_host.pk], "hold_s": "0"},
+        ),
+    ),
+    "webhooks:endpoints": (
+        "ann",
+        lambda s: (
+            reverse("webhooks:endpoints"),
+            {"team": s.world.team.pk, "url": HOOK_URL, "events": ["migration.failed"]},
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORM_POSTS))
+def test_a_form_post_records_its_user_and_via_page(name):
+    s = Scene()
+    who, prepare = FORM_POSTS[name]
+    user = getattr(s, who)
+    client = Client()
+    client.force_login(user)
+    url, data = prepare(s)
+    responses = []
+    entries = _entries(lambda: responses.append(client.post(url, data)))
+    assert responses[0].status_code == 302, responses[0].content[:2000]
+    _assert_audited(entries, user, "page", name)

@@ -7,8 +7,9 @@ import sys
 import time
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from hvweb.audit.context import AuditedCommand
 from hvweb.inventory.access import may
 from hvweb.inventory.lookup import LookupError_, find_cluster, find_host
 from hvweb.inventory.models import Cluster
@@ -33,7 +34,7 @@ from migrator.units import format_span, parse_duration
 EXIT_FAILED, EXIT_REFUSED = 1, 3
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Rolling maintenance of a cluster: for each host in turn, drain it, hold "
         "it for the maintenance period, resume it with failback."
