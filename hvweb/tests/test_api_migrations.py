@@ -304,7 +304,11 @@ def test_a_script_moves_a_vm_with_a_token_and_watches_it_finish(celery_worker):
     ]
     assert moved.changes_dict["host"] == [world.hosts[0].pk, destination]
     assert moved.actor == operator
-    assert moved.additional_data == {"migration": body["id"]}
+    assert moved.additional_data == {
+        "migration": body["id"],
+        "team": world.team.pk,
+        "via": "worker",
+    }
     started_by = LogEntry.objects.get_for_object(
         Migration.objects.get(pk=body["id"])
     ).get(action=LogEntry.Action.CREATE)
