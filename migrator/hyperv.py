@@ -22,6 +22,17 @@ FIRST_LIVE_MIGRATION_VERSION = "2008 R2"
 #: From this release on Hyper-V stops pre-copy after 5 passes instead of 10.
 FIVE_PASS_CAP_VERSION = "2012 R2"
 
+# The most one virtual machine may have: Microsoft's "Plan for Hyper-V
+# scalability in Windows Server", maximums for virtual machines, Windows Server
+# 2025 (the newest release above), generation 2: 2,048 virtual processors and
+# 240 TB of memory (generation 1: 64 and 1 TB).
+# https://learn.microsoft.com/windows-server/virtualization/hyper-v/plan/plan-hyper-v-scalability-in-windows-server
+
+#: Virtual processors of a generation 2 VM on Windows Server 2025.
+MAX_VM_VCPUS = 2048
+#: 240 TB of memory for a generation 2 VM, in MiB (251,658,240).
+MAX_VM_MEMORY_MIB = 240 * 1024 * 1024
+
 
 def version_index(version: str) -> int:
     """Position of ``version`` in :data:`VERSIONS`; unknown ones raise ValueError."""

@@ -23,6 +23,9 @@ from django.db.models.signals import pre_save
 __all__ = ["AuditedCommand", "acting", "connect", "current", "via_for_path"]
 
 _stamp: ContextVar[dict[str, Any] | None] = ContextVar("hvweb_audit_via", default=None)
+#: The object whose entry auditlog is about to write (set by
+#: ``hvweb.audit.registry`` from auditlog's pre_log signal, cleared at post_log).
+pending_object: ContextVar[Any] = ContextVar("hvweb_audit_object", default=None)
 
 
 @contextlib.contextmanager
@@ -54,9 +57,18 @@ def via_for_path(path: str) -> str:
 
 
 def _stamp_entry(sender, instance, **kwargs) -> None:
-    stamp = _stamp.get()
-    if stamp and instance._state.adding:
-        instance.additional_data = {**(instance.additional_data or {}), **stamp}
+    if not instance._state.adding:
+        return
+    from .registry import team_of
+
+    stamp = dict(_stamp.get() or {})
+    obj = pending_object.get()
+    if obj is not None and str(obj.pk) == str(instance.object_pk):
+        team = team_of(obj)
+        if team is not None:
+            stamp["team"] = team
+    if stamp:
+        instance.additional_data = {**stamp, **(instance.additional_data or {})}
 
 
 def connect() -> None:

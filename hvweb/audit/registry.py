@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from auditlog.models import LogEntry
 from auditlog.registry import auditlog
-from auditlog.signals import post_log
+from auditlog.signals import post_log, pre_log
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.db.models.signals import post_save
+
+from . import context
 
 #: Every inventory model, with all of its fields.
 INVENTORY_MODELS = [
@@ -46,7 +48,11 @@ def register_models() -> None:
     token = apps.get_model("api", "ApiToken")
     if not auditlog.contains(token):
         auditlog.register(token, exclude_fields=["digest"])  # the prefix names it
-    post_log.connect(tag_team, dispatch_uid="hvweb-audit-team")
+    # The object is noted before auditlog writes its entry; its team is stamped
+    # into the entry as that is saved (hvweb.audit.context), so only saves that
+    # do write an entry look the team up, and no entry is written twice.
+    pre_log.connect(_note_team, dispatch_uid="hvweb-audit-team")
+    post_log.connect(_forget_team, dispatch_uid="hvweb-audit-team")
     register_webhooks()
     register_replays()
     register_maintenance()
@@ -149,15 +155,12 @@ def team_of(instance) -> int | None:
     return getattr(obj, f"{last}_id", None)
 
 
-def tag_team(sender, instance, log_entry=None, **kwargs) -> None:
-    """Write the object's team into the entry just logged."""
-    if log_entry is None:
-        return
-    team = team_of(instance)
-    if team is None:
-        return
-    log_entry.additional_data = {**(log_entry.additional_data or {}), "team": team}
-    log_entry.save(update_fields=["additional_data"])
+def _note_team(sender, instance, **kwargs) -> None:
+    context.pending_object.set(instance)
+
+
+def _forget_team(sender, **kwargs) -> None:
+    context.pending_object.set(None)
 
 
 def register_migrations() -> None:

@@ -189,3 +189,36 @@ def test_the_membership_form_takes_an_exact_user_name_and_lists_no_users(client,
     )
     assert foreign.status_code == 200
     assert not Membership.objects.filter(user=b_admin, team=alpha.team).exists()
+
+
+def test_every_admin_page_of_an_object_answers_404_for_another_teams_one(client, teams):
+    """Each admin route that takes an object's id (change, history, delete, for
+    every team-scoped model and the audit trail), collected from the URLconf:
+    team A's object and a missing one answer alike, 404."""
+    from auditlog.models import LogEntry
+
+    alpha, bravo, b_admin = teams
+    client.force_login(b_admin)
+    scoped = {
+        model
+        for model, model_admin in admin.site._registry.items()
+        if hasattr(model, "team_path") or model is LogEntry
+    }
+    tried = 0
+    for name, params in _admin_url_names():
+        model = _model_for(name)
+        if params != ["object_id"] or model not in scoped:
+            continue
+        if model is LogEntry:
+            foreign = LogEntry.objects.filter(additional_data__team=alpha.team.pk)
+        else:
+            foreign = model._default_manager.exclude(
+                pk__in=visible_rows(model, b_admin)
+            )
+        obj = foreign.order_by("pk").first()
+        assert obj is not None, name
+        for object_id in (obj.pk, 987654321):
+            response = client.get(reverse(f"admin:{name}", args=[object_id]))
+            assert response.status_code == 404, (name, object_id, response.status_code)
+        tried += 1
+    assert tried >= 3 * len(scoped)

@@ -318,3 +318,12 @@ def test_the_schema_says_id_filters_are_integers():
 )
 def test_the_origin_must_be_the_sites_own_port_included(origin, host, allowed):
     assert origin_allowed(origin, host) is allowed
+
+
+@pytest.mark.parametrize("depth", [1000, 100_000])
+def test_an_import_file_nested_too_deep_is_refused_not_a_crash(depth):
+    from hvweb.inventory.importers.document import ImportRefused, parse
+
+    with pytest.raises(ImportRefused) as refused:
+        parse(("[" * depth + "]" * depth).encode())
+    assert "nests too deeply" in str(refused.value)

@@ -37,10 +37,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from migrator.hyperv import VERSIONS
+from migrator.hyperv import MAX_VM_MEMORY_MIB, MAX_VM_VCPUS, VERSIONS
 from migrator.rules import DRIVE_LETTERS
 
-from .. import limits
 from . import enums
 
 __all__ = [
@@ -964,13 +963,13 @@ def _vm(
     name = r.string(v, "Name", path, max_length=100)
     vm_id = r.guid(v, "VMId", path)
     state = r.enum(v, "State", path, enums.VM_STATE)
-    most = limits.MAX_VM_MEMORY_MIB * MIB
+    most = MAX_VM_MEMORY_MIB * MIB
     startup = r.integer(v, "MemoryStartup", path, minimum=1, maximum=most)
     assigned = r.integer(
         v, "MemoryAssigned", path, required=False, minimum=0, maximum=most
     )
     vcpus = r.integer(
-        v, "ProcessorCount", path, minimum=1, maximum=limits.MAX_VM_VCPUS
+        v, "ProcessorCount", path, minimum=1, maximum=MAX_VM_VCPUS
     )
     generation = r.integer(v, "Generation", path, required=False, minimum=1, maximum=2)
     action = r.enum(v, "AutomaticStartAction", path, enums.AUTOMATIC_START_ACTION)
