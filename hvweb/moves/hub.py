@@ -34,6 +34,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from hvweb.core import realtime
+from hvweb.inventory.models import Host
 
 from . import capacity
 from .choices import MigrationState
@@ -66,7 +67,7 @@ def _heartbeat_now(cluster_id: int) -> str:
         ).values("id", "vm", "source", "destination", "state", "stage", "last_seq")
     )
     host_ids = list(
-        capacity.Host.objects.filter(cluster_id=cluster_id).values_list("pk", flat=True)
+        Host.objects.filter(cluster_id=cluster_id).values_list("pk", flat=True)
     )
     hosts = [
         {"id": pk, "used_mib": load.used_mib, "reserved_mib": load.reserved_mib}
