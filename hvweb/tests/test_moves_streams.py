@@ -408,3 +408,34 @@ def test_the_cluster_stream_is_coalesced_into_a_few_ticks_a_second(
     assert set(
         migration.events.exclude(kind="progress").values_list("seq", flat=True)
     ) == set(others)
+
+
+def test_a_viewer_arriving_as_the_last_one_leaves_still_gets_the_stream(
+    client, world, unworked_queue
+):
+    """The hub unsubscribes when its last viewer leaves; one joining during that
+    must keep a subscription of its own."""
+    headers = session_headers(client, world.operator)
+
+    async def scenario():
+        first = connect(f"/ws/clusters/{world.cluster.pk}/", headers)
+        assert (await first.connect(timeout=10))[0]
+        await first.receive_json_from(timeout=10)
+        second = connect(f"/ws/clusters/{world.cluster.pk}/", headers)
+        leaving = asyncio.ensure_future(first.disconnect())
+        assert (await second.connect(timeout=10))[0]
+        await leaving
+        await second.receive_json_from(timeout=10)  # its snapshot
+        migration = await off_loop(
+            start_migration, world.vm, world.hosts[1], world.operator, speed=0
+        )
+        got = await frames_until(
+            second,
+            lambda t: any(f["migration"] == migration.pk for f in t.get("frames", [])),
+            timeout=15,
+        )
+        await second.disconnect()
+        return got
+
+    got = asyncio.run(scenario())
+    assert got[-1]["type"] == "tick"
