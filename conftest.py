@@ -268,6 +268,22 @@ def unworked_queue(redis_url) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    """Each test gets a channel layer of its own.
+
+    Tests run their websockets in an event loop of their own (``asyncio.run``).
+    channels-redis keeps its receive lock on the layer: a test that timed out
+    while a consumer was receiving left it bound to that test's closed loop,
+    and the next tests failed with "Lock ... is bound to a different event
+    loop". Dropping the layers after each test starts the next afresh.
+    """
+    yield
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def _no_move_outlives_its_test(request) -> Iterator[None]:
     """End every move a test leaves behind before the database is flushed.
 

@@ -34,6 +34,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from hvweb.core import realtime
+from hvweb.inventory.models import Host
 
 from . import capacity
 from .choices import MigrationState
@@ -66,7 +67,7 @@ def _heartbeat_now(cluster_id: int) -> str:
         ).values("id", "vm", "source", "destination", "state", "stage", "last_seq")
     )
     host_ids = list(
-        capacity.Host.objects.filter(cluster_id=cluster_id).values_list("pk", flat=True)
+        Host.objects.filter(cluster_id=cluster_id).values_list("pk", flat=True)
     )
     hosts = [
         {"id": pk, "used_mib": load.used_mib, "reserved_mib": load.reserved_mib}
@@ -92,7 +93,7 @@ class ClusterHub:
         self.viewers: dict[Any, list[str] | None] = {}
         self._window: list[dict[str, Any] | None] = []
         self._progress_at: dict[int, int] = {}
-        self._subscribed: asyncio.Future[None] | None = None
+        self._subscribed: asyncio.Future[str] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._arrived = asyncio.Event()
         self.layer = None
@@ -131,39 +132,44 @@ class ClusterHub:
         self.viewers.pop(viewer, None)
         if self.viewers or self._subscribed is None:
             return
+        # Taken before any await: a viewer joining meanwhile starts a new
+        # subscription (a new channel), which this must not undo.
         subscribed, self._subscribed = self._subscribed, None
         tasks, self._tasks = self._tasks, []
+        self.channel = ""
         for task in tasks:
             task.cancel()
-        with contextlib.suppress(Exception):
-            await subscribed
-        if self.channel:
+        channel = ""
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            channel = await subscribed
+        if channel:
             with contextlib.suppress(Exception):
                 await self.layer.group_discard(
-                    realtime.cluster_group(self.cluster_id), self.channel
+                    realtime.cluster_group(self.cluster_id), channel
                 )
         hubs = _hubs.get(asyncio.get_running_loop(), {})
         if hubs.get(self.cluster_id) is self and not self.viewers:
-            del hubs[self.cluster_id]
+            if self._subscribed is None:  # nobody subscribed it again meanwhile
+                del hubs[self.cluster_id]
 
     # -- the group -----------------------------------------------------------------
 
-    async def _subscribe(self, viewer) -> None:
+    async def _subscribe(self, viewer) -> str:
         self.layer = viewer.channel_layer
         # The default prefix: channels-redis reads one "specific" name per process.
-        self.channel = await self.layer.new_channel()
-        await self.layer.group_add(
-            realtime.cluster_group(self.cluster_id), self.channel
-        )
+        channel = await self.layer.new_channel()
+        await self.layer.group_add(realtime.cluster_group(self.cluster_id), channel)
+        self.channel = channel
         self._tasks = [
-            asyncio.ensure_future(self._receive()),
+            asyncio.ensure_future(self._receive(channel)),
             asyncio.ensure_future(self._tick()),
         ]
+        return channel
 
-    async def _receive(self) -> None:
+    async def _receive(self, channel: str) -> None:
         while True:
             try:
-                message = await self.layer.receive(self.channel)
+                message = await self.layer.receive(channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: the heartbeat repairs the boards

@@ -197,6 +197,47 @@ def test_a_dropped_websocket_reconnects_and_resumes_without_gaps(
     )
 
 
+def test_the_overview_redraws_only_what_a_move_changes(
+    demo, live_url, celery_worker, browser, page
+):
+    """Ticks of progress redraw the list of moves, not the host cards; the
+    cards of the move's two hosts are redrawn, the others' elements stay."""
+    from hvweb.moves.services import start_migration
+
+    vm = VirtualMachine.objects.get(name="prod-db-1")
+    source = vm.host
+    destination = Host.objects.filter(cluster=source.cluster).exclude(pk=source.pk)[0]
+    other = (
+        Host.objects.filter(cluster=source.cluster)
+        .exclude(pk__in=[source.pk, destination.pk])
+        .first()
+    )
+    log_in(page, live_url, "demo-operator")
+    page.wait_for_selector('[data-connection][data-state="live"]')
+    # Mark the VM list items of a host the move does not touch.
+    page.evaluate(
+        "id => { window.kept = [...document.querySelectorAll("
+        "`#host-${id} [data-vms] li`)]; }",
+        other.pk,
+    )
+    operator = get_user_model().objects.get(username="demo-operator")
+    move = start_migration(vm, destination, operator, speed=2, downtime_limit_ms=1)
+    page.wait_for_selector(f'[data-moves] [data-move="{move.pk}"]')
+    page.wait_for_selector(
+        f'#host-{destination.pk} [data-vm="{vm.pk}"]', timeout=90_000
+    )
+    page.wait_for_selector(f'[data-move="{move.pk}"]', state="detached", timeout=30_000)
+    move.refresh_from_db()
+    assert move.state == "succeeded", move.error_message
+    progress = move.events.filter(kind="progress").count()
+    kept = page.evaluate(
+        "window.kept.length > 0 && window.kept.every((li) => li.isConnected)"
+    )
+    assert kept  # the untouched host's card was never redrawn
+    renders = page.evaluate("hvwebBoards.reduce((n, b) => n + b.renders, 0)")
+    assert renders < progress  # not a redraw per frame, let alone per host
+
+
 # --- The viewer: sees, cannot act, and forged requests are refused -------------------
 
 
