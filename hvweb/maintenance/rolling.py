@@ -29,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from hvweb.core.locking import ROW_ONLY
 from hvweb.inventory.choices import HostState
 from hvweb.inventory.models import Cluster, Host
 from hvweb.moves import capacity
@@ -37,7 +38,7 @@ from hvweb.moves.drain import DrainRefused
 from hvweb.moves.options import MoveOptions
 from migrator.units import format_span
 
-from .failback import resume_with_failback
+from .failback import resume_with_failback, returning
 from .models import DrainRecord, MaintenanceRun
 from .plan import plan_drain
 from .service import drain_and_record
@@ -282,7 +283,7 @@ def kick(run_id: int, queue: str = "") -> None:
 def cancel_run(run: MaintenanceRun, who: str) -> MaintenanceRun:
     """Stop the run once the host in hand is resumed with its VMs back."""
     with transaction.atomic():
-        run = MaintenanceRun.objects.select_for_update().get(pk=run.pk)
+        run = MaintenanceRun.objects.select_for_update(**ROW_ONLY).get(pk=run.pk)
         if not run.active:
             raise RunRefused("RUN_FINISHED", f"The run already ended ({run.state}).")
         if not run.cancel_requested:
@@ -346,7 +347,7 @@ def _moves_done(record: DrainRecord) -> tuple[bool, list, list]:
 def _step(run_id: int) -> tuple[MaintenanceRun | None, bool]:
     with transaction.atomic():
         run = (
-            MaintenanceRun.objects.select_for_update()
+            MaintenanceRun.objects.select_for_update(**ROW_ONLY)
             .select_related("cluster", "current", "requested_by")
             .filter(pk=run_id)
             .first()
@@ -430,6 +431,19 @@ def _take_step(run: MaintenanceRun) -> bool:
             run.phase = MaintenanceRun.HOLDING
             run.phase_started_at = now
             run.attempts = 0
+            return True
+        # Every VM its drains moved away must be home before the next host.
+        drains = run.records.filter(host=host, kind=DrainRecord.DRAIN)
+        away = [vm.name for vm in returning(host, list(drains.order_by("created_at")))
+                if vm.host_id != host.pk]  # fmt: skip
+        if away:
+            run.attempts += 1
+            if run.attempts > RETRIES:
+                return _fail(run, f"{host.name}: {', '.join(away)} did not come "
+                             "back; the run stops.")  # fmt: skip
+            say(_line(f"{', '.join(away)}: not back on {host.name} yet; failing "
+                      "back again."))  # fmt: skip
+            run.phase = MaintenanceRun.FAILBACK
             return True
         return _host_done(run, host)
     if run.phase == MaintenanceRun.HOLDING:
