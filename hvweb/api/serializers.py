@@ -688,7 +688,7 @@ class ResumeSerializer(MoveOptionsSerializer):
     move options.
     """
 
-    failback = serializers.ChoiceField(
+    failback = strict.StrictChoiceField(
         choices=[("none", "No failback"), ("immediate", "Fail back now")],
         required=False,
         default="none",
@@ -748,29 +748,29 @@ class MaintenanceStartSerializer(MoveOptionsSerializer):
     """A rolling maintenance run to start (or plan, with ``?dry_run=true``)."""
 
     hosts = serializers.ListField(
-        child=serializers.IntegerField(), required=False,
+        child=strict.StrictIntegerField(), required=False,
         help_text="Host ids in the order to take them (default: every host up).",
     )  # fmt: skip
-    hold_s = serializers.FloatField(
+    hold_s = strict.StrictFloatField(
         required=False, default=300, min_value=0, max_value=7 * 24 * 3600,
         help_text="The maintenance period each host is held paused (seconds).",
     )  # fmt: skip
-    drain_only = serializers.BooleanField(
+    drain_only = strict.StrictBooleanField(
         required=False, default=False,
         help_text="Drain the hosts and stop, leaving them paused (a scheduled "
         "drain): no hold, no failback.",
     )  # fmt: skip
-    start_at = serializers.CharField(
+    start_at = strict.StrictCharField(
         required=False, allow_blank=True,
         help_text="Start at (ISO 8601); without an offset, in time_zone. The "
         "beat starts it within seconds of its time.",
     )  # fmt: skip
-    end_by = serializers.CharField(
+    end_by = strict.StrictCharField(
         required=False, allow_blank=True,
         help_text="Start no move after this (ISO 8601; without an offset, in "
         "time_zone): the run stops cleanly and says which hosts were done.",
     )  # fmt: skip
-    time_zone = serializers.CharField(
+    time_zone = strict.StrictCharField(
         required=False, default="UTC",
         help_text="The operator's IANA time zone, for entering and showing times.",
     )  # fmt: skip
@@ -779,7 +779,7 @@ class MaintenanceStartSerializer(MoveOptionsSerializer):
 class BalanceSerializer(MoveOptionsSerializer):
     """How to balance a cluster (Node Fairness)."""
 
-    level_pct = serializers.FloatField(
+    level_pct = strict.StrictFloatField(
         required=False, default=80, min_value=1, max_value=100,
         help_text="Move VMs off hosts whose memory use is over this level (%).",
     )  # fmt: skip

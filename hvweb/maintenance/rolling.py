@@ -97,9 +97,8 @@ def parse_moment(field: str, text: str | None, zone: str):
     try:
         moment = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
     except ValueError:
-        raise RunRefused(
-            "WINDOW",
-            f"{field}: give a date and time like 2026-12-01 02:00, got {text!r}.",
+        raise ValidationError(
+            {field: ["Give a date and time like 2026-12-01 02:00 (ISO 8601)."]}
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone_of(zone))
@@ -299,16 +298,14 @@ def cancel_run(run: MaintenanceRun, who: str) -> MaintenanceRun:
 
 
 def zone_of(name: str):
-    """The operator's time zone by its IANA name; RunRefused if unknown."""
+    """The operator's time zone by its IANA name; ValidationError if unknown."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise RunRefused(
-            "TIME_ZONE",
-            f"time_zone: {name!r} is not an IANA time zone name "
-            "(like Europe/Berlin or UTC).",
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValidationError(
+            {"time_zone": ["Give an IANA time zone name, like Europe/Berlin or UTC."]}
         ) from None
 
 
