@@ -828,7 +828,7 @@ class ResumeSerializer(MoveOptionsSerializer):
     move options.
     """
 
-    failback = serializers.ChoiceField(
+    failback = strict.StrictChoiceField(
         choices=[("none", "No failback"), ("immediate", "Fail back now")],
         required=False,
         default="none",
@@ -888,7 +888,7 @@ class MaintenanceStartSerializer(MoveOptionsSerializer):
     """A rolling maintenance run to start (or plan, with ``?dry_run=true``)."""
 
     hosts = serializers.ListField(
-        child=strict.StrictIntegerField(min_value=1), required=False,
+        child=strict.StrictIntegerField(), required=False,
         help_text="Host ids in the order to take them (default: every host up).",
     )  # fmt: skip
     hold_s = strict.StrictFloatField(

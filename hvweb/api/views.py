@@ -204,14 +204,10 @@ class ClusterViewSet(InventoryViewSet):
         hold_s = options.pop("hold_s")
         drain_only = options.pop("drain_only")
         zone = options.pop("time_zone")
-        try:
-            window = {
-                field: parse_moment(field, options.pop(field, None), zone)
-                for field in ("start_at", "end_by")
-            }
-        except RunRefused as refused:  # a malformed time or zone: the field's fault
-            field, _, why = refused.message.partition(": ")
-            raise ValidationError({field: [why]}) from None
+        window = {
+            "start_at": parse_moment("start_at", options.pop("start_at", None), zone),
+            "end_by": parse_moment("end_by", options.pop("end_by", None), zone),
+        }
         try:
             if dry_run:
                 return Response(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Q
 
 from hvweb.inventory.choices import HostState
 from hvweb.inventory.models import Host, VirtualMachine
@@ -31,7 +32,7 @@ from migrator.hyperv import drain_move_kind
 from .models import DrainRecord
 from .plan import DrainPlan, stand_in, timeline
 
-__all__ = ["FailbackOutcome", "plan_failback", "resume_with_failback"]
+__all__ = ["FailbackOutcome", "plan_failback", "resume_with_failback", "returning"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,7 @@ class FailbackOutcome:
         return found
 
 
-def _returning(
+def returning(
     host: Host, drains: list[DrainRecord] | None = None
 ) -> list[VirtualMachine]:
     """The VMs the host's last drain (or ``drains``, oldest first) moved away,
@@ -72,8 +73,12 @@ def _returning(
         drains = [last] if last is not None else []
     found: dict[int, VirtualMachine] = {}
     for record in drains:
-        succeeded = record.migrations.filter(state=MigrationState.SUCCEEDED)
-        moved = {m.vm_id: m.vm for m in succeeded.select_related("vm__host__cluster")}
+        # Moved: switched over (a move that failed after it, say its worker
+        # lost, left the VM on its destination all the same).
+        switched = record.migrations.filter(
+            Q(state=MigrationState.SUCCEEDED) | Q(switched_over=True)
+        )
+        moved = {m.vm_id: m.vm for m in switched.select_related("vm__host__cluster")}
         for planned in record.plan.get("moves", []):
             vm = moved.get(planned["vm_id"])
             if vm is not None and vm.pk not in found:
@@ -115,7 +120,7 @@ def plan_failback(host: Host, **options) -> DrainPlan:
     if host.state == HostState.DOWN:
         raise DrainRefused("HOST_DOWN", f"{host.name} is down: bring it up first.")
     with transaction.atomic():
-        vms = _returning(host)
+        vms = returning(host)
         load = capacity.load(host.cluster)
         load.hosts[host.pk].state = HostState.UP  # as resumed, in memory only
         others = list(load.moves)
@@ -158,7 +163,7 @@ def resume_with_failback(
     with transaction.atomic():
         host = resume_host(host, user)
         host = Host.objects.select_related("cluster").get(pk=host.pk)
-        vms = _returning(host, drains)
+        vms = returning(host, drains)
         load = capacity.load(host.cluster)
 
         def admit(vm, kind, where: Destination) -> Migration:

@@ -38,7 +38,7 @@ from hvweb.moves.drain import DrainRefused
 from hvweb.moves.options import MoveOptions
 from migrator.units import format_span
 
-from .failback import resume_with_failback
+from .failback import resume_with_failback, returning
 from .models import DrainRecord, MaintenanceRun
 from .plan import plan_drain
 from .service import drain_and_record
@@ -97,9 +97,8 @@ def parse_moment(field: str, text: str | None, zone: str):
     try:
         moment = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
     except ValueError:
-        raise RunRefused(
-            "WINDOW",
-            f"{field}: give a date and time like 2026-12-01 02:00, got {text!r}.",
+        raise ValidationError(
+            {field: ["Give a date and time like 2026-12-01 02:00 (ISO 8601)."]}
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone_of(zone))
@@ -283,7 +282,7 @@ def kick(run_id: int, queue: str = "") -> None:
 def cancel_run(run: MaintenanceRun, who: str) -> MaintenanceRun:
     """Stop the run once the host in hand is resumed with its VMs back."""
     with transaction.atomic():
-        run = MaintenanceRun.objects.select_for_update().get(pk=run.pk)
+        run = MaintenanceRun.objects.select_for_update(**ROW_ONLY).get(pk=run.pk)
         if not run.active:
             raise RunRefused("RUN_FINISHED", f"The run already ended ({run.state}).")
         if not run.cancel_requested:
@@ -299,16 +298,14 @@ def cancel_run(run: MaintenanceRun, who: str) -> MaintenanceRun:
 
 
 def zone_of(name: str):
-    """The operator's time zone by its IANA name; RunRefused if unknown."""
+    """The operator's time zone by its IANA name; ValidationError if unknown."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise RunRefused(
-            "TIME_ZONE",
-            f"time_zone: {name!r} is not an IANA time zone name "
-            "(like Europe/Berlin or UTC).",
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValidationError(
+            {"time_zone": ["Give an IANA time zone name, like Europe/Berlin or UTC."]}
         ) from None
 
 
@@ -433,6 +430,19 @@ def _take_step(run: MaintenanceRun) -> bool:
             run.phase = MaintenanceRun.HOLDING
             run.phase_started_at = now
             run.attempts = 0
+            return True
+        # Every VM its drains moved away must be home before the next host.
+        drains = run.records.filter(host=host, kind=DrainRecord.DRAIN)
+        away = [vm.name for vm in returning(host, list(drains.order_by("created_at")))
+                if vm.host_id != host.pk]  # fmt: skip
+        if away:
+            run.attempts += 1
+            if run.attempts > RETRIES:
+                return _fail(run, f"{host.name}: {', '.join(away)} did not come "
+                             "back; the run stops.")  # fmt: skip
+            say(_line(f"{', '.join(away)}: not back on {host.name} yet; failing "
+                      "back again."))  # fmt: skip
+            run.phase = MaintenanceRun.FAILBACK
             return True
         return _host_done(run, host)
     if run.phase == MaintenanceRun.HOLDING:

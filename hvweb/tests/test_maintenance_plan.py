@@ -217,6 +217,13 @@ def test_the_api_plans_and_refuses_rolling_maintenance():
     assert not MaintenanceRun.objects.exists()
     bad = operator.post(url, {"hold_s": -1}, format="json")
     assert bad.status_code == 400 and "hold_s" in bad.json()
+    for field, value in [("start_at", "tomorrow"), ("time_zone", "Mars/Olympus"),
+                         ("time_zone", 0), ("end_by", "2000-01-01 00:00")]:  # fmt: skip
+        bad = operator.post(url, {field: value}, format="json")
+        assert bad.status_code == 400 and field in bad.json(), (field, bad.json())
+    raw = b'{"start_at": "\\udae0\\udd8f"}'
+    odd = operator.generic("POST", url, raw, content_type="application/json")
+    assert odd.status_code == 400 and "start_at" in odd.json()
     Host.objects.filter(pk__in=[h.pk for h in world.hosts[1:]]).update(memory_mib=400)
     refused = operator.post(url, {"hold_s": 0, "speed": 0}, format="json")
     assert refused.status_code == 409 and refused.json()["code"] == "N_MINUS_ONE"
