@@ -6,9 +6,10 @@ import json
 import sys
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from hvweb.api.serializers import BalancePlanSerializer
+from hvweb.audit.context import AuditedCommand
 from hvweb.inventory.lookup import LookupError_, find_cluster
 from hvweb.inventory.models import Cluster
 from hvweb.maintenance.balance import DEFAULT_LEVEL_PCT, balance_cluster, plan_balance
@@ -20,7 +21,7 @@ from hvweb.moves.management.commands._common import (
 )
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Balance a cluster as Failover Clustering's Node Fairness does: the fewest "
         "live moves that bring every host's memory use under a level (80 %)."
