@@ -16,6 +16,7 @@ from hvweb.inventory import access
 from hvweb.inventory.choices import HostState, Priority
 from hvweb.inventory.models import Cluster, Host
 from hvweb.moves.drain import DrainRefused
+from hvweb.moves.views import operated_host, report_drain
 
 from .balance import DEFAULT_LEVEL_PCT, balance_cluster, plan_balance
 from .compare import compare
@@ -35,16 +36,6 @@ from .rolling import (
 LISTED = 50
 
 
-def _operated(request: HttpRequest, pk: int) -> Host:
-    return access.get_to_act_on(
-        Host.objects.select_related("cluster"),
-        request.user,
-        "operate",
-        "Draining and resuming hosts needs the operator or administrator role.",
-        pk=pk,
-    )
-
-
 def _confirm(request: HttpRequest, host: Host, planner, **context) -> HttpResponse:
     context |= {"host": host, "plan": None, "refused": None}
     try:
@@ -61,7 +52,7 @@ def _confirm(request: HttpRequest, host: Host, planner, **context) -> HttpRespon
 @require_GET
 def drain_plan(request: HttpRequest, pk: int) -> HttpResponse:
     """ "Pause and drain" asks first: what will happen, on the clock."""
-    host = _operated(request, pk)
+    host = operated_host(request, pk)
     return _confirm(
         request, host, plan_drain,
         headline=f"Pause and drain {host.name}?",
@@ -74,7 +65,7 @@ def drain_plan(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def failback_plan(request: HttpRequest, pk: int) -> HttpResponse:
     """ "Resume and fail back" asks first: which VMs come back, on the clock."""
-    host = _operated(request, pk)
+    host = operated_host(request, pk)
     return _confirm(
         request, host, plan_failback,
         headline=f"Resume {host.name} and fail back?",
@@ -87,16 +78,8 @@ def failback_plan(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def failback(request: HttpRequest, pk: int) -> HttpResponse:
     """Resume the host and bring back the VMs its last drain moved away."""
-    host = _operated(request, pk)
-    try:
-        outcome = resume_with_failback(host, request.user)
-    except DrainRefused as exc:
-        messages.error(request, f"{exc.code}: {exc.message}", extra_tags="at-drain")
-    else:
-        stays = {str(s) for s in outcome.stayed}
-        for line in outcome.lines():
-            level = messages.WARNING if line in stays else messages.SUCCESS
-            messages.add_message(request, level, line, extra_tags="at-drain")
+    host = operated_host(request, pk)
+    report_drain(request, lambda: resume_with_failback(host, request.user))
     return redirect(host)
 
 

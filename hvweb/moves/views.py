@@ -460,9 +460,10 @@ def replay_detail(request: HttpRequest, pk: int, replay_id: int) -> HttpResponse
 # --- Draining a host ---------------------------------------------------------------
 
 
-def _operated_host(request: HttpRequest, pk: int) -> Host:
+def operated_host(request: HttpRequest, pk: int) -> Host:
+    """The host ``pk`` if the user may drain and resume it (else 404/403)."""
     return access.get_to_act_on(
-        Host.objects.all(),
+        Host.objects.select_related("cluster"),
         request.user,
         "operate",
         "Draining and resuming hosts needs the operator or administrator role.",
@@ -476,23 +477,29 @@ def host_drain(request: HttpRequest, pk: int) -> HttpResponse:
     """Pause the host and start moving its running VMs away (the page's button)."""
     from hvweb.maintenance.service import drain_and_record
 
-    host = _operated_host(request, pk)
+    host = operated_host(request, pk)
+    report_drain(request, lambda: drain_and_record(host, request.user)[0])
+    return redirect(host)
+
+
+def report_drain(request: HttpRequest, act) -> None:
+    """Run a drain or failback (``act`` returns its outcome) and say on the
+    host's page what moved, what stays, or why it was refused."""
     try:
-        outcome, _ = drain_and_record(host, request.user)
+        outcome = act()
     except DrainRefused as exc:
         messages.error(request, f"{exc.code}: {exc.message}", extra_tags="at-drain")
-    else:
-        stays = {str(s) for s in outcome.stayed}
-        for line in outcome.lines():
-            level = messages.WARNING if line in stays else messages.SUCCESS
-            messages.add_message(request, level, line, extra_tags="at-drain")
-    return redirect(host)
+        return
+    stays = {str(s) for s in outcome.stayed}
+    for line in outcome.lines():
+        level = messages.WARNING if line in stays else messages.SUCCESS
+        messages.add_message(request, level, line, extra_tags="at-drain")
 
 
 @login_required
 @require_POST
 def host_resume(request: HttpRequest, pk: int) -> HttpResponse:
-    host = _operated_host(request, pk)
+    host = operated_host(request, pk)
     try:
         resume_host(host, request.user)
     except DrainRefused as exc:
