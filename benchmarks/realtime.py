@@ -70,24 +70,34 @@ def start_stack(data_dir: str, port: int, concurrency: int) -> subprocess.Popen[
     raise SystemExit("the stack did not start")
 
 
-def build_inventory(moves: int):
-    """A cluster with 2·moves hosts and `moves` VMs, and an operator's session."""
+def build_inventory(
+    moves: int,
+    *,
+    prefix: str = "BENCH",
+    limit: int | None = None,
+    link_mbps: int = 1000,
+    memory_mib: int = 256,
+    write_rate: int = 20_000,
+    working_set_pages: int = 8_000,
+):
+    """A cluster with 2·moves hosts and `moves` web VMs, and an operator's
+    session; ``limit`` simultaneous moves per host (default: all of them)."""
     from django.test import Client
 
     from hvweb.inventory.testing import make_member, make_vm, make_world
 
     # A fresh name each run: with --use-env the database may hold earlier runs.
-    world = make_world(f"BENCH{int(time.time())}", hosts=2 * moves)
-    world.cluster.max_simultaneous_migrations = moves
-    world.cluster.link_bandwidth_mbps = 1000
+    world = make_world(f"{prefix}{int(time.time())}", hosts=2 * moves)
+    world.cluster.max_simultaneous_migrations = limit or moves
+    world.cluster.link_bandwidth_mbps = link_mbps
     world.cluster.save()
     vms = [world.vm] + [
         make_vm(world.hosts[i], f"{world.team.name}-web-{i + 1}", csv=world.csv)
         for i in range(1, moves)
     ]
     for vm in vms:
-        vm.memory_mib, vm.workload_profile = 256, "web"
-        vm.write_rate, vm.working_set_pages = 20_000, 8_000
+        vm.memory_mib, vm.workload_profile = memory_mib, "web"
+        vm.write_rate, vm.working_set_pages = write_rate, working_set_pages
         vm.save()
     user = make_member(world.team, "operator", f"{world.team.name}-operator")
     client = Client()
