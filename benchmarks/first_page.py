@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import pages  # noqa: E402
 from pages import free_port, seed_with_history, setup_django  # noqa: E402
 
 TARGET_S = 0.8
@@ -72,30 +73,11 @@ PLOTLY_BYTES = """() => performance.getEntriesByType('resource')
 
 
 def start_daphne(port: int, log: Path, settings_module: str, path: str):
-    env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "DJANGO_SETTINGS_MODULE": settings_module,
-        "PYTHONPATH": os.pathsep.join([path, str(ROOT)]),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "hvweb.asgi:application"],
-        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True,
+    return pages.start_daphne(
+        port, log,
+        {"DJANGO_SETTINGS_MODULE": settings_module,
+         "PYTHONPATH": os.pathsep.join([path, str(ROOT)])},
     )  # fmt: skip
-    import socket
-    import time
-
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return process
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"daphne did not start: see {log}") from None
-            time.sleep(0.1)
 
 
 def measure(browser, base: str, cookie: dict, path: str) -> dict:

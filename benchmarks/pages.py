@@ -141,11 +141,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_daphne(port: int, log: Path) -> subprocess.Popen:
+def start_daphne(port: int, log: Path, env: dict | None = None) -> subprocess.Popen:
+    """daphne on ``port`` (``env``: extra variables), once it accepts connections."""
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
          "hvweb.asgi:application"],
-        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 30

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 
+from conftest import ON_POSTGRES, skip_on_postgres_flush_deadlock
 from hvweb.inventory import demo
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from hvweb.maintenance.models import DrainRecord, MaintenanceRun
@@ -30,12 +30,7 @@ def ended(run: MaintenanceRun, timeout: float = 120) -> MaintenanceRun:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("DATABASE_URL", "").startswith("postgres"),
-    reason="on PostgreSQL the stop's final run saw these time out after a worker "
-    "left locks that deadlocked the next flush; undiagnosed, see the closing note. "
-    "They run on SQLite.",
-)
+@skip_on_postgres_flush_deadlock
 def test_a_rolling_maintenance_of_clu_prod_brings_every_vm_home(celery_worker):
     demo.seed(write=lambda *_: None)
     cluster = Cluster.objects.get(name="CLU-PROD")
@@ -100,7 +95,7 @@ def test_one_run_per_cluster(celery_worker):
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    ON_POSTGRES,
     reason="flaky on PostgreSQL (about 4 runs in 10 under load): the run sometimes "
     "ends before the test sees the second host draining, once a VM was not failed "
     "back; undiagnosed, see the closing note. It runs on SQLite.",

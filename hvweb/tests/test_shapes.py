@@ -13,7 +13,6 @@ import csv
 import html
 import io
 import json
-import os
 import re
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
 
+from conftest import skip_on_postgres_flush_deadlock
 from hvweb.api.serializers import FlatMigrationSerializer, NestedMigrationSerializer
 from hvweb.api.testing import token_client
 from hvweb.inventory import access, choices
@@ -131,12 +131,7 @@ def test_the_drain_reply_and_the_cluster_snapshot_give_moves_in_brief(
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    os.environ.get("DATABASE_URL", "").startswith("postgres"),
-    reason="on PostgreSQL the stop's final run saw these time out after a worker "
-    "left locks that deadlocked the next flush; undiagnosed, see the closing note. "
-    "They run on SQLite.",
-)
+@skip_on_postgres_flush_deadlock
 def test_frames_have_one_shape_and_carry_the_hosts_memory_after_the_event(
     client, world, celery_worker
 ):
