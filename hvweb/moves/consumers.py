@@ -91,7 +91,7 @@ class _Stream(AsyncWebsocketConsumer):
         # Join before reading the snapshot: a frame committed in between then
         # arrives through the group instead of falling between the two. The
         # user's group brings the order to re-check access (moves.revocation).
-        await self.channel_layer.group_add(self.group(), self.channel_name)
+        await self.join()
         await self.channel_layer.group_add(
             realtime.user_group(self.user_id), self.channel_name
         )
@@ -101,13 +101,24 @@ class _Stream(AsyncWebsocketConsumer):
             return
         await self.accept()
         await self.send_json(await self.snapshot())
+        await self.live()
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "pk"):
-            await self.channel_layer.group_discard(self.group(), self.channel_name)
+            await self.leave()
             await self.channel_layer.group_discard(
                 realtime.user_group(self.user_id), self.channel_name
             )
+
+    async def join(self) -> None:
+        """Start receiving the object's frames (its group, by default)."""
+        await self.channel_layer.group_add(self.group(), self.channel_name)
+
+    async def live(self) -> None:
+        """The snapshot is out: frames held since :meth:`join` may follow."""
+
+    async def leave(self) -> None:
+        await self.channel_layer.group_discard(self.group(), self.channel_name)
 
     async def hvweb_recheck(self, message: dict[str, Any]) -> None:
         """Close the stream once its user may no longer see its object."""
@@ -294,41 +305,24 @@ class ClusterConsumer(_Stream):
 
     model = Cluster
 
-    def group(self) -> str:
-        return realtime.cluster_group(self.pk)
-
     async def snapshot(self) -> dict[str, Any]:
         return await _in_pool(cluster_snapshot)(self.pk)
 
-    async def connect(self) -> None:
-        self.pk = int(self.scope["url_route"]["kwargs"]["pk"])
-        self.user_id = self.scope["user"].pk
-        self.revoked = False
+    async def join(self) -> None:
+        # The process's hub is in the group, not this viewer; it holds the
+        # viewer's ticks until the snapshot is out (:meth:`live`).
         self.hub = hub(self.pk)
-        # Subscribed before the snapshot is read: nothing falls between. The
-        # user's group brings the order to re-check access (moves.revocation).
         await self.hub.join(self)
-        await self.channel_layer.group_add(
-            realtime.user_group(self.user_id), self.channel_name
-        )
-        # Access may have gone between the handshake's check and joining.
-        if not await _still_visible(self.model, self.user_id, self.pk):
-            await self.close(code=4403)
-            return
-        await self.accept()
-        await self.send_json(await self.snapshot())
+
+    async def live(self) -> None:
         await self.hub.ready(self)
+
+    async def leave(self) -> None:
+        if hasattr(self, "hub"):
+            await self.hub.leave(self)
 
     async def send_frame(self, text: str) -> None:
         """What the hub writes to each viewer of the cluster: nothing once
         this viewer's access was revoked."""
         if not self.revoked:
             await self.send(text_data=text)
-
-    async def disconnect(self, code: int) -> None:
-        if hasattr(self, "hub"):
-            await self.hub.leave(self)
-        if hasattr(self, "user_id"):
-            await self.channel_layer.group_discard(
-                realtime.user_group(self.user_id), self.channel_name
-            )
