@@ -104,11 +104,13 @@ def _reap() -> list[int]:
 
 
 def _reap_lost_jobs() -> list[int]:
-    """Fail dispatched moves that no worker took and whose job the broker lost.
+    """Fail dispatched moves that no worker will start: their job was lost by
+    the broker (``JOB_LOST``) or with the worker that took it (``WORKER_LOST``).
 
-    A move waits in the job queue for as long as every worker is busy: only a
-    job the broker no longer holds (see :mod:`hvweb.moves.jobs`) is lost. The
-    VM never left its source.
+    A move waits in the job queue for as long as every worker is busy, and a
+    live worker may hold a job it has not started yet: only a job the broker
+    no longer holds, or one taken by a worker that is gone (see
+    :mod:`hvweb.moves.jobs`), is lost. The VM never left its source.
     """
     cutoff = timezone.now() - timedelta(seconds=settings.HVWEB_HEARTBEAT_TIMEOUT_S)
     dispatched = {
@@ -123,26 +125,42 @@ def _reap_lost_jobs() -> list[int]:
     }
     if not dispatched:
         return []
+    wanted = {d["job"]: d["queue"] for d in dispatched.values()}
     try:
-        gone = jobs.missing({d["job"]: d["queue"] for d in dispatched.values()})
+        gone = jobs.missing(wanted)
+        orphans = jobs.orphaned({j: q for j, q in wanted.items() if j not in gone})
     except Exception as exc:  # the broker does not answer: nothing to tell now
         log.warning("reaper: could not look for dispatched jobs: %s", exc)
         return []
     reaped = []
     for pk, data in dispatched.items():
-        if data["job"] not in gone:
+        if data["job"] not in gone | orphans:
             continue
         with transaction.atomic():
             migration = Migration.objects.select_for_update(**ROW_ONLY).get(pk=pk)
             if migration.state != MigrationState.RUNNING or migration.started_at:
                 continue  # a worker took it after all
-            message = (
-                f"The job queue lost this move's job (job {data['job']} is no "
-                f"longer in queue {data['queue']!r}: Redis was flushed or "
-                "restarted) before any worker took it; the VM stays on "
-                f"{migration.source.name}. Start the move again."
-            )
-            lifecycle.finish(pk, MigrationState.FAILED, "JOB_LOST", message)
-        log.warning("move %s failed as JOB_LOST: %s", pk, message)
+            if data["job"] in gone:
+                code, message = (
+                    "JOB_LOST",
+                    (
+                        f"The job queue lost this move's job (job {data['job']} is "
+                        f"no longer in queue {data['queue']!r}: Redis was flushed or "
+                        "restarted) before any worker took it; the VM stays on "
+                        f"{migration.source.name}. Start the move again."
+                    ),
+                )
+            else:
+                code, message = (
+                    "WORKER_LOST",
+                    (
+                        f"The worker that took this move's job (job {data['job']}) "
+                        "stopped before starting it, and no live worker holds it; "
+                        f"the VM stays on {migration.source.name}. Start the move "
+                        "again."
+                    ),
+                )
+            lifecycle.finish(pk, MigrationState.FAILED, code, message)
+        log.warning("move %s failed as %s: %s", pk, code, message)
         reaped.append(pk)
     return reaped

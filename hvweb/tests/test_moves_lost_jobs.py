@@ -67,3 +67,52 @@ def test_a_dispatched_move_whose_job_vanished_fails_job_lost_vm_on_source(
     time.sleep(2)
     kept.refresh_from_db()
     assert kept.state == MigrationState.RUNNING and kept.started_at is None
+
+
+@pytest.mark.slow
+def test_a_move_whose_worker_died_before_starting_it_fails_worker_lost(
+    world, celery_worker, start_worker
+):
+    """A worker takes the job (kombu's ``unacked`` hash) and dies before it
+    claims the move: without the reaper the move would wait for the transport's
+    visibility timeout (an hour). Holding the move's row makes the worker's
+    claim wait, so the kill lands between taking the job and starting it."""
+    import uuid
+
+    from django.db import transaction
+
+    from conftest import routed_to
+    from hvweb.moves import jobs
+    from hvweb.moves.lifecycle import job_id
+    from hvweb.moves.models import Migration
+
+    queue = f"taken-{uuid.uuid4().hex[:8]}"
+    with routed_to(queue):
+        move = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    job = {job_id(move.pk): queue}
+    with transaction.atomic():
+        # A write holds the row (PostgreSQL) or the database (SQLite) until the
+        # block ends: the worker's claim waits on it.
+        Migration.objects.filter(pk=move.pk).update(worker="")
+        victim = start_worker("taker", queue=queue)
+        deadline = time.monotonic() + 30
+        while not jobs.taken(job):
+            assert time.monotonic() < deadline, "the worker never took the job"
+            time.sleep(0.1)
+        assert jobs.orphaned(job) == set()  # a live worker holds it
+        victim.kill()
+        assert jobs.orphaned(job) == set(job)  # held by nobody now
+    died_at = time.monotonic()
+    deadline = died_at + REAPER_TIMEOUT_S + 15
+    while move.active:
+        assert time.monotonic() < deadline, "the reaper never noticed"
+        time.sleep(0.2)
+        move.refresh_from_db()
+    print(f"orphaned job reaped after {time.monotonic() - died_at:.1f} s")
+    assert move.state == MigrationState.FAILED
+    assert move.error_code == "WORKER_LOST"
+    assert move.started_at is None
+    assert "stopped before starting it" in move.error_message
+    assert "the VM stays on HV-BLUE-1" in move.error_message
+    world.vm.refresh_from_db()
+    assert world.vm.host == world.hosts[0]
