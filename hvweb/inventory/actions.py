@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from hvweb.core.locking import ROW_ONLY
+from hvweb.core.locking import locked
 from migrator import rules
 from migrator.rules import Failure
 
@@ -43,11 +43,9 @@ def configure_highly_available(vms: Iterable[VirtualMachine]) -> list[HAOutcome]
     outcomes = []
     for vm in vms:
         with transaction.atomic():
-            vm = (
-                VirtualMachine.objects.select_for_update(**ROW_ONLY)
-                .select_related("host__cluster")
-                .get(pk=vm.pk)
-            )
+            vm = locked(VirtualMachine.objects.select_related("host__cluster"), vm.pk)
+            if vm is None:
+                raise VirtualMachine.DoesNotExist
             if vm.highly_available:
                 outcomes.append(HAOutcome(vm=vm, configured=False, already=True))
                 continue

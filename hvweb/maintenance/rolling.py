@@ -29,7 +29,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from hvweb.core.locking import ROW_ONLY
+from hvweb.core.locking import ROW_ONLY, locked
 from hvweb.inventory.choices import HostState
 from hvweb.inventory.models import Cluster, Host
 from hvweb.moves import capacity
@@ -343,13 +343,9 @@ def _moves_done(record: DrainRecord) -> tuple[bool, list, list]:
 
 def _step(run_id: int) -> tuple[MaintenanceRun | None, bool]:
     with transaction.atomic():
-        run = (
-            # The run's row alone: PostgreSQL refuses FOR UPDATE on the outer
-            # joins of the nullable ``current`` and ``requested_by``.
-            MaintenanceRun.objects.select_for_update(**ROW_ONLY)
-            .select_related("cluster", "current", "requested_by")
-            .filter(pk=run_id)
-            .first()
+        run = locked(
+            MaintenanceRun.objects.select_related("cluster", "current", "requested_by"),
+            run_id,
         )
         if run is None or not run.active:
             return run, False

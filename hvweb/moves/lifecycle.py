@@ -39,7 +39,7 @@ from django.db.models import Prefetch
 from django.dispatch import Signal
 from django.utils import timezone
 
-from hvweb.core.locking import ROW_ONLY
+from hvweb.core.locking import ROW_ONLY, locked
 from hvweb.inventory import snapshots
 from hvweb.inventory.models import Cluster, Host, VirtualDisk, VirtualMachine
 from migrator import (
@@ -185,11 +185,9 @@ def admit(
     """
     try:
         with transaction.atomic():
-            vm = (
-                VirtualMachine.objects.select_for_update(**ROW_ONLY)
-                .select_related("host__cluster")
-                .get(pk=vm.pk)
-            )
+            vm = locked(VirtualMachine.objects.select_related("host__cluster"), vm.pk)
+            if vm is None:
+                raise VirtualMachine.DoesNotExist
             _lock_cluster(vm.host.cluster_id)
             destination = Host.objects.select_related("cluster").get(pk=destination.pk)
             quick = kind == MoveKind.QUICK
@@ -246,7 +244,7 @@ def _dispatch(migration_id: int) -> Migration:
     VM has not left its host) instead of waiting forever for a worker.
     """
     # The job's id and queue are journalled, so the reaper can look for the job
-    # in the broker (:func:`hvweb.moves.jobs.lost`) and fail a move whose job
+    # in the broker (:mod:`hvweb.moves.jobs`) and fail a move whose job
     # vanished (a flushed or restarted Redis) instead of leaving it dispatched.
     job = job_id(migration_id)
     queue = current_app.conf.task_default_queue
@@ -359,11 +357,9 @@ def window_closed(migration: Migration) -> bool:
 def claim(migration_id: int, worker: str) -> Migration:
     """Take a dispatched move for ``worker``; a second delivery gets NotRunnable."""
     with transaction.atomic():
-        migration = (
-            Migration.objects.select_for_update(**ROW_ONLY)
-            .select_related("vm", "cluster", "source", "destination")
-            .filter(pk=migration_id)
-            .first()
+        migration = locked(
+            Migration.objects.select_related("vm", "cluster", "source", "destination"),
+            migration_id,
         )
         if migration is None:
             raise NotRunnable("gone")
