@@ -365,14 +365,18 @@ def fixes_for(
 # --- Moves ----------------------------------------------------------------------
 
 
-def move_command(vm_name: str, node: str, cluster: str) -> Command:
-    """The live migration of a clustered VM to ``node``, as PowerShell runs it."""
+def move_command(
+    vm_name: str, node: str, cluster: str, migration_type: str = "Live"
+) -> Command:
+    """The move of a clustered VM to ``node``, as PowerShell runs it:
+    ``migration_type`` Live, or Quick (save, move, resume) for a VM that is
+    off or saved or below the cluster's move-type threshold."""
     return _command(
         "Move-ClusterVirtualMachineRole",
         ("Cluster", cluster),
         ("Name", vm_name),
         ("Node", node),
-        ("MigrationType", "Live"),
+        ("MigrationType", migration_type),
     )
 
 

@@ -261,34 +261,30 @@ class DrainStep:
 def drain_plan(host: Host) -> tuple[powershell.Command, list[DrainStep]]:
     """The drain as PowerShell: Failover Clustering's own, and each move.
 
-    Each running VM, biggest first, goes to its best-ranked destination now
-    (ready hosts first, then by free memory). hvweb's own drain also counts
-    the memory each earlier move reserves, so it may spread them further.
+    Each move is the one hvweb's own drain would make now
+    (:func:`hvweb.maintenance.plan.plan_drain`: the same order, destinations
+    and move types, live or quick), and each VM that stays says why; a host
+    that is down has nothing to move.
     """
-    from hvweb.moves.services import ranked_destinations
+    from hvweb.maintenance.plan import plan_drain
+    from hvweb.moves.choices import MoveKind
+    from hvweb.moves.drain import DrainRefused
 
     cluster = host.cluster.name
-    steps = []
-    running = host.virtual_machines.filter(power_state="running").order_by(
-        "-memory_mib", "name"
-    )
-    for vm in running.select_related("host__cluster"):
-        ranked = ranked_destinations(vm)
-        best = next((d for d in ranked if d.selectable), None)
-        if best is None:
-            closest = min(ranked, key=lambda d: len(d.failures)) if ranked else None
-            why = (
-                " ".join(f"{f.code}" for f in closest.failures)
-                if closest
-                else "the cluster has no other host"
-            )
-            steps.append(DrainStep(vm=vm, command=None, reason=why))
-            continue
-        steps.append(
-            DrainStep(
-                vm=vm,
-                command=powershell.move_command(vm.name, best.host.name, cluster),
-                destination=best.host.name,
-            )
+    try:
+        plan = plan_drain(host)
+    except DrainRefused:
+        return powershell.drain_commands(host.name, cluster), []
+    steps = [
+        DrainStep(
+            vm=m.vm,
+            command=powershell.move_command(
+                m.vm.name, m.migration.destination.name, cluster,
+                "Quick" if m.migration.kind == MoveKind.QUICK else "Live",
+            ),
+            destination=m.migration.destination.name,
         )
+        for m in plan.moves
+    ]  # fmt: skip
+    steps += [DrainStep(vm=s.vm, command=None, reason=s.reason) for s in plan.stayed]
     return powershell.drain_commands(host.name, cluster), steps

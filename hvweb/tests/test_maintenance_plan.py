@@ -61,6 +61,33 @@ def test_a_sixteen_host_cluster_plans_as_it_drains():
     assert sorted({m.slot for m in plan.moves}) == [1, 2]
 
 
+def test_the_host_pages_powershell_is_the_drains_own_plan(client):
+    """The PowerShell a host page offers makes the moves hvweb's drain would:
+    the same VMs, destinations and order, quick for a Low one, and the VMs
+    that stay with the drain's reason."""
+    from hvweb.inventory.readiness_report import drain_plan
+
+    world = make_world("PS", hosts=3)
+    source = world.hosts[0]
+    make_vm(source, "ps-low", csv=world.csv, memory_mib=256, priority=1000)
+    plan = plan_drain(source, speed=0)
+    _, steps = drain_plan(source)
+    assert [(s.vm.name, s.destination) for s in steps] == [
+        (m.vm.name, m.migration.destination.name) for m in plan.moves
+    ]
+    low = next(s for s in steps if s.vm.name == "ps-low")
+    assert low.command.text.endswith("-MigrationType Quick")
+    client.force_login(make_member(world.team, "viewer"))
+    body = client.get(source.get_absolute_url()).content.decode()
+    assert (f"-Name ps-low -Node {low.destination} -MigrationType Quick") in body
+    # Every other host full: the VM stays, and the page says the drain's why.
+    Host.objects.filter(pk__in=[h.pk for h in world.hosts[1:]]).update(memory_mib=1)
+    _, steps = drain_plan(source)
+    assert all(s.command is None and s.reason for s in steps)
+    body = client.get(source.get_absolute_url()).content.decode()
+    assert f"{steps[0].vm.name} stays: {steps[0].reason}" in body
+
+
 def test_the_plan_names_what_stays_and_why():
     world = make_world()
     make_vm(world.hosts[0], "local-1", csv=None, highly_available=False)
@@ -156,9 +183,10 @@ def test_pause_and_drain_asks_first_with_the_plan_then_checks_the_drain(client):
     quick = Migration.objects.get(vm__name="low-1")
     detail = client.get(quick.get_absolute_url()).content.decode()
     assert '<dd id="kind">Quick migration <span' in detail
-    assert 'low-1 <span class="tag warn">quick</span>' in client.get(
-        "/migrations/"
-    ).content.decode()
+    assert (
+        'low-1 <span class="tag warn">quick</span>'
+        in client.get("/migrations/").content.decode()
+    )
     assert client.get(record.get_absolute_url()).status_code == 200
 
 
