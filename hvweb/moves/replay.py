@@ -167,11 +167,16 @@ def request_replay(migration: Migration, user=None, **asked: Any) -> Replay:
     return replay
 
 
+def job_id(replay_id: int) -> str:
+    """The Celery task id of the replay's job (the reaper looks for it)."""
+    return f"hvweb-replay-{replay_id}"
+
+
 def _send(replay_id: int) -> None:
     from celery import current_app
 
     try:
-        current_app.send_task(REPLAY_TASK, args=[replay_id])
+        current_app.send_task(REPLAY_TASK, args=[replay_id], task_id=job_id(replay_id))
     except Exception as exc:  # kombu raises its own kinds for a lost broker
         Replay.objects.filter(pk=replay_id).update(
             state=ReplayState.FAILED,

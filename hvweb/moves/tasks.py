@@ -10,7 +10,7 @@ import logging
 import socket
 from datetime import timedelta
 
-from celery import shared_task
+from celery import current_app, shared_task
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -60,7 +60,8 @@ def run_replay(replay_id: int) -> str:
 
 @shared_task(name="hvweb.reap_lost_migrations", ignore_result=True)
 def reap_lost_migrations() -> list[int]:
-    """Fail running moves whose heartbeat stopped: their worker was lost.
+    """Fail running moves whose heartbeat stopped: their worker was lost; fail
+    dispatched moves whose job is lost; send lost replays' jobs again.
 
     The VM's owner changes only with the "online" stage, so a move lost before
     it is still on its source; one lost after it is on the destination, and the
@@ -100,7 +101,9 @@ def _reap() -> list[int]:
             )  # fmt: skip
         log.warning("move %s failed as WORKER_LOST: %s", pk, message)
         reaped.append(pk)
-    return reaped + _reap_lost_jobs()
+    reaped += _reap_lost_jobs()
+    _resend_lost_replays()
+    return reaped
 
 
 def _reap_lost_jobs() -> list[int]:
@@ -164,3 +167,34 @@ def _reap_lost_jobs() -> list[int]:
         log.warning("move %s failed as %s: %s", pk, code, message)
         reaped.append(pk)
     return reaped
+
+
+def _resend_lost_replays() -> list[int]:
+    """Send again the jobs of queued replays that no worker will run: lost by
+    the broker or with the worker that took them (:mod:`hvweb.moves.jobs`).
+
+    A replay is a pure simulation that stores its result once (only a queued
+    replay runs), so a second job is harmless where a lost one would leave
+    it queued for good. Returns the replays sent again.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.HVWEB_HEARTBEAT_TIMEOUT_S)
+    queued = list(
+        Replay.objects.filter(
+            state=ReplayState.QUEUED, created_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    if not queued:
+        return []
+    queue = current_app.conf.task_default_queue
+    wanted = {replay.job_id(pk): queue for pk in queued}
+    try:
+        gone = jobs.missing(wanted)
+        gone |= jobs.orphaned({j: q for j, q in wanted.items() if j not in gone})
+    except Exception as exc:  # the broker does not answer: nothing to tell now
+        log.warning("reaper: could not look for queued replays: %s", exc)
+        return []
+    again = [pk for pk in queued if replay.job_id(pk) in gone]
+    for pk in again:
+        log.warning("replay %s lost its job; sending it again", pk)
+        replay._send(pk)
+    return again
