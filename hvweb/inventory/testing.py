@@ -111,6 +111,20 @@ def make_world(prefix: str = "BLUE", hosts: int = 3) -> World:
     return World(team=team, cluster=cluster, hosts=host_list, csv=csv, vm=vm)
 
 
+def make_moving_world(**vm_fields) -> World:
+    """:func:`make_world` with an ``operator`` (``world.operator``) and a 64 MiB
+    database VM that a worker moves in about a second; ``vm_fields`` change
+    the VM (its workload, write rate, working set)."""
+    world = make_world()
+    world.operator = make_member(world.team, "operator")
+    fields = {"memory_mib": 64, "workload_profile": "database", "write_rate": 50_000,
+              "working_set_pages": 4_000} | vm_fields  # fmt: skip
+    for name, value in fields.items():
+        setattr(world.vm, name, value)
+    world.vm.save()
+    return world
+
+
 def make_member(
     team: Team, role: str, username: str | None = None, *, staff: bool = True
 ):

@@ -9,7 +9,7 @@ import time
 import pytest
 from django.urls import reverse
 
-from hvweb.inventory.testing import make_member, make_vm, make_world
+from hvweb.inventory.testing import make_member, make_moving_world, make_vm, make_world
 from hvweb.moves import lifecycle
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.models import Migration, MigrationEvent
@@ -46,15 +46,7 @@ def exported(response) -> list[dict[str, str]]:
 
 @pytest.fixture
 def world():
-    w = make_world()
-    w.operator = make_member(w.team, "operator")
-    vm = w.vm
-    vm.memory_mib = 64
-    vm.workload_profile = "database"
-    vm.write_rate = 50_000
-    vm.working_set_pages = 4_000
-    vm.save()
-    return w
+    return make_moving_world()
 
 
 @pytest.fixture

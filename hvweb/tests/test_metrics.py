@@ -15,7 +15,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import Worker, daphne, database_url_for_children, routed_to
-from hvweb.inventory.testing import make_member, make_vm, make_world
+from hvweb.inventory.testing import make_member, make_moving_world, make_vm
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.models import Migration
 from hvweb.moves.services import start_migration
@@ -58,15 +58,7 @@ def token(settings):
 
 @pytest.fixture
 def world():
-    w = make_world()
-    w.operator = make_member(w.team, "operator")
-    vm = w.vm
-    vm.memory_mib = 64
-    vm.workload_profile = "database"
-    vm.write_rate = 50_000
-    vm.working_set_pages = 4_000
-    vm.save()
-    return w
+    return make_moving_world()
 
 
 def ended_move(world, vm, state, **fields) -> Migration:

@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from conftest import REAPER_TIMEOUT_S, routed_to
-from hvweb.inventory.testing import make_member, make_vm, make_world
+from hvweb.inventory.testing import make_member, make_moving_world, make_vm
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.models import Migration, MigrationEvent
 from hvweb.moves.services import (
@@ -58,15 +58,7 @@ def in_stage(migration: Migration, stage: Stage, timeout=30.0) -> Migration:
 
 @pytest.fixture
 def world():
-    w = make_world()
-    w.operator = make_member(w.team, "operator")
-    vm = w.vm
-    vm.memory_mib = 64
-    vm.workload_profile = "database"
-    vm.write_rate = 50_000
-    vm.working_set_pages = 4_000
-    vm.save()
-    return w
+    return make_moving_world()
 
 
 def test_a_move_relocates_the_vm_and_persists_every_stage_and_pass(

@@ -34,6 +34,16 @@ def world():
     return w
 
 
+def reaped_within(move, seconds: float) -> None:
+    """Wait until the reaper ended ``move``; fail after ``seconds``."""
+    since = time.monotonic()
+    while move.active:
+        assert time.monotonic() < since + seconds, "the reaper never noticed"
+        time.sleep(0.2)
+        move.refresh_from_db()
+    print(f"move #{move.pk} reaped after {time.monotonic() - since:.1f} s")
+
+
 def test_a_dispatched_move_whose_job_vanished_fails_job_lost_vm_on_source(
     world, celery_worker, unworked_queue
 ):
@@ -51,13 +61,7 @@ def test_a_dispatched_move_whose_job_vanished_fails_job_lost_vm_on_source(
         if b'"hvweb-move-%d"' % lost.pk in raw
     )
     broker.lrem(queue, 1, job)
-    lost_at = time.monotonic()
-    deadline = lost_at + REAPER_TIMEOUT_S + 10
-    while lost.active:
-        assert time.monotonic() < deadline, "the reaper never noticed"
-        time.sleep(0.2)
-        lost.refresh_from_db()
-    print(f"lost job reaped after {time.monotonic() - lost_at:.1f} s")
+    reaped_within(lost, REAPER_TIMEOUT_S + 10)
     assert lost.state == MigrationState.FAILED
     assert lost.error_code == "JOB_LOST"
     assert "the VM stays on HV-BLUE-1" in lost.error_message
@@ -102,13 +106,7 @@ def test_a_move_whose_worker_died_before_starting_it_fails_worker_lost(
         assert jobs.orphaned(job) == set()  # a live worker holds it
         victim.kill()
         assert jobs.orphaned(job) == set(job)  # held by nobody now
-    died_at = time.monotonic()
-    deadline = died_at + REAPER_TIMEOUT_S + 15
-    while move.active:
-        assert time.monotonic() < deadline, "the reaper never noticed"
-        time.sleep(0.2)
-        move.refresh_from_db()
-    print(f"orphaned job reaped after {time.monotonic() - died_at:.1f} s")
+    reaped_within(move, REAPER_TIMEOUT_S + 15)
     assert move.state == MigrationState.FAILED
     assert move.error_code == "WORKER_LOST"
     assert move.started_at is None

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from hvweb.api.testing import token_client
-from hvweb.inventory.testing import make_member, make_world
+from hvweb.inventory.testing import make_member, make_moving_world, make_world
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.models import Migration
 from hvweb.moves.services import start_migration
@@ -23,15 +23,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def world():
-    w = make_world()
-    w.operator = make_member(w.team, "operator")
-    vm = w.vm
-    vm.memory_mib = 64
-    vm.workload_profile = "web"
-    vm.write_rate = 2_000
-    vm.working_set_pages = 2_000
-    vm.save()
-    return w
+    return make_moving_world(
+        workload_profile="web", write_rate=2_000, working_set_pages=2_000
+    )
 
 
 def hammer(world, link_mbps: int = 100) -> None:
@@ -393,3 +387,29 @@ def test_the_history_and_the_api_filter_moves_by_policy(client, world, unworked_
     client.force_login(world.operator)
     page = client.get("/migrations/?policy=throttle").content.decode()
     assert 'id="id_policy"' in page and "1 migration<" in page
+
+
+def test_a_replay_whose_job_was_lost_is_sent_again_and_runs(
+    celery_worker, world, redis_url
+):
+    """Redis restarted without the replay's job (the embedded one keeps
+    nothing): the reaper sends the job again, to its own queue, and the
+    suite's worker runs it."""
+    import uuid
+
+    import redis
+
+    from conftest import REAPER_TIMEOUT_S, routed_to
+    from hvweb.moves.replay import job_id, request_replay
+
+    move = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
+    finished(move)
+    queue = f"unworked-{uuid.uuid4().hex[:8]}"
+    with routed_to(queue):
+        replay = request_replay(move, world.operator)
+    broker = redis.Redis.from_url(redis_url)
+    assert any(job_id(replay.pk).encode() in raw for raw in broker.lrange(queue, 0, -1))
+    broker.delete(queue)  # the job is gone (and no worker reads that queue)
+    replay = done(replay, REAPER_TIMEOUT_S + 30)
+    assert replay.state == "done", replay.error
+    assert replay.result["passes"] == move.passes
