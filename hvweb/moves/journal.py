@@ -24,15 +24,27 @@ from .frames import Frame, frame
 from .models import Migration, MigrationEvent
 
 
+class MoveEnded(Exception):
+    """The move has ended already (the reaper failed it, say, while its worker
+    still ran it): it takes no more events, and nothing it does is kept."""
+
+
 def record(
     migration_id: int, kind: str, data: dict[str, Any], **changes: Any
 ) -> Migration:
     """Store event ``kind`` of the move with ``changes`` to its row; send after commit.
 
-    Returns the move as it stands after the event.
+    Returns the move as it stands after the event. Raises MoveEnded for a move
+    that has ended (its one end is :func:`hvweb.moves.lifecycle.finish`'s), so
+    the transaction of a late event rolls back whole: a worker the reaper gave
+    up on cannot switch the VM over behind a move recorded as failed.
     """
     with transaction.atomic():
         migration = Migration.objects.select_for_update(**ROW_ONLY).get(pk=migration_id)
+        if not migration.active:
+            raise MoveEnded(
+                f"move {migration_id} ended ({migration.state}); {kind} not recorded"
+            )
         for field, value in changes.items():
             setattr(migration, field, value)
         migration.last_seq += 1

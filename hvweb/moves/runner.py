@@ -220,6 +220,8 @@ class Runner:
         heartbeat.start()
         try:
             self._run()
+        except journal.MoveEnded as ended:  # ended elsewhere: nothing to record
+            log.warning("move %s: stopped, it was ended meanwhile: %s", self.pk, ended)
         except Exception as exc:  # recorded on the move; the VM stays where it is
             log.exception("move %s failed unexpectedly", self.pk)
             self._fail_unexpectedly(exc)

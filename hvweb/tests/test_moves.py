@@ -322,6 +322,34 @@ def test_a_killed_worker_fails_its_move_within_a_minute_and_the_next_move_succee
     assert world.vm.host == world.hosts[1]
 
 
+def test_a_worker_given_up_on_cannot_switch_its_move_over(celery_worker, world):
+    """The reaper failed the move while its worker, slow but alive, still ran
+    it (a heartbeat late on a loaded machine): the worker's next event is not
+    recorded, so the VM is not switched over behind a move that says the VM
+    runs on its source."""
+    from hvweb.moves import lifecycle
+
+    world.cluster.link_bandwidth_mbps = 200  # pre-copy lasts about 3 s
+    world.cluster.save()
+    migration = start_migration(world.vm, world.hosts[1], world.operator, speed=1)
+    in_stage(migration, Stage.MEMORY_TRANSFER)
+    lifecycle.finish(
+        migration.pk, MigrationState.FAILED, "WORKER_LOST",
+        "The worker running this move stopped answering; the VM runs on "
+        f"{world.hosts[0].name}.", stage=Stage.MEMORY_TRANSFER.value,
+    )  # fmt: skip
+    ended_at = migration.events.order_by("-seq").values_list("seq", flat=True)[0]
+    # Unhindered, the worker went on recording the move (a hundred progress
+    # frames in these 8 s) and then switched the VM over.
+    time.sleep(8)
+    migration.refresh_from_db()
+    assert (migration.state, migration.error_code) == ("failed", "WORKER_LOST")
+    assert not migration.switched_over
+    assert migration.last_seq == ended_at  # nothing recorded after its end
+    world.vm.refresh_from_db()
+    assert world.vm.host == world.hosts[0]
+
+
 def test_rules_are_checked_again_when_the_worker_takes_the_move(celery_worker, world):
     world.cluster.max_simultaneous_migrations = 1
     world.cluster.save()
