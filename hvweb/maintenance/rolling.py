@@ -12,11 +12,12 @@ time: the next tick resumes where the run was. For each host in turn:
 ``drain`` → ``draining`` (its moves end) → ``holding`` (the maintenance
 period) → ``failback`` → ``failing_back`` (the moves back end) → next host.
 
-A move lost with its worker before its switchover (``WORKER_LOST``, the VM
-still where it was) is taken again by a new drain or failback of the same
-host (at most :data:`RETRIES` times); any other failure stops the run with the
-host as it is (paused, if it was draining) and says why. A cancel stops the
-run once the host in hand is resumed and its VMs are back.
+A move lost with its worker or its job before its switchover (``WORKER_LOST``
+or ``JOB_LOST``, the VM still where it was) is taken again by a new drain or
+failback of the same host (at most :data:`RETRIES` times); any other failure
+stops the run with the host as it is (paused, if it was draining) and says
+why. A cancel stops the run once the host in hand is resumed and its VMs are
+back.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ log = logging.getLogger(__name__)
 
 #: Drains or failbacks of one host taken again after moves lost with a worker.
 RETRIES = 3
+#: How a move is lost without a failure of its own: its worker died
+#: (``WORKER_LOST``) or the broker lost its job, or the worker that fetched it
+#: died at once (``JOB_LOST``). Before the switchover the VM never left.
+LOST = ("WORKER_LOST", "JOB_LOST")
 #: The task that advances one run (``hvweb.maintenance.tasks``).
 ADVANCE_TASK = "hvweb.advance_maintenance"
 
@@ -329,13 +334,14 @@ def advance(run_id: int, *, steps: int = 20) -> MaintenanceRun | None:
 
 
 def _moves_done(record: DrainRecord) -> tuple[bool, list, list]:
-    """Whether the record's moves all ended; those lost with a worker before
-    the switchover (to take again) and those that failed otherwise."""
+    """Whether the record's moves all ended; those lost with a worker or
+    their job before the switchover (to take again: the VM never left) and
+    those that failed otherwise."""
     moves = list(record.migrations.select_related("vm"))
     if any(m.active for m in moves):
         return False, [], []
     lost = [m for m in moves if m.state == MigrationState.FAILED
-            and m.error_code == "WORKER_LOST" and not m.switched_over]  # fmt: skip
+            and m.error_code in LOST and not m.switched_over]  # fmt: skip
     bad = [m for m in moves if m.state != MigrationState.SUCCEEDED
            and m not in lost and not m.switched_over]  # fmt: skip
     return True, lost, bad
@@ -412,8 +418,8 @@ def _take_step(run: MaintenanceRun) -> bool:
                                  f"{RETRIES} times; the run stops.")  # fmt: skip
                 names = ", ".join(m.vm.name for m in lost)
                 again = "draining" if draining else "failing back"
-                say(_line(f"{names}: lost with a worker before the switchover; "
-                          f"{again} again."))  # fmt: skip
+                say(_line(f"{names}: lost with a worker or its job before the "
+                          f"switchover; {again} again."))  # fmt: skip
                 run.phase = (
                     MaintenanceRun.DRAIN if draining else MaintenanceRun.FAILBACK
                 )

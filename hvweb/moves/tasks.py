@@ -149,7 +149,8 @@ def _reap_lost_jobs() -> list[int]:
                     (
                         f"The job queue lost this move's job (job {data['job']} is "
                         f"no longer in queue {data['queue']!r}: Redis was flushed or "
-                        "restarted) before any worker took it; the VM stays on "
+                        "restarted, or a worker that had just fetched it died) "
+                        "before any worker started it; the VM stays on "
                         f"{migration.source.name}. Start the move again."
                     ),
                 )

@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 
-from conftest import skip_on_postgres_flush_deadlock
 from hvweb.inventory import demo
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from hvweb.maintenance.models import DrainRecord, MaintenanceRun
@@ -21,16 +20,34 @@ def layout() -> dict[str, str]:
     return dict(VirtualMachine.objects.values_list("name", "host__name"))
 
 
+def story(run: MaintenanceRun) -> str:
+    """The run's journal and every move of its drains: what a failure shows."""
+    from hvweb.moves.models import Migration
+
+    run.refresh_from_db()
+    moves = Migration.objects.filter(drains__runs=run).select_related("vm")
+    return "\n".join([
+        *(f"{line['at'][11:23]} {line['text']}" for line in run.journal),
+        *(f"#{m.pk} {m.vm.name} {m.source_id}->{m.destination_id} {m.state} "
+          f"{m.stage} switched={m.switched_over} {m.error_code} {m.error_message}"
+          for m in moves.order_by("pk")),
+    ])  # fmt: skip
+
+
 def ended(run: MaintenanceRun, timeout: float = 120) -> MaintenanceRun:
+    """The run once it ended; on a timeout, fail with its story."""
+
     def done():
         run.refresh_from_db()
         return run if not run.active else None
 
-    return wait_for(done, timeout, every=0.25)
+    try:
+        return wait_for(done, timeout, every=0.25)
+    except AssertionError:
+        pytest.fail(f"the run did not end within {timeout} s:\n{story(run)}")
 
 
 @pytest.mark.slow
-@skip_on_postgres_flush_deadlock
 def test_a_rolling_maintenance_of_clu_prod_brings_every_vm_home(celery_worker):
     demo.seed(write=lambda *_: None)
     cluster = Cluster.objects.get(name="CLU-PROD")
@@ -38,9 +55,9 @@ def test_a_rolling_maintenance_of_clu_prod_brings_every_vm_home(celery_worker):
     run = start_run(cluster, None, hold_s=0.5, speed=0)
     assert [h["host"] for h in run.plan["steps"]] == ["HV-PROD-1", "HV-PROD-2",
                                                      "HV-PROD-3"]  # fmt: skip
-    run = ended(run)
-    assert run.state == MaintenanceRun.SUCCEEDED, (run.error, run.journal)
-    assert layout() == before
+    run = ended(run, 240)
+    assert run.state == MaintenanceRun.SUCCEEDED, story(run)
+    assert layout() == before, story(run)
     assert set(
         Host.objects.filter(cluster=cluster).values_list("state", flat=True)
     ) == {"up"}
@@ -120,7 +137,7 @@ def test_a_run_survives_its_worker_being_killed_mid_host(start_worker):
     def second_host_moving():
         run.refresh_from_db()
         if not run.active:  # ended before the kill: say how, in its journal
-            pytest.fail(story())
+            pytest.fail(story(run))
         if run.step != 1 or run.phase != MaintenanceRun.DRAINING:
             return None
         # A move a worker has taken and not yet switched over: the kill
@@ -130,16 +147,6 @@ def test_a_run_survives_its_worker_being_killed_mid_host(start_worker):
             switched_over=False,
         )  # fmt: skip
 
-    def story() -> str:  # the journal and every move: what a failure shows
-        run.refresh_from_db()
-        moves = Migration.objects.filter(drains__runs=run).select_related("vm")
-        return "\n".join([
-            *(f"{line['at'][11:23]} {line['text']}" for line in run.journal),
-            *(f"#{m.pk} {m.vm.name} {m.source_id}->{m.destination_id} {m.state} "
-              f"{m.stage} switched={m.switched_over} {m.error_code} "
-              f"{m.error_message}" for m in moves.order_by("pk")),
-        ])  # fmt: skip
-
     wait_for(lambda: (found := second_host_moving()) and found.exists(), 240, 0.1)
     victim.kill()
     after = start_worker("maint-after", queue=queue, beat=True, **env)
@@ -147,10 +154,10 @@ def test_a_run_survives_its_worker_being_killed_mid_host(start_worker):
         try:
             run = ended(run, 300)
         except BaseException:
-            print(story())
+            print(story(run))
             raise
-        assert run.state == MaintenanceRun.SUCCEEDED, story()
-        assert layout() == before, story()
+        assert run.state == MaintenanceRun.SUCCEEDED, story(run)
+        assert layout() == before, story(run)
     finally:
         # Its beat would go on querying while the next test's flush truncates.
         after.stop()
