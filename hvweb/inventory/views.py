@@ -65,10 +65,9 @@ def _boards(clusters):
     """Each cluster with its host rows and moves in flight, in few queries."""
     clusters = list(clusters)
     loads = capacity.load_many(clusters)
-    vms = VirtualMachine.objects.filter(host__cluster__in=clusters).select_related(
-        "host__cluster"
-    )
-    intake = capacity.intake(capacity.readiness(vms))
+    intake = {}
+    for load in loads.values():
+        intake.update(capacity.intake(load))
     return [
         {
             "cluster": cluster,
