@@ -842,22 +842,24 @@ def ready_counts(
         if any(check(pair) is not None for check in _VM_RULE_CHECKS):
             continue
         movable[source.name].append(vm.memory_mib)
-    for sizes in movable.values():
-        sizes.sort()
-    configuration = {h.name: _host_configuration(h) for h in hosts}
-    host_rules_pass: dict[tuple, bool] = {}
+    # Sources that can give: VMs to move, up, below their limit.
+    givers = [
+        (source, sorted(movable[source.name]))
+        for source in hosts
+        if movable[source.name] and not _source_down(source) and not _busy(source)
+    ]
+    kinds: dict[tuple, int] = {}  # each host configuration, numbered
+    configuration = {
+        h.name: kinds.setdefault(_host_configuration(h), len(kinds)) for h in hosts
+    }
+    host_rules_pass: dict[tuple[int, int], bool] = {}
     counts = {}
     for destination in hosts:
         count = 0
         if not _takes_no_vms(destination) and not _busy(destination):
-            for source in hosts:
-                sizes = movable[source.name]
-                if (
-                    not sizes
-                    or source.name == destination.name  # SAME_HOST
-                    or _source_down(source)
-                    or _busy(source)
-                ):
+            free = destination.free_memory_mib
+            for source, sizes in givers:
+                if source.name == destination.name:  # SAME_HOST
                     continue
                 key = (configuration[source.name], configuration[destination.name])
                 if key not in host_rules_pass:
@@ -872,7 +874,7 @@ def ready_counts(
                     )
                 if host_rules_pass[key]:
                     # INSUFFICIENT_MEMORY: those that fit in what is free there.
-                    count += bisect_right(sizes, destination.free_memory_mib)
+                    count += bisect_right(sizes, free)
         counts[destination.name] = count
     return counts
 
