@@ -9,15 +9,17 @@ side, their VMs, memory against capacity, moves in flight) in the same shape the
 
 from __future__ import annotations
 
+from html import escape  # Django's own escape is this, behind a lazy-text wrapper
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
+from hvweb.core.urls import url_maker
 from hvweb.moves import capacity
 from migrator import rules
 
@@ -33,6 +35,7 @@ def _vm_items(vms, moving: set[int]) -> SafeString:
     if not vms:
         return mark_safe('<li class="muted">No VMs.</li>')
     items = []
+    url = url_maker("inventory:vm")  # what VirtualMachine.get_absolute_url gives
     for vm in vms:
         moves = " moving" if vm.pk in moving else ""
         state = (
@@ -42,7 +45,7 @@ def _vm_items(vms, moving: set[int]) -> SafeString:
         )
         items.append(
             f'<li data-vm="{vm.pk}" class="vm power-{escape(vm.power_state)}{moves}">'
-            f'<a href="{escape(vm.get_absolute_url())}">{escape(vm.name)}</a> '
+            f'<a href="{escape(url(vm.pk))}">{escape(vm.name)}</a> '
             f'<span class="muted">{vm.memory_mib} MiB{state}</span></li>'
         )
     return mark_safe("\n      ".join(items))  # each value escaped above
