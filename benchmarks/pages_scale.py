@@ -10,7 +10,8 @@ flight (dispatched to a queue no worker reads, so they stay running as
 records: the pages read what they would read mid-move). Each page is then
 requested ``--requests`` times as an operator through Django's test client
 (the server's time: middleware, queries and templates) and p50/p95 printed
-against issue 13's target: overview, cluster and VM pages p95 <= 100 ms.
+against issue 13's target: overview, cluster and VM pages p95 <= 100 ms;
+``/api/vms/`` with 500 per page is measured beside them.
 """
 
 from __future__ import annotations
@@ -131,7 +132,10 @@ def main() -> int:
         "cluster": world.cluster.get_absolute_url(),
         "VM (moving)": vms[0].get_absolute_url(),
         "VM (idle)": vms[500].get_absolute_url(),
+        # Measured too (issue 13 gave 256 ms), not one of the target's pages.
+        "API 500 VMs": "/api/vms/?page_size=500",
     }
+    targeted = {"overview", "cluster", "VM (moving)", "VM (idle)"}
     print("wall = elapsed; cpu = this process's CPU time (steadier on a shared box)")
     print(f"{'page':<14}{'wall p50':>8}{'p95':>8}{'cpu p50':>9}{'p95':>8}"
           f"{'queries':>9}{'KiB':>7}  target (wall p95)")  # fmt: skip
@@ -150,12 +154,16 @@ def main() -> int:
             client.get(url)
             times.append((time.perf_counter() - start) * 1000)
             cpu.append((time.process_time() - start_cpu) * 1000)
-        worst = max(worst, p95(times))
-        verdict = "PASS" if p95(times) <= 100 else "FAIL"
+        if name in targeted:
+            worst = max(worst, p95(times))
+            verdict = "<= 100 ms " + ("PASS" if p95(times) <= 100 else "FAIL")
+        else:
+            verdict = "(no target)"
         print(f"{name:<14}{statistics.median(times):>8.1f}{p95(times):>8.1f}"
               f"{statistics.median(cpu):>9.1f}{p95(cpu):>8.1f}"
-              f"{len(queries):>9}{size / 1024:>7.0f}  <= 100 ms {verdict}")  # fmt: skip
-    print(f"worst p95 {worst:.1f} ms; load average {os.getloadavg()[0]:.1f}")
+              f"{len(queries):>9}{size / 1024:>7.0f}  {verdict}")  # fmt: skip
+    print(f"worst p95 of the target's pages {worst:.1f} ms; "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     if os.environ.get("HVWEB_PROFILE"):  # where one overview request spends its time
         import cProfile
         import pstats

@@ -232,6 +232,8 @@ def vm_fixes(
     vm: VirtualMachine, results: list[snapshots.PairResult]
 ) -> list[FailingRule]:
     """What blocks ``vm`` (its readiness ``results``) and the PowerShell per rule."""
+    if not any(result.failures for result in results):
+        return []  # nothing blocks it: no cluster to read for fixes
     cluster = vm.host.cluster
     hosts = list(cluster.hosts.all())
     context = _Context(cluster, hosts, [vm])

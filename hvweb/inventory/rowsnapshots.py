@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "cluster_snapshot",
     "disk_snapshot",
+    "disk_snapshot_of_row",
     "host_snapshot",
     "memory_held_mib",
     "vm_snapshot",
@@ -105,12 +106,27 @@ def host_snapshot(
 
 def disk_snapshot(disk: VirtualDisk) -> DiskSnapshot:
     csv = disk.csv if disk.csv_id else None
+    return disk_snapshot_of_row(
+        disk.name,
+        disk.kind,
+        csv.name if csv else None,
+        csv.cluster.name if csv else None,
+        disk.path,
+    )
+
+
+#: The columns :func:`disk_snapshot_of_row` takes, as ``values_list`` names
+#: them from a VirtualDisk query: reading many disks this way builds no model
+#: instances (a thousand disks with their CSV and its cluster are 3,000).
+DISK_ROW = ("name", "kind", "csv__name", "csv__cluster__name", "path")
+
+
+def disk_snapshot_of_row(
+    name: str, kind: str, csv: str | None, csv_cluster: str | None, path: str
+) -> DiskSnapshot:
+    """:func:`disk_snapshot` of a disk read as the columns of :data:`DISK_ROW`."""
     return DiskSnapshot(
-        name=disk.name,
-        kind=disk.kind,
-        csv=csv.name if csv else None,
-        csv_cluster=csv.cluster.name if csv else None,
-        path=disk.path,
+        name=name, kind=kind, csv=csv, csv_cluster=csv_cluster, path=path
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections import defaultdict
 from io import StringIO
 
 import pytest
@@ -16,8 +17,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from hvweb.inventory.models import Host, VirtualMachine
+from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from hvweb.inventory.testing import make_host, make_member, make_vm, make_world
+from hvweb.moves import capacity
 from hvweb.moves.capacity import common_failures
 from hvweb.moves.choices import MigrationState
 from hvweb.moves.lifecycle import dispatch_queued
@@ -237,3 +239,51 @@ def test_common_failures_are_those_every_host_shares_and_need_two_hosts():
     # One host alone: its failure may be its own.
     assert common_failures([(ha, cpu)]) == ()
     assert common_failures([]) == ()
+
+
+def test_each_hosts_intake_is_what_readiness_says_pair_by_pair_under_load(world):
+    """The host cards' intake (``capacity.intake``, counted by
+    ``rules.ready_counts``) agrees with every pair ``capacity.readiness``
+    evaluates: moves under way, a host at its limit, one without the memory,
+    one paused, one that fits some VMs and not others, and the demo's hosts
+    that each break a rule."""
+    call_command("seed_demo", verbosity=0)
+    h1, h2, h3 = world.hosts
+    small = make_host(world.cluster, "HV-BLUE-SMALL", memory_mib=2048)
+    paused = make_host(world.cluster, "HV-BLUE-PAUSED", memory_mib=65536)
+    paused.state = "paused"
+    paused.save()
+    db = make_vm(h1, "blue-db-1", csv=world.csv, memory_mib=1536)
+    make_vm(h3, "blue-app-1", csv=world.csv, memory_mib=512)
+    make_vm(h2, "blue-idle-1", csv=world.csv, memory_mib=256)
+    make_vm(h2, "blue-big-1", csv=world.csv, memory_mib=1024)
+    tight = make_host(world.cluster, "HV-BLUE-TIGHT", memory_mib=1024)
+    make_vm(tight, "blue-tight-1", csv=world.csv, memory_mib=512)
+    world.cluster.max_simultaneous_migrations = 1
+    world.cluster.save()
+    record(db, small)  # SMALL has 512 MiB left; H1 and SMALL at their limit
+    seen = set()
+    for cluster in Cluster.objects.all():
+        vms = VirtualMachine.objects.filter(host__cluster=cluster).select_related(
+            "host__cluster"
+        )
+        pairs = defaultdict(list)
+        for result in capacity.readiness(vms):
+            pairs[result.destination.pk].append(result)
+        intake = capacity.intake(capacity.load(cluster))
+        assert set(intake) == set(pairs), cluster.name
+        for pk, results in pairs.items():
+            found = intake[pk]
+            assert (found.takes, found.asked) == (
+                sum(r.ok for r in results),
+                len(results),
+            ), (cluster.name, results[0].destination.name)
+            if not found.takes:
+                name = results[0].destination.name
+                every = [f for r in results for f in r.failures]
+                own = [f for f in every if name in f.subjects]
+                assert found.stops == tuple(dict.fromkeys(own or every)), name
+            seen.add("full" if found.takes == found.asked else found.takes > 0)
+            seen.update(found.codes)
+    assert {"full", True, False} <= seen  # hosts taking all, some and none
+    assert {"HOST_MIGRATION_LIMIT", "DESTINATION_PAUSED", "BOOT_DRIVE"} <= seen

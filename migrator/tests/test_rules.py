@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 import subprocess
 import sys
 
@@ -437,3 +438,79 @@ def test_quick_migration_moves_a_vm_that_is_not_running(power_state: str) -> Non
     )
     assert codes(live) == ["VM_NOT_RUNNING"]
     assert quick == ()
+
+
+def test_the_host_rules_and_the_vm_rules_are_every_rule_once() -> None:
+    """ready_counts asks each kind at its own level: no rule may be left out."""
+    split = rules._HOST_RULE_CHECKS + rules._VM_RULE_CHECKS
+    assert sorted(split, key=rules._RULE_CHECKS.index) == list(rules._RULE_CHECKS)
+
+
+def random_cluster(rng: random.Random) -> tuple[list, list, ClusterSnapshot]:
+    """Hosts and VMs that break the rules and checks at random, often enough
+    that every count from 0 to all of them comes up."""
+
+    def some(values, usual, odds=0.8):
+        return usual if rng.random() < odds else rng.choice(values)
+
+    hosts = [
+        HostSnapshot(
+            name=f"HV-{i}",
+            cluster=some(["CLU", "OTHER", None], "CLU", 0.9) if i > 2 else "CLU",
+            hyperv_version=some(list(rules.VERSIONS), "2019", 0.85),
+            cpu_vendor=some(["intel", "amd"], "intel"),
+            boot_drive=some(["C", "D"], "C"),
+            memory_mib=rng.choice([4096, 8192, 16384]),
+            shared_storage_connected=rng.random() < 0.9,
+            cluster_node=rng.random() < 0.9,
+            state=some(["up", "paused", "down"], "up"),
+            vm_memory_mib=rng.choice([0, 2048, 4096]),
+            reserved_memory_mib=rng.choice([0, 0, 1024, 3072]),
+            active_migrations=rng.choice([0, 0, 1, 2]),
+            max_simultaneous_migrations=2,
+        )
+        for i in range(1, rng.randint(2, 9))
+    ]
+    clu = [h for h in hosts if h.cluster == "CLU"]
+    the_cluster = ClusterSnapshot(
+        name="CLU",
+        shared_storage=rng.random() < 0.9,
+        storage_kind=some(list(rules.STORAGE_KINDS), "iscsi", 0.9),
+        csvs=frozenset({"Volume1"}),
+        boot_drives=tuple(h.boot_drive for h in clu),
+        cpu_vendors=tuple(h.cpu_vendor for h in clu),
+    )
+    disks = [CSV_DISK, LOCAL_DISK, dataclasses.replace(CSV_DISK, csv_cluster="X")]
+    vms = [
+        VMSnapshot(
+            name=f"vm-{i}",
+            host=rng.choice(clu).name,
+            memory_mib=rng.choice([512, 1024, 4096, 8192]),
+            power_state=some(list(rules.POWER_STATES), "running"),
+            highly_available=rng.random() < 0.9,
+            automatic_start_action=some(list(rules.AUTOMATIC_START_ACTIONS), "nothing"),
+            disks=tuple(some(disks, CSV_DISK, 0.9) for _ in range(rng.randint(0, 2))),
+            migration_active=rng.random() < 0.1,
+        )
+        for i in range(rng.randint(0, 12))
+    ]
+    return hosts, vms, the_cluster
+
+
+def test_ready_counts_agree_with_migration_failures_pair_by_pair() -> None:
+    rng = random.Random(13)
+    seen = set()
+    for _ in range(400):
+        hosts, vms, the_cluster = random_cluster(rng)
+        by_name = {h.name: h for h in hosts}
+        expected = {
+            d.name: sum(
+                not migration_failures(v, by_name[v.host], d, the_cluster)
+                for v in vms
+                if v.host != d.name
+            )
+            for d in hosts
+        }
+        assert rules.ready_counts(vms, hosts, the_cluster) == expected
+        seen.update(expected.values())
+    assert {0, 1, 2, 3} <= seen  # the draws reached full, partial and empty hosts
