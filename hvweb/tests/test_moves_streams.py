@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 
-from conftest import skip_on_postgres_flush_deadlock
+from conftest import routed_to, skip_on_postgres_flush_deadlock
 from hvweb.asgi import application
 from hvweb.inventory.testing import make_member, make_world
 from hvweb.moves.models import Migration
@@ -375,19 +376,27 @@ def test_a_cluster_board_is_corrected_by_the_heartbeat_when_a_frame_is_lost(
 
 @skip_on_postgres_flush_deadlock
 def test_the_cluster_stream_is_coalesced_into_a_few_ticks_a_second(
-    celery_worker, client, world
+    start_worker, client, world
 ):
     from hvweb.moves.hub import TICK_S
 
+    # Progress faster than the ticks (the default, 5 a second, is close to
+    # their 4): there is something to coalesce.
+    queue = f"coalesce-{uuid.uuid4().hex[:8]}"
+    start_worker(
+        "coalesce", queue=queue, concurrency=1, HVWEB_QUEUE=queue,
+        HVWEB_PROGRESS_PER_SECOND="20",
+    )  # fmt: skip
     headers = session_headers(client, world.operator)
 
     async def scenario():
         viewer = connect(f"/ws/clusters/{world.cluster.pk}/", headers)
         assert (await viewer.connect(timeout=10))[0]
         await viewer.receive_json_from(timeout=10)
-        migration = await off_loop(
-            start_migration, world.vm, world.hosts[1], world.operator, speed=1
-        )
+        with routed_to(queue):
+            migration = await off_loop(
+                start_migration, world.vm, world.hosts[1], world.operator, speed=1
+            )
         started = time.monotonic()
         got = await frames_until(
             viewer,
