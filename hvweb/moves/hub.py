@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import weakref
 from typing import Any
 
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 TICK_S = 0.25
 #: The heartbeat's period: a missed frame is corrected within it.
 HEARTBEAT_S = 3.0
+#: A tick goes to this many viewers, then lets the rest of the process run.
+YIELD_EVERY = 16
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, ClusterHub]] = (
     weakref.WeakKeyDictionary()
@@ -185,7 +188,10 @@ class ClusterHub:
                 continue
             text = message.get("text")
             if text:
-                self._add(json.loads(text))
+                frame = json.loads(text)
+                if realtime.TRACE_PREFIX:
+                    realtime.trace("hub_in", frame.get("migration"), frame.get("seq"))
+                self._add(frame)
 
     def _add(self, frame: dict[str, Any]) -> None:
         self.frames_in += 1  # kept whole: a tick's frames are the frames
@@ -237,14 +243,19 @@ class ClusterHub:
         if not frames:
             return
         self.ticks_out += 1
+        began = time.time() if realtime.TRACE_PREFIX else 0.0
         text = json.dumps(
             {"type": "tick", "cluster": self.cluster_id, "frames": frames},
             separators=(",", ":"),
         )
         await self._send(text)
+        if began:
+            done = time.time()
+            for f in frames:
+                realtime.trace("tick", f.get("migration"), f.get("seq"), began, done)
 
     async def _send(self, text: str) -> None:
-        for viewer, held in list(self.viewers.items()):
+        for n, (viewer, held) in enumerate(list(self.viewers.items()), 1):
             if held is not None:
                 held.append(text)
                 continue
@@ -252,3 +263,9 @@ class ClusterHub:
                 await viewer.send_frame(text)
             except Exception as exc:  # a viewer going away: its disconnect follows
                 log.debug("cluster %s: not sent to a viewer: %r", self.cluster_id, exc)
+            if n % YIELD_EVERY == 0:
+                # A send to a websocket never waits, so without this a tick
+                # to hundreds of viewers holds daphne's loop for 100-200 ms;
+                # the channel layer reads one message per turn of the loop,
+                # and the moves' frames queued up in Redis for seconds.
+                await asyncio.sleep(0)
