@@ -9,10 +9,12 @@ cluster that someone there watches (a :class:`ClusterHub`), and hands its
 viewers, in process:
 
 * a ``tick`` at once for a frame after a quiet spell, then at most every
-  :data:`TICK_S` while frames keep coming: the frames that arrived since the
-  last one, in order, with each move's progress frames coalesced into its
-  latest (a progress frame only changes what a later one changes again), so
-  applying a tick leaves a board where applying every frame would;
+  :data:`TICK_S` while frames keep coming (less often while sending a tick to
+  every viewer takes more than :data:`FANOUT_SHARE` of that): the frames
+  that arrived since the last one, in order, with each move's progress
+  frames coalesced into its latest (a progress frame only changes what a
+  later one changes again), so applying a tick leaves a board where applying
+  every frame would;
 * a ``heartbeat`` every :data:`HEARTBEAT_S`, read from the database: the
   moves in flight (with the sequence number of their latest event) and every
   host's memory, so a board that missed a frame, even a move's last, corrects
@@ -49,6 +51,12 @@ TICK_S = 0.25
 HEARTBEAT_S = 3.0
 #: A tick goes to this many viewers, then lets the rest of the process run.
 YIELD_EVERY = 16
+#: At most this share of the process's time goes to fanning ticks out: with
+#: hundreds of viewers on a busy machine a tick took 250 ms to send to them
+#: all, four a second left nothing for reading the channel layer, and the
+#: moves' frames waited 20-30 s in Redis (then expired). Ticks then come less
+#: often than TICK_S, each still carrying every move's latest state.
+FANOUT_SHARE = 0.4
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, ClusterHub]] = (
     weakref.WeakKeyDictionary()
@@ -103,6 +111,9 @@ class ClusterHub:
         self.channel = ""
         self.frames_in = 0
         self.ticks_out = 0
+        #: The time between two ticks: TICK_S, or longer while a tick's
+        #: fan-out to the viewers takes more than FANOUT_SHARE of it.
+        self._interval = TICK_S
 
     # -- viewers -------------------------------------------------------------------
 
@@ -219,12 +230,16 @@ class ClusterHub:
                     self._arrived.wait(), max(0.0, next_beat - loop.time())
                 )
             if self._arrived.is_set():
-                wait = last_flush + TICK_S - loop.time()
+                wait = last_flush + self._interval - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)  # frames meanwhile join this tick
                 self._arrived.clear()
                 last_flush = loop.time()
                 await self._flush()
+                # A tick's fan-out takes at most FANOUT_SHARE of the process:
+                # the rest reads the channel layer (see _send).
+                took = loop.time() - last_flush
+                self._interval = max(TICK_S, took / FANOUT_SHARE)
             if loop.time() >= next_beat:
                 next_beat = loop.time() + HEARTBEAT_S
                 try:
