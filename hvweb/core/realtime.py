@@ -105,9 +105,10 @@ def _emitter_loop() -> asyncio.AbstractEventLoop:
 
 def emit(groups: Iterable[str], frame: Message) -> None:
     """Send ``frame`` to every group now (from synchronous code)."""
+    began = time.time() if TRACE_PREFIX else 0.0
     _send(groups, envelope(frame))
-    if TRACE_PREFIX:
-        trace("emitted", frame.get("migration"), frame.get("seq"))
+    if began:  # committed: its sending to Redis begins
+        trace("emitted", frame.get("migration"), frame.get("seq"), began)
 
 
 def _send(groups: Iterable[str], message: Mapping[str, Any]) -> None:
