@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 from celery.worker.consumer import Consumer as CeleryConsumer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hvweb.settings")
@@ -36,3 +37,19 @@ class Consumer(CeleryConsumer):
 
 def _released() -> None:
     """``close()`` of a connection that ``collect()`` has already released."""
+
+
+@worker_process_init.connect
+def lower_priority(**_: object) -> None:
+    """Run a pool process (the simulated guests) below the web process's CPU
+    priority: ``HVWEB_WORKER_NICE`` steps of niceness (Unix only).
+
+    Celery's prefork pool sends ``worker_process_init`` in each child it forks
+    (``celery.concurrency.prefork.process_initializer``); the worker's main
+    process, which takes the jobs off the queue, keeps its priority.
+    """
+    from django.conf import settings
+
+    step = settings.HVWEB_WORKER_NICE
+    if step > 0 and hasattr(os, "nice"):
+        os.nice(step)

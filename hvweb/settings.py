@@ -283,6 +283,14 @@ HVWEB_HEARTBEAT_TIMEOUT_S = float(os.environ.get("HVWEB_HEARTBEAT_TIMEOUT_S") or
 #: Resident memory one simulated move may use on a worker (MiB); larger VMs are
 #: simulated on a uniform sample of their pages.
 HVWEB_MIGRATION_MEMORY_MIB = int(os.environ.get("HVWEB_MIGRATION_MEMORY_MIB") or 512)
+#: At most this many progress frames a second per move (stages and passes all
+#: go; hvweb.moves.runner).
+HVWEB_PROGRESS_PER_SECOND = float(os.environ.get("HVWEB_PROGRESS_PER_SECOND") or 5)
+#: How much lower the CPU priority (Unix niceness, 0-19) of the worker's pool
+#: processes is than the web process's: the simulated guests are the
+#: simulator's cost, and on a machine shared with daphne they must not starve
+#: it (the live streams' lag). 0 leaves the priority alone.
+HVWEB_WORKER_NICE = int(os.environ.get("HVWEB_WORKER_NICE") or 10)
 
 # --- Observability ------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,27 @@ EMIT_TIMEOUT_S = 10.0
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_pid = 0
 _loop_lock = threading.Lock()
+
+
+#: Benchmarks only (``benchmarks/fanout.py``): a path prefix. When set, each
+#: process appends one line per frame and point of the path to
+#: ``<prefix>.<pid>``: ``point migration seq time [time]``, so that a frame's
+#: lag can be split into the worker's, the channel layer's, daphne's and the
+#: client's shares. Unset (always, outside a benchmark) it costs one test.
+TRACE_PREFIX = os.environ.get("HVWEB_STREAM_TRACE", "")
+_trace_file = None
+
+
+def trace(point: str, migration: Any, seq: Any, *times: float) -> None:
+    """Note that frame ``migration``/``seq`` passed ``point`` now (benchmarks)."""
+    global _trace_file
+    if not TRACE_PREFIX:
+        return
+    if _trace_file is None:
+        # Line-buffered: a process ended by a signal loses no line.
+        _trace_file = open(f"{TRACE_PREFIX}.{os.getpid()}", "a", buffering=1)  # noqa: SIM115
+    stamps = " ".join(f"{t:.6f}" for t in times or (time.time(),))
+    _trace_file.write(f"{point} {migration} {seq} {stamps}\n")
 
 
 def migration_group(migration_id: int) -> str:
@@ -83,7 +105,10 @@ def _emitter_loop() -> asyncio.AbstractEventLoop:
 
 def emit(groups: Iterable[str], frame: Message) -> None:
     """Send ``frame`` to every group now (from synchronous code)."""
+    began = time.time() if TRACE_PREFIX else 0.0
     _send(groups, envelope(frame))
+    if began:  # committed: its sending to Redis begins
+        trace("emitted", frame.get("migration"), frame.get("seq"), began)
 
 
 def _send(groups: Iterable[str], message: Mapping[str, Any]) -> None:
@@ -91,8 +116,10 @@ def _send(groups: Iterable[str], message: Mapping[str, Any]) -> None:
     groups = list(groups)
 
     async def send() -> None:
-        for group in groups:
-            await layer.group_send(group, dict(message))
+        # At once, not one after the other: each group_send is four round
+        # trips to Redis (channels_redis.core.RedisChannelLayer.group_send),
+        # which the worker waits out for every frame.
+        await asyncio.gather(*(layer.group_send(g, dict(message)) for g in groups))
 
     future = asyncio.run_coroutine_threadsafe(send(), _emitter_loop())
     future.result(timeout=EMIT_TIMEOUT_S)

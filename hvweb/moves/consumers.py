@@ -246,6 +246,7 @@ class MigrationConsumer(_Stream):
         if self.revoked:
             return
         seq = message["seq"]
+        got = time.time() if realtime.TRACE_PREFIX else 0.0
         async with self.turn:
             if seq <= self.sent:
                 return  # already in the snapshot or sent
@@ -253,6 +254,8 @@ class MigrationConsumer(_Stream):
                 await self._replay(self.sent, seq - 1)  # fill a gap from the journal
             await self.send(text_data=message["text"])
             self.sent = seq
+        if got:
+            realtime.trace("move", self.pk, seq, got, time.time())
 
 
 #: How often a move's viewer is checked against the journal for frames the

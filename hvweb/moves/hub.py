@@ -9,10 +9,12 @@ cluster that someone there watches (a :class:`ClusterHub`), and hands its
 viewers, in process:
 
 * a ``tick`` at once for a frame after a quiet spell, then at most every
-  :data:`TICK_S` while frames keep coming: the frames that arrived since the
-  last one, in order, with each move's progress frames coalesced into its
-  latest (a progress frame only changes what a later one changes again), so
-  applying a tick leaves a board where applying every frame would;
+  :data:`TICK_S` while frames keep coming (less often while sending a tick to
+  every viewer takes more than :data:`FANOUT_SHARE` of that): the frames
+  that arrived since the last one, in order, with each move's progress
+  frames coalesced into its latest (a progress frame only changes what a
+  later one changes again), so applying a tick leaves a board where applying
+  every frame would;
 * a ``heartbeat`` every :data:`HEARTBEAT_S`, read from the database: the
   moves in flight (with the sequence number of their latest event) and every
   host's memory, so a board that missed a frame, even a move's last, corrects
@@ -28,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import weakref
 from typing import Any
 
@@ -46,6 +49,14 @@ log = logging.getLogger(__name__)
 TICK_S = 0.25
 #: The heartbeat's period: a missed frame is corrected within it.
 HEARTBEAT_S = 3.0
+#: A tick goes to this many viewers, then lets the rest of the process run.
+YIELD_EVERY = 16
+#: At most this share of the process's time goes to fanning ticks out: with
+#: hundreds of viewers on a busy machine a tick took 250 ms to send to them
+#: all, four a second left nothing for reading the channel layer, and the
+#: moves' frames waited 20-30 s in Redis (then expired). Ticks then come less
+#: often than TICK_S, each still carrying every move's latest state.
+FANOUT_SHARE = 0.4
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, ClusterHub]] = (
     weakref.WeakKeyDictionary()
@@ -100,6 +111,9 @@ class ClusterHub:
         self.channel = ""
         self.frames_in = 0
         self.ticks_out = 0
+        #: The time between two ticks: TICK_S, or longer while a tick's
+        #: fan-out to the viewers takes more than FANOUT_SHARE of it.
+        self._interval = TICK_S
 
     # -- viewers -------------------------------------------------------------------
 
@@ -185,7 +199,10 @@ class ClusterHub:
                 continue
             text = message.get("text")
             if text:
-                self._add(json.loads(text))
+                frame = json.loads(text)
+                if realtime.TRACE_PREFIX:
+                    realtime.trace("hub_in", frame.get("migration"), frame.get("seq"))
+                self._add(frame)
 
     def _add(self, frame: dict[str, Any]) -> None:
         self.frames_in += 1  # kept whole: a tick's frames are the frames
@@ -213,12 +230,16 @@ class ClusterHub:
                     self._arrived.wait(), max(0.0, next_beat - loop.time())
                 )
             if self._arrived.is_set():
-                wait = last_flush + TICK_S - loop.time()
+                wait = last_flush + self._interval - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)  # frames meanwhile join this tick
                 self._arrived.clear()
                 last_flush = loop.time()
                 await self._flush()
+                # A tick's fan-out takes at most FANOUT_SHARE of the process:
+                # the rest reads the channel layer (see _send).
+                took = loop.time() - last_flush
+                self._interval = max(TICK_S, took / FANOUT_SHARE)
             if loop.time() >= next_beat:
                 next_beat = loop.time() + HEARTBEAT_S
                 try:
@@ -237,14 +258,19 @@ class ClusterHub:
         if not frames:
             return
         self.ticks_out += 1
+        began = time.time() if realtime.TRACE_PREFIX else 0.0
         text = json.dumps(
             {"type": "tick", "cluster": self.cluster_id, "frames": frames},
             separators=(",", ":"),
         )
         await self._send(text)
+        if began:
+            done = time.time()
+            for f in frames:
+                realtime.trace("tick", f.get("migration"), f.get("seq"), began, done)
 
     async def _send(self, text: str) -> None:
-        for viewer, held in list(self.viewers.items()):
+        for n, (viewer, held) in enumerate(list(self.viewers.items()), 1):
             if held is not None:
                 held.append(text)
                 continue
@@ -252,3 +278,9 @@ class ClusterHub:
                 await viewer.send_frame(text)
             except Exception as exc:  # a viewer going away: its disconnect follows
                 log.debug("cluster %s: not sent to a viewer: %r", self.cluster_id, exc)
+            if n % YIELD_EVERY == 0:
+                # A send to a websocket never waits, so without this a tick
+                # to hundreds of viewers holds daphne's loop for 100-200 ms;
+                # the channel layer reads one message per turn of the loop,
+                # and the moves' frames queued up in Redis for seconds.
+                await asyncio.sleep(0)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 
-from conftest import skip_on_postgres_flush_deadlock
+from conftest import routed_to, skip_on_postgres_flush_deadlock
 from hvweb.asgi import application
 from hvweb.inventory.testing import make_member, make_world
 from hvweb.moves.models import Migration
@@ -375,19 +376,27 @@ def test_a_cluster_board_is_corrected_by_the_heartbeat_when_a_frame_is_lost(
 
 @skip_on_postgres_flush_deadlock
 def test_the_cluster_stream_is_coalesced_into_a_few_ticks_a_second(
-    celery_worker, client, world
+    start_worker, client, world
 ):
     from hvweb.moves.hub import TICK_S
 
+    # Progress faster than the ticks (the default, 5 a second, is close to
+    # their 4): there is something to coalesce.
+    queue = f"coalesce-{uuid.uuid4().hex[:8]}"
+    start_worker(
+        "coalesce", queue=queue, concurrency=1, HVWEB_QUEUE=queue,
+        HVWEB_PROGRESS_PER_SECOND="20",
+    )  # fmt: skip
     headers = session_headers(client, world.operator)
 
     async def scenario():
         viewer = connect(f"/ws/clusters/{world.cluster.pk}/", headers)
         assert (await viewer.connect(timeout=10))[0]
         await viewer.receive_json_from(timeout=10)
-        migration = await off_loop(
-            start_migration, world.vm, world.hosts[1], world.operator, speed=1
-        )
+        with routed_to(queue):
+            migration = await off_loop(
+                start_migration, world.vm, world.hosts[1], world.operator, speed=1
+            )
         started = time.monotonic()
         got = await frames_until(
             viewer,
@@ -445,3 +454,40 @@ def test_a_viewer_arriving_as_the_last_one_leaves_still_gets_the_stream(
 
     got = asyncio.run(scenario())
     assert got[-1]["type"] == "tick"
+
+
+def test_ticks_come_less_often_while_their_fan_out_would_take_the_process():
+    """A tick to hundreds of viewers on a busy machine took 250 ms to send:
+    four a second left daphne nothing for reading the channel layer, and the
+    moves' frames waited in Redis until they expired. The fan-out is held to
+    FANOUT_SHARE of the hub's time; every frame still goes out."""
+    from hvweb.moves.hub import ClusterHub
+
+    class SlowViewer:
+        def __init__(self) -> None:
+            self.got: list[list[int]] = []
+
+        async def send_frame(self, text: str) -> None:
+            time.sleep(0.01)  # a websocket send never waits: it holds the loop
+            self.got.append([f["seq"] for f in json.loads(text)["frames"]])
+
+    async def scenario():
+        hub = ClusterHub(1)
+        viewers = [SlowViewer() for _ in range(20)]  # 200 ms a tick
+        for viewer in viewers:
+            hub.viewers[viewer] = None
+        ticker = asyncio.ensure_future(hub._tick())
+        began = time.monotonic()
+        for seq in range(1, 41):  # a frame every 50 ms for 2 s
+            hub._add({"migration": 1, "seq": seq, "kind": "stage_started"})
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.6)  # the last tick
+        took = time.monotonic() - began
+        ticker.cancel()
+        return viewers, took
+
+    viewers, took = asyncio.run(scenario())
+    ticks = len(viewers[0].got)
+    assert [s for tick in viewers[0].got for s in tick] == list(range(1, 41))
+    fan_out = ticks * 20 * 0.01
+    assert fan_out / took <= 0.5, (ticks, took)  # FANOUT_SHARE, with a margin
