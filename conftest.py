@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import asgiref.testing
+import channels.testing
 import pytest
 
 ROOT = Path(__file__).resolve().parent
@@ -26,14 +28,31 @@ ROOT = Path(__file__).resolve().parent
 REAPER_TIMEOUT_S = 6
 #: Whether the suite runs on PostgreSQL (CI's second pass).
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
-#: Tests that timed out on PostgreSQL after a worker's locks deadlocked the next
-#: test's flush (and the pool creep that followed); they run on SQLite. To be
-#: removed once tests end their workers and hub tasks before the flush.
-skip_on_postgres_flush_deadlock = pytest.mark.skipif(
-    ON_POSTGRES,
-    reason="on PostgreSQL a worker's locks deadlocked the next flush and these "
-    "timed out; undiagnosed, see the closing note. They run on SQLite.",
-)
+
+
+class WebsocketCommunicator(channels.testing.WebsocketCommunicator):
+    """Channels' websocket test client, with the consumers' connections handled
+    as under daphne.
+
+    Channels' communicator patches ``channels.db.close_old_connections`` to a
+    no-op while it sends or receives (channels/testing/application.py), for
+    tests inside one atomic block. Here every websocket test is transactional
+    and runs in an event loop of its own (``asyncio.run``): each
+    ``database_sync_to_async`` call then kept its thread's connection, and when
+    the loop ended its executor threads ended with them, never handing them
+    back. On PostgreSQL that is a connection of the process's pool (10) lost
+    per thread and test: after a few tests consumers waited for one past the
+    handshake's timeout and the stream tests failed or hung. Django's
+    ``close_old_connections`` runs as it does in production instead.
+    """
+
+    async def send_input(self, message):
+        return await asgiref.testing.ApplicationCommunicator.send_input(self, message)
+
+    async def receive_output(self, timeout=1):
+        return await asgiref.testing.ApplicationCommunicator.receive_output(
+            self, timeout
+        )
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from conftest import ON_POSTGRES, skip_on_postgres_flush_deadlock
+from conftest import ON_POSTGRES
 from hvweb.inventory import demo
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
 from hvweb.maintenance.models import DrainRecord, MaintenanceRun
@@ -30,7 +30,13 @@ def ended(run: MaintenanceRun, timeout: float = 120) -> MaintenanceRun:
 
 
 @pytest.mark.slow
-@skip_on_postgres_flush_deadlock
+@pytest.mark.skipif(
+    ON_POSTGRES,
+    reason="fails on PostgreSQL (2 runs in 2): the run stops with 'HV-PROD-1: "
+    "prod-db-1, prod-batch-1 did not come back' as its failback moves are queued "
+    "and not yet started; not the stream tests' pool leak (fixed), undiagnosed. "
+    "It runs on SQLite.",
+)
 def test_a_rolling_maintenance_of_clu_prod_brings_every_vm_home(celery_worker):
     demo.seed(write=lambda *_: None)
     cluster = Cluster.objects.get(name="CLU-PROD")

@@ -7,10 +7,9 @@ import json
 import time
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.db import connections
 
-from conftest import skip_on_postgres_flush_deadlock
+from conftest import WebsocketCommunicator
 from hvweb.asgi import application
 from hvweb.inventory.testing import make_member, make_world
 from hvweb.moves.models import Migration
@@ -274,7 +273,6 @@ def cluster_stream_of_a_move(client, world) -> tuple[dict, list[dict]]:
     return asyncio.run(scenario())
 
 
-@skip_on_postgres_flush_deadlock
 def test_the_cluster_stream_shows_hosts_vms_and_the_move_that_relocates_a_vm(
     celery_worker, client, world
 ):
@@ -315,7 +313,6 @@ def drop_an_event(migration: Migration, kind: str, **changes) -> int:
     return m.last_seq
 
 
-@skip_on_postgres_flush_deadlock
 def test_a_move_page_recovers_a_lost_last_frame_from_the_journal(
     client, world, unworked_queue
 ):
@@ -345,7 +342,6 @@ def test_a_move_page_recovers_a_lost_last_frame_from_the_journal(
     assert took <= CATCH_UP_S + 1.5
 
 
-@skip_on_postgres_flush_deadlock
 def test_a_cluster_board_is_corrected_by_the_heartbeat_when_a_frame_is_lost(
     client, world, unworked_queue
 ):
@@ -373,7 +369,6 @@ def test_a_cluster_board_is_corrected_by_the_heartbeat_when_a_frame_is_lost(
     assert reserved[world.hosts[1].pk] == 0  # its reservation went with it
 
 
-@skip_on_postgres_flush_deadlock
 def test_the_cluster_stream_is_coalesced_into_a_few_ticks_a_second(
     celery_worker, client, world
 ):
@@ -415,7 +410,6 @@ def test_the_cluster_stream_is_coalesced_into_a_few_ticks_a_second(
     ) == set(others)
 
 
-@skip_on_postgres_flush_deadlock
 def test_a_viewer_arriving_as_the_last_one_leaves_still_gets_the_stream(
     client, world, unworked_queue
 ):

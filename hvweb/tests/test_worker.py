@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.testing import WebsocketCommunicator
 
+from conftest import WebsocketCommunicator
 from hvweb.core.tasks import ping
 
 
