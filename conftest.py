@@ -314,12 +314,18 @@ def _fresh_channel_layer() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _no_move_outlives_its_test(request) -> Iterator[None]:
-    """End every move a test leaves behind before the database is flushed.
+    """End every maintenance run and move a test leaves behind before the
+    database is flushed.
 
     A worker still writing a move's rows while the flush truncates the tables
-    deadlocks on PostgreSQL. Moves no worker has taken yet are ended at once (a
-    late delivery then finds them over); running ones are cancelled and waited
-    for.
+    deadlocks on PostgreSQL. A run still active is advanced by the worker's beat
+    every tick (and starts moves): on PostgreSQL the flush after a maintenance
+    test that timed out deadlocked with it ("deadlock detected": the flush's
+    TRUNCATE waiting for the worker's step, the step for a table the flush had
+    locked), the flush failed and every later test found the old rows. Runs are
+    ended first (a step in progress holds the run's row, so this waits for it),
+    then the moves: those no worker has taken yet are ended at once (a late
+    delivery then finds them over); running ones are cancelled and waited for.
     """
     marker = request.node.get_closest_marker("django_db")
     transactional = marker is not None and (
@@ -330,9 +336,13 @@ def _no_move_outlives_its_test(request) -> Iterator[None]:
         return
     request.getfixturevalue("_django_db_helper")  # so this ends before the flush
     yield
+    from hvweb.maintenance.models import MaintenanceRun
     from hvweb.moves.choices import MigrationState
     from hvweb.moves.models import Migration
 
+    MaintenanceRun.objects.filter(state__in=MaintenanceRun.ACTIVE).update(
+        state=MaintenanceRun.CANCELLED
+    )
     Migration.objects.filter(
         state__in=MigrationState.active(), started_at__isnull=True
     ).update(state=MigrationState.CANCELLED)
