@@ -46,6 +46,12 @@ class WebsocketCommunicator(channels.testing.WebsocketCommunicator):
     ``close_old_connections`` runs as it does in production instead.
     """
 
+    async def connect(self, timeout=5):
+        """As long as daphne waits for a handshake (its ``websocket_connect_timeout``,
+        5 s) rather than channels' 1 s: on a loaded machine the handshake's few
+        queries took longer than 1 s and the tests failed on it."""
+        return await super().connect(timeout)
+
     async def send_input(self, message):
         return await asgiref.testing.ApplicationCommunicator.send_input(self, message)
 

@@ -32,10 +32,10 @@ def ended(run: MaintenanceRun, timeout: float = 120) -> MaintenanceRun:
 @pytest.mark.slow
 @pytest.mark.skipif(
     ON_POSTGRES,
-    reason="fails on PostgreSQL (2 runs in 2): the run stops with 'HV-PROD-1: "
-    "prod-db-1, prod-batch-1 did not come back' as its failback moves are queued "
-    "and not yet started; not the stream tests' pool leak (fixed), undiagnosed. "
-    "It runs on SQLite.",
+    reason="fails on PostgreSQL (2 runs in 2, load 15-45 on 2 cores): the run "
+    "stops with 'HV-PROD-n: <VMs> did not come back' while the journal shows "
+    "their failback moves just admitted and running; undiagnosed (not the "
+    "pool leak or the flush deadlock, both fixed). It runs on SQLite.",
 )
 def test_a_rolling_maintenance_of_clu_prod_brings_every_vm_home(celery_worker):
     demo.seed(write=lambda *_: None)
