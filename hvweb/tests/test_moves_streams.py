@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 
 import pytest
 from django.db import connections
+from django.db.backends.signals import connection_created
 
 from conftest import WebsocketCommunicator
 from hvweb.asgi import application
@@ -213,6 +215,35 @@ def test_a_foreign_origin_is_refused(client, world):
         return connected
 
     assert asyncio.run(scenario()) is False
+
+
+def test_the_consumers_connections_are_closed_when_their_calls_end(
+    client, world, redis_url
+):
+    """conftest.WebsocketCommunicator: each database call of a consumer closes
+    its connection after it, as under daphne. Channels' own communicator kept
+    them open in the loop's threads, which ended with the test's loop: on
+    PostgreSQL the pool lost one per thread and test until it ran dry."""
+    headers = session_headers(client, world.operator)
+    opened = []
+
+    def note(sender, connection, **kwargs):
+        if threading.current_thread() is not threading.main_thread():
+            opened.append(connection)
+
+    async def scenario():
+        for path in (f"/ws/clusters/{world.cluster.pk}/", "/ws/migrations/0/"):
+            viewer = connect(path, headers)
+            await viewer.connect()
+            await viewer.disconnect()
+
+    connection_created.connect(note)
+    try:
+        asyncio.run(scenario())
+    finally:
+        connection_created.disconnect(note)
+    assert opened  # the handshakes read the database off the main thread
+    assert [c for c in opened if c.connection is not None] == []
 
 
 def test_malformed_frames_get_an_error_and_the_stream_goes_on(
