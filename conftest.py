@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import asgiref.testing
+import channels.testing
 import pytest
 
 ROOT = Path(__file__).resolve().parent
@@ -26,14 +28,37 @@ ROOT = Path(__file__).resolve().parent
 REAPER_TIMEOUT_S = 6
 #: Whether the suite runs on PostgreSQL (CI's second pass).
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
-#: Tests that timed out on PostgreSQL after a worker's locks deadlocked the next
-#: test's flush (and the pool creep that followed); they run on SQLite. To be
-#: removed once tests end their workers and hub tasks before the flush.
-skip_on_postgres_flush_deadlock = pytest.mark.skipif(
-    ON_POSTGRES,
-    reason="on PostgreSQL a worker's locks deadlocked the next flush and these "
-    "timed out; undiagnosed, see the closing note. They run on SQLite.",
-)
+
+
+class WebsocketCommunicator(channels.testing.WebsocketCommunicator):
+    """Channels' websocket test client, with the consumers' connections handled
+    as under daphne.
+
+    Channels' communicator patches ``channels.db.close_old_connections`` to a
+    no-op while it sends or receives (channels/testing/application.py), for
+    tests inside one atomic block. Here every websocket test is transactional
+    and runs in an event loop of its own (``asyncio.run``): each
+    ``database_sync_to_async`` call then kept its thread's connection, and when
+    the loop ended its executor threads ended with them, never handing them
+    back. On PostgreSQL that is a connection of the process's pool (10) lost
+    per thread and test: after a few tests consumers waited for one past the
+    handshake's timeout and the stream tests failed or hung. Django's
+    ``close_old_connections`` runs as it does in production instead.
+    """
+
+    async def connect(self, timeout=5):
+        """As long as daphne waits for a handshake (its ``websocket_connect_timeout``,
+        5 s) rather than channels' 1 s: on a loaded machine the handshake's few
+        queries took longer than 1 s and the tests failed on it."""
+        return await super().connect(timeout)
+
+    async def send_input(self, message):
+        return await asgiref.testing.ApplicationCommunicator.send_input(self, message)
+
+    async def receive_output(self, timeout=1):
+        return await asgiref.testing.ApplicationCommunicator.receive_output(
+            self, timeout
+        )
 
 
 @pytest.fixture(scope="session")
@@ -295,12 +320,18 @@ def _fresh_channel_layer() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _no_move_outlives_its_test(request) -> Iterator[None]:
-    """End every move a test leaves behind before the database is flushed.
+    """End every maintenance run and move a test leaves behind before the
+    database is flushed.
 
     A worker still writing a move's rows while the flush truncates the tables
-    deadlocks on PostgreSQL. Moves no worker has taken yet are ended at once (a
-    late delivery then finds them over); running ones are cancelled and waited
-    for.
+    deadlocks on PostgreSQL. A run still active is advanced by the worker's beat
+    every tick (and starts moves): on PostgreSQL the flush after a maintenance
+    test that timed out deadlocked with it ("deadlock detected": the flush's
+    TRUNCATE waiting for the worker's step, the step for a table the flush had
+    locked), the flush failed and every later test found the old rows. Runs are
+    ended first (a step in progress holds the run's row, so this waits for it),
+    then the moves: those no worker has taken yet are ended at once (a late
+    delivery then finds them over); running ones are cancelled and waited for.
     """
     marker = request.node.get_closest_marker("django_db")
     transactional = marker is not None and (
@@ -311,9 +342,13 @@ def _no_move_outlives_its_test(request) -> Iterator[None]:
         return
     request.getfixturevalue("_django_db_helper")  # so this ends before the flush
     yield
+    from hvweb.maintenance.models import MaintenanceRun
     from hvweb.moves.choices import MigrationState
     from hvweb.moves.models import Migration
 
+    MaintenanceRun.objects.filter(state__in=MaintenanceRun.ACTIVE).update(
+        state=MaintenanceRun.CANCELLED
+    )
     Migration.objects.filter(
         state__in=MigrationState.active(), started_at__isnull=True
     ).update(state=MigrationState.CANCELLED)

@@ -7,11 +7,11 @@ import asyncio
 import json
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from conftest import WebsocketCommunicator
 from hvweb.api.testing import token_client
 from hvweb.asgi import application
 from hvweb.core import jsonlimits

@@ -296,8 +296,7 @@ def test_websockets_refuse_foreign_or_missing_origins_and_accept_the_sites_own(
 ):
     import asyncio
 
-    from channels.testing import WebsocketCommunicator
-
+    from conftest import WebsocketCommunicator
     from hvweb.asgi import application
     from hvweb.moves.services import start_migration
 

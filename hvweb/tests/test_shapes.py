@@ -21,7 +21,6 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
 
-from conftest import skip_on_postgres_flush_deadlock
 from hvweb.api.serializers import FlatMigrationSerializer, NestedMigrationSerializer
 from hvweb.api.testing import token_client
 from hvweb.inventory import access, choices
@@ -131,7 +130,6 @@ def test_the_drain_reply_and_the_cluster_snapshot_give_moves_in_brief(
 
 
 @pytest.mark.django_db(transaction=True)
-@skip_on_postgres_flush_deadlock
 def test_frames_have_one_shape_and_carry_the_hosts_memory_after_the_event(
     client, world, celery_worker
 ):

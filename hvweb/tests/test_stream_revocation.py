@@ -12,10 +12,9 @@ import json
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from conftest import skip_on_postgres_flush_deadlock
+from conftest import WebsocketCommunicator
 from hvweb.asgi import application
 from hvweb.core import realtime
 from hvweb.inventory.models import Membership, Team
@@ -89,7 +88,6 @@ def _hand_the_cluster_to_another_team(user, world) -> None:
     world.cluster.save()
 
 
-@skip_on_postgres_flush_deadlock
 def test_revoked_streams_close_before_the_next_frame_and_the_others_go_on():
     """One scene for every kind of revocation (a single event loop: the
     websocket stack's thread pools are set up once)."""
@@ -150,7 +148,6 @@ def test_revoked_streams_close_before_the_next_frame_and_the_others_go_on():
     assert [f["kind"] for f in frames] == ["after", "after"]
 
 
-@skip_on_postgres_flush_deadlock
 def test_without_the_revocation_the_frame_would_arrive():
     """The control: an unrevoked stream receives the frame the test above shows
     never arrives (so its timeouts can fail)."""

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.testing import WebsocketCommunicator
 
+from conftest import WebsocketCommunicator
 from hvweb.core.tasks import ping
 
 
