@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TypeVar
 
 from .errors import SpecError
@@ -44,7 +44,7 @@ def paced(
     sleep: Callable[[float], object] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     ahead: float = AHEAD_S,
-) -> Iterator[E]:
+) -> Generator[E, None, None]:
     """Yield each event no earlier than ``event.t / speed`` wall seconds after start.
 
     ``speed`` 2.0 plays a 10 s migration in 5 s; ``math.inf`` does not wait.

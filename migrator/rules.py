@@ -797,7 +797,7 @@ def migration_failures(
     return rules + tuple(_operational_failures(pair, quick=quick))
 
 
-def _host_configuration(host: HostSnapshot) -> tuple:
+def _host_configuration(host: HostSnapshot) -> tuple[object, ...]:
     """What the host rules may decide by: every field of ``host`` but its
     name and its load (they name the host in their messages only)."""
     return (
@@ -848,7 +848,7 @@ def ready_counts(
         for source in hosts
         if movable[source.name] and not _source_down(source) and not _busy(source)
     ]
-    kinds: dict[tuple, int] = {}  # each host configuration, numbered
+    kinds: dict[tuple[object, ...], int] = {}  # each host configuration, numbered
     configuration = {
         h.name: kinds.setdefault(_host_configuration(h), len(kinds)) for h in hosts
     }

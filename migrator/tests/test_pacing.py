@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import pytest
 
@@ -65,7 +66,7 @@ def test_a_costly_step_is_computed_while_waiting_and_its_event_is_on_time() -> N
     fake = FakeTime()
     start = fake.now
 
-    def engine():
+    def engine() -> Iterator[StageStarted]:
         yield StageStarted(t=0.0, stage=Stage.MEMORY_TRANSFER)
         yield StageStarted(t=2.0, stage=Stage.STATE_TRANSFER)
         fake.now += 0.3  # verifying every page: 0.3 s of work for 0.1 s simulated
@@ -81,7 +82,7 @@ def test_without_looking_ahead_the_costly_step_makes_its_event_late() -> None:
     fake = FakeTime()
     start = fake.now
 
-    def engine():
+    def engine() -> Iterator[StageStarted]:
         yield StageStarted(t=0.0, stage=Stage.MEMORY_TRANSFER)
         yield StageStarted(t=2.0, stage=Stage.STATE_TRANSFER)
         fake.now += 0.3
@@ -95,7 +96,7 @@ def test_closing_the_paced_iterator_closes_the_engine() -> None:
     fake = FakeTime()
     closed = []
 
-    def engine():
+    def engine() -> Iterator[StageStarted]:
         try:
             yield from _events(0.0, 1.0, 2.0)
         finally:

@@ -6,10 +6,12 @@ import dataclasses
 import random
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from migrator import rules
+from migrator.hyperv import VERSIONS
 from migrator.rules import (
     ClusterSnapshot,
     DiskSnapshot,
@@ -446,18 +448,20 @@ def test_the_host_rules_and_the_vm_rules_are_every_rule_once() -> None:
     assert sorted(split, key=rules._RULE_CHECKS.index) == list(rules._RULE_CHECKS)
 
 
-def random_cluster(rng: random.Random) -> tuple[list, list, ClusterSnapshot]:
+def random_cluster(
+    rng: random.Random,
+) -> tuple[list[HostSnapshot], list[VMSnapshot], ClusterSnapshot]:
     """Hosts and VMs that break the rules and checks at random, often enough
     that every count from 0 to all of them comes up."""
 
-    def some(values, usual, odds=0.8):
+    def some(values: list[Any], usual: Any, odds: float = 0.8) -> Any:
         return usual if rng.random() < odds else rng.choice(values)
 
     hosts = [
         HostSnapshot(
             name=f"HV-{i}",
             cluster=some(["CLU", "OTHER", None], "CLU", 0.9) if i > 2 else "CLU",
-            hyperv_version=some(list(rules.VERSIONS), "2019", 0.85),
+            hyperv_version=some(list(VERSIONS), "2019", 0.85),
             cpu_vendor=some(["intel", "amd"], "intel"),
             boot_drive=some(["C", "D"], "C"),
             memory_mib=rng.choice([4096, 8192, 16384]),
@@ -499,7 +503,7 @@ def random_cluster(rng: random.Random) -> tuple[list, list, ClusterSnapshot]:
 
 def test_ready_counts_agree_with_migration_failures_pair_by_pair() -> None:
     rng = random.Random(13)
-    seen = set()
+    seen: set[int] = set()
     for _ in range(400):
         hosts, vms, the_cluster = random_cluster(rng)
         by_name = {h.name: h for h in hosts}
