@@ -27,7 +27,7 @@ import time
 
 from celery import current_app
 
-__all__ = ["missing", "orphaned", "taken"]
+__all__ = ["lost", "missing", "orphaned", "taken"]
 
 #: Between kombu popping a job from its list and storing it as unacknowledged
 #: it is briefly in neither: a job must be missing twice, this far apart.
@@ -108,3 +108,11 @@ def orphaned(jobs: dict[str, str]) -> set[str]:
         again = {job: jobs[job] for job in candidates}
         candidates = taken(again) - _live_jobs()
     return candidates
+
+
+def lost(jobs: dict[str, str]) -> tuple[set[str], set[str]]:
+    """Of ``jobs``, those the broker holds nowhere (:func:`missing`) and those
+    taken by a worker that is gone (:func:`orphaned`). Raises the broker's
+    error when it does not answer."""
+    gone = missing(jobs)
+    return gone, orphaned({job: q for job, q in jobs.items() if job not in gone})

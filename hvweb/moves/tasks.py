@@ -130,8 +130,7 @@ def _reap_lost_jobs() -> list[int]:
         return []
     wanted = {d["job"]: d["queue"] for d in dispatched.values()}
     try:
-        gone = jobs.missing(wanted)
-        orphans = jobs.orphaned({j: q for j, q in wanted.items() if j not in gone})
+        gone, orphans = jobs.lost(wanted)
     except Exception as exc:  # the broker does not answer: nothing to tell now
         log.warning("reaper: could not look for dispatched jobs: %s", exc)
         return []
@@ -189,8 +188,7 @@ def _resend_lost_replays() -> list[int]:
     queue = current_app.conf.task_default_queue
     wanted = {replay.job_id(pk): queue for pk in queued}
     try:
-        gone = jobs.missing(wanted)
-        gone |= jobs.orphaned({j: q for j, q in wanted.items() if j not in gone})
+        gone = set().union(*jobs.lost(wanted))
     except Exception as exc:  # the broker does not answer: nothing to tell now
         log.warning("reaper: could not look for queued replays: %s", exc)
         return []
