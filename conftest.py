@@ -302,6 +302,48 @@ def unworked_queue(redis_url) -> Iterator[None]:
     redis.Redis.from_url(redis_url).delete(queue)
 
 
+def _deadlocked(exc: BaseException | None) -> bool:
+    """Whether PostgreSQL chose ``exc`` (or what caused it) as a deadlock's victim."""
+    while exc is not None:
+        if getattr(exc, "sqlstate", None) == "40P01":  # deadlock_detected
+            return True
+        exc = exc.__cause__
+    return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_retries_a_deadlock() -> Iterator[None]:
+    """A transactional test's flush is tried again when PostgreSQL ends it as a
+    deadlock's victim.
+
+    The worker is another process: after a test's move has ended it may still
+    write (the move's last events, the next queued move's dispatch) while the
+    flush's TRUNCATE takes every table. When each holds a table the other
+    wants, PostgreSQL ends one of them ("deadlock detected"); when it ended the
+    flush, the rows stayed and every later test failed on them ("Team with this
+    Name already exists"). PostgreSQL's advice for a deadlock's victim is to run
+    the transaction again (the manual's "Explicit Locking: Deadlocks"); the
+    flush is one transaction and the worker's write is over by then.
+    """
+    from django.core.management.base import CommandError
+    from django.test import TransactionTestCase
+
+    original = TransactionTestCase._fixture_teardown
+
+    def _fixture_teardown(self) -> None:
+        for attempt in range(5):
+            try:
+                return original(self)
+            except CommandError as exc:
+                if attempt == 4 or not _deadlocked(exc):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    TransactionTestCase._fixture_teardown = _fixture_teardown
+    yield
+    TransactionTestCase._fixture_teardown = original
+
+
 @pytest.fixture(autouse=True)
 def _fresh_channel_layer() -> Iterator[None]:
     """Each test gets a channel layer of its own.
