@@ -119,3 +119,42 @@ def test_an_idle_consumer_outlives_the_channel_layers_blocking_read(redis_url):
         return "received"
 
     assert asyncio.run(idle()) == "still waiting"
+
+
+GC_PROBE = """
+import gc
+import hvweb.asgi
+print(*gc.get_threshold(), gc.get_freeze_count())
+"""
+
+
+def run_probe(tmp_path, code: str, **env) -> subprocess.CompletedProcess:
+    clean = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}
+    }
+    clean.update(HVWEB_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="hvweb.settings")
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_web_process_freezes_start_up_and_collects_less_often(tmp_path):
+    default = run_probe(tmp_path, GC_PROBE)
+    *threshold, frozen = map(int, default.stdout.split())
+    assert threshold == [50_000, 20, 10]
+    assert frozen > 10_000  # Django, Channels and the app's modules, kept out of scans
+    assert run_probe(
+        tmp_path, GC_PROBE, HVWEB_GC_THRESHOLD="12345, 6, 7"
+    ).stdout.split()[:3] == ["12345", "6", "7"]
+
+
+def test_a_malformed_gc_threshold_is_refused_by_name(tmp_path):
+    for bad in ("fast", "700,10", "700,0,10"):
+        out = run_probe(tmp_path, GC_PROBE, HVWEB_GC_THRESHOLD=bad)
+        assert out.returncode != 0
+        assert "HVWEB_GC_THRESHOLD: three whole numbers" in out.stderr
