@@ -188,6 +188,7 @@ class HostSerializer(ValidatedModelSerializer):
             "shared_storage_connected",
             "cluster_node",
             "state",
+            "compression_mbps",
         ]
 
 

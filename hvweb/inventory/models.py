@@ -17,13 +17,14 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
 from hvweb.core.urls import url_of
 from migrator.hyperv import DEFAULT_MOVE_TYPE_THRESHOLD, DEFAULT_PRIORITY
 from migrator.rules import DRIVE_LETTERS
+from migrator.spec import DEFAULT_COMPRESSION_BPS
 
 from . import limits, validation
 from .choices import (
@@ -245,6 +246,12 @@ class Cluster(models.Model):
             raise ValidationError(errors)
 
 
+#: The fastest compression rate a host may be given (Mbit/s): 1 Tbit/s, far
+#: beyond any link (a rate above the link's only means pages are encoded in
+#: time, so more buys nothing).
+COMPRESSION_MBPS_MAX = 1_000_000
+
+
 class Host(models.Model):
     """A Hyper-V host, listed in one cluster."""
 
@@ -273,6 +280,15 @@ class Host(models.Model):
         "in a cluster but not joined cannot live-migrate.",
     )
     state = models.CharField(max_length=10, choices=HostState, default=HostState.UP)
+    compression_mbps = models.PositiveIntegerField(
+        "compression rate (Mbit/s)",
+        default=round(DEFAULT_COMPRESSION_BPS / 1e6),
+        validators=[MinValueValidator(1), MaxValueValidator(COMPRESSION_MBPS_MAX)],
+        help_text="How much page data this host's spare CPU delta-encodes a second "
+        "when it sends a VM under the Compression option (megabits a second). "
+        "At or below the link's rate compression gains nothing, and pages travel "
+        "as under TCP/IP.",
+    )
 
     objects = RestrictedQuerySet.as_manager()
 
@@ -305,6 +321,13 @@ class Host(models.Model):
                 condition=Q(cpu_vendor__in=CpuVendor.values),
                 name="host_cpu_vendor_valid",
                 violation_error_message="The CPU vendor is Intel or AMD.",
+            ),
+            models.CheckConstraint(
+                condition=Q(compression_mbps__gte=1)
+                & Q(compression_mbps__lte=COMPRESSION_MBPS_MAX),
+                name="host_compression_rate_in_range",
+                violation_error_message="A host's compression rate is 1 to "
+                f"{COMPRESSION_MBPS_MAX:,} Mbit/s.",
             ),
         ]
 

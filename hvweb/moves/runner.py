@@ -86,6 +86,8 @@ def build_spec(
         memory_bytes=vm.memory_mib << 20,
         page_size=4096,
         bandwidth_bps=cluster.link_bandwidth_mbps * 1e6,
+        # The source encodes the deltas it sends (the host's own rate).
+        compression_bps=source.compression_mbps * 1e6,
         workload=WorkloadSpec(
             kind=kind if writes else "idle",
             working_set_pages=min(vm.working_set_pages, pages) if writes else 0,
