@@ -23,11 +23,12 @@ back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from hvweb.core.locking import ROW_ONLY, locked
@@ -65,6 +66,11 @@ RETRIES = 3
 LOST = ("WORKER_LOST", "JOB_LOST")
 #: The task that advances one run (``hvweb.maintenance.tasks``).
 ADVANCE_TASK = "hvweb.advance_maintenance"
+#: Sent inside a step's transaction for what the step did: ``event`` is
+#: "started", "host.completed" (``host_id`` the host) or the state it ended in
+#: ("succeeded", "failed", "cancelled"); ``key`` names that occurrence once.
+#: The webhooks listen (the run knows nothing of them).
+run_event = Signal()
 
 
 class RunRefused(Exception):
@@ -361,9 +367,27 @@ def _step(run_id: int) -> tuple[MaintenanceRun | None, bool]:
         ):
             return run, False
         run.version += 1
+        before = (run.state, run.step)
         more = _take_step(run)
         run.save()
+        for event, key, host_id in _events(run, *before):
+            run_event.send(
+                sender=MaintenanceRun, run=run, event=event, key=key, host_id=host_id
+            )
     return run, more
+
+
+def _events(
+    run: MaintenanceRun, state: str, step: int
+) -> Iterator[tuple[str, str, int | None]]:
+    """What a step did that others may want told (:data:`run_event`): the run
+    started, finished a host, ended; with a key unique to each occurrence."""
+    if state == MaintenanceRun.PENDING and run.state != MaintenanceRun.PENDING:
+        yield "started", f"maintenance.{run.pk}.started", None
+    for done in range(step, run.step):
+        yield "host.completed", f"maintenance.{run.pk}.host.{done}", run.hosts[done]
+    if not run.active:
+        yield run.state, f"maintenance.{run.pk}.{run.state}", None
 
 
 def _take_step(run: MaintenanceRun) -> bool:

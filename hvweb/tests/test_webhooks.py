@@ -486,3 +486,44 @@ def test_a_delivery_connects_to_the_vetted_address_and_tls_checks_the_name(
         opener("127.0.0.1", context).open(other, timeout=5)
     assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
     assert len(r.requests) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_maintenance_run_sends_its_start_each_host_and_its_end(
+    world, local, receiver, webhook_worker
+):
+    """A drain-only run over two hosts: ``maintenance.started``, a
+    ``maintenance.host.completed`` per host in order, then
+    ``maintenance.succeeded``, each carrying the API's record of the run."""
+    from hvweb.maintenance.models import MaintenanceRun
+    from hvweb.maintenance.rolling import start_run
+
+    r = receiver(200)
+    hook = endpoint(world, r.url, [
+        "maintenance.started", "maintenance.host.completed",
+        "maintenance.succeeded", "maintenance.failed", "maintenance.cancelled",
+    ])  # fmt: skip
+    hosts = [world.hosts[0].pk, world.hosts[1].pk]
+    run = start_run(world.cluster, world.operator, hosts, drain_only=True, speed=0)
+    requests = r.wait_for(4, timeout=60)
+    for q in requests:
+        assert verify_like_the_readme(SECRET, q["headers"], q["body"])
+    # In the order the steps recorded them (the worker's threads may send
+    # them in another).
+    recorded = Delivery.objects.filter(endpoint=hook).order_by("pk")
+    assert [d.event for d in recorded] == [
+        "maintenance.started", "maintenance.host.completed",
+        "maintenance.host.completed", "maintenance.succeeded",
+    ]  # fmt: skip
+    hosts_done = [d.payload["data"]["host"]["name"] for d in recorded[1:3]]
+    assert hosts_done == ["HV-BLUE-1", "HV-BLUE-2"]
+    received = {json.loads(q["body"])["event"]: json.loads(q["body"]) for q in requests}
+    end = received["maintenance.succeeded"]["data"]["run"]
+    assert (end["id"], end["state"], end["step"]) == (run.pk, "succeeded", 2)
+    assert end["hosts"] == ["HV-BLUE-1", "HV-BLUE-2"]
+    assert received["maintenance.started"]["data"]["run"]["state"] == "running"
+    run.refresh_from_db()
+    assert run.state == MaintenanceRun.SUCCEEDED
+    time.sleep(1)
+    assert len(r.requests) == 4  # each event once

@@ -15,7 +15,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from hvweb.api.serializers import MigrationSerializer
+from hvweb.api.serializers import MaintenanceRunSerializer, MigrationSerializer
 from hvweb.inventory.choices import HostState, PowerState
 from hvweb.inventory.models import Host
 from hvweb.moves.choices import MigrationState
@@ -23,7 +23,13 @@ from hvweb.moves.models import Migration
 
 from .models import EVENTS, Delivery, Endpoint
 
-__all__ = ["DELIVER_TASK", "publish", "publish_drain", "publish_migration"]
+__all__ = [
+    "DELIVER_TASK",
+    "publish",
+    "publish_drain",
+    "publish_maintenance",
+    "publish_migration",
+]
 
 log = logging.getLogger(__name__)
 
@@ -111,3 +117,15 @@ def publish_drain(host_id: int) -> list[int]:
         host.cluster.team_id, "host.drain.completed", f"host.{host.pk}.drained.{last}",
         data,
     )  # fmt: skip
+
+
+def publish_maintenance(run, event: str, key: str, host_id: int | None) -> list[int]:
+    """Publish ``maintenance.<event>`` about a rolling maintenance run, with the
+    API's record of it (and, for ``host.completed``, the host)."""
+    data: dict[str, Any] = {"run": MaintenanceRunSerializer(run).data}
+    if host_id is not None:
+        host = Host.objects.filter(pk=host_id).values("pk", "name", "state").first()
+        if host is not None:
+            data["host"] = {"id": host["pk"], "name": host["name"],
+                            "state": host["state"]}  # fmt: skip
+    return publish(run.cluster.team_id, f"maintenance.{event}", key, data)

@@ -17,8 +17,7 @@ from . import urlcheck
 
 __all__ = ["EVENTS", "Delivery", "DeliveryStatus", "Endpoint"]
 
-#: The events an endpoint can ask for. (``maintenance.*`` waits for
-#: maintenance runs, which hvweb does not have yet.)
+#: The events an endpoint can ask for.
 EVENTS: dict[str, str] = {
     "migration.queued": "A move waits at a host's simultaneous-migration limit",
     "migration.started": "A worker began a move",
@@ -26,6 +25,12 @@ EVENTS: dict[str, str] = {
     "migration.failed": "A move failed; the VM stayed on its source",
     "migration.cancelled": "A move was cancelled",
     "host.drain.completed": "A paused (drained) host has no move leaving it any more",
+    "maintenance.started": "A rolling maintenance run began (its window opened)",
+    "maintenance.host.completed": "A run is done with a host: drained, held and its "
+    "VMs back (drained and left paused, for a drain-only run)",
+    "maintenance.succeeded": "A run is done with every host",
+    "maintenance.failed": "A run stopped on a host it could not drain or resume",
+    "maintenance.cancelled": "A run was cancelled, or its window closed",
 }
 MIN_SECRET_LENGTH = 16
 

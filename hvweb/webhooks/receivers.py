@@ -1,4 +1,5 @@
-"""What sends webhooks: a move's end (``move_finished``) and its journal.
+"""What sends webhooks: a move's end (``move_finished``) and its journal, and
+what a maintenance run's step did (``run_event``).
 
 A move's ends arrive through :data:`hvweb.moves.lifecycle.move_finished`,
 sent once the end is committed; ``queued`` and ``started`` are read from the
@@ -13,6 +14,8 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from hvweb.maintenance.models import MaintenanceRun
+from hvweb.maintenance.rolling import run_event
 from hvweb.moves.lifecycle import Kind, move_finished
 from hvweb.moves.models import Migration, MigrationEvent
 
@@ -41,3 +44,12 @@ def move_ended(sender, migration: Migration, **kwargs) -> None:
         f"migration.{migration.pk}.{migration.state}",
     )  # fmt: skip
     events.publish_drain(migration.source_id)
+
+
+@receiver(run_event, sender=MaintenanceRun, dispatch_uid="webhooks-maintenance")
+def maintenance_event(
+    sender, run: MaintenanceRun, event: str, key: str, host_id: int | None, **kwargs
+) -> None:
+    # Inside the step's transaction: the deliveries are recorded with it and
+    # sent once it commits.
+    events.publish_maintenance(run, event, key, host_id)
