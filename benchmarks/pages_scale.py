@@ -9,8 +9,9 @@ CSV and a network adapter), 500 finished moves in the history and 32 moves in
 flight (dispatched to a queue no worker reads, so they stay running as
 records: the pages read what they would read mid-move). The garbage
 collector is set as the web process sets it at start (``hvweb.core.gctune``).
-Each page is then requested ``--requests`` times as an operator through Django's test client
-(the server's time: middleware, queries and templates) and p50/p95 printed
+Each page is then requested ``--requests`` times as an operator through
+Django's test client (the server's time: middleware, queries and templates)
+and p50/p95 printed
 against issue 13's target: overview, cluster and VM pages p95 <= 100 ms;
 ``/api/vms/`` with 500 per page is measured beside them.
 """
