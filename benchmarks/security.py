@@ -83,11 +83,11 @@ def depth_check() -> None:
 
 def revocation(streams: int, repeat: int) -> None:
     from channels.db import database_sync_to_async
-    from channels.testing import WebsocketCommunicator
     from django.core.management import call_command
     from django.test import Client
 
     from hvweb.asgi import application
+    from hvweb.core.testing import WebsocketCommunicator
     from hvweb.inventory.models import Membership
     from hvweb.inventory.testing import make_member, make_world
 

@@ -11,10 +11,10 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from conftest import WebsocketCommunicator
 from hvweb.api.testing import token_client
 from hvweb.asgi import application
 from hvweb.core import jsonlimits
+from hvweb.core.testing import WebsocketCommunicator
 from hvweb.core.wsorigin import origin_allowed
 from hvweb.inventory.limits import MAX_VM_MEMORY_MIB, MAX_VM_VCPUS
 from hvweb.inventory.models import VirtualMachine

@@ -296,8 +296,8 @@ def test_websockets_refuse_foreign_or_missing_origins_and_accept_the_sites_own(
 ):
     import asyncio
 
-    from conftest import WebsocketCommunicator
     from hvweb.asgi import application
+    from hvweb.core.testing import WebsocketCommunicator
     from hvweb.moves.services import start_migration
 
     world = make_world()

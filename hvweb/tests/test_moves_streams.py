@@ -12,8 +12,9 @@ import pytest
 from django.db import connections
 from django.db.backends.signals import connection_created
 
-from conftest import WebsocketCommunicator, routed_to
+from conftest import routed_to
 from hvweb.asgi import application
+from hvweb.core.testing import WebsocketCommunicator
 from hvweb.inventory.testing import make_member, make_world
 from hvweb.moves.models import Migration
 from hvweb.moves.services import start_migration
@@ -221,7 +222,7 @@ def test_a_foreign_origin_is_refused(client, world):
 def test_the_consumers_connections_are_closed_when_their_calls_end(
     client, world, redis_url
 ):
-    """conftest.WebsocketCommunicator: each database call of a consumer closes
+    """hvweb.core.testing.WebsocketCommunicator: each database call of a consumer closes
     its connection after it, as under daphne. Channels' own communicator kept
     them open in the loop's threads, which ended with the test's loop: on
     PostgreSQL the pool lost one per thread and test until it ran dry."""

@@ -14,9 +14,9 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
 
-from conftest import WebsocketCommunicator
 from hvweb.asgi import application
 from hvweb.core import realtime
+from hvweb.core.testing import WebsocketCommunicator
 from hvweb.inventory.models import Membership, Team
 from hvweb.inventory.testing import make_member, make_world
 from hvweb.moves.services import start_migration

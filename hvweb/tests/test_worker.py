@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from conftest import WebsocketCommunicator
 from hvweb.core.tasks import ping
+from hvweb.core.testing import WebsocketCommunicator
 
 
 @pytest.mark.django_db(transaction=True)
