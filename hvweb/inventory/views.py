@@ -51,6 +51,62 @@ def _vm_items(vms, moving: set[int]) -> SafeString:
     return mark_safe("\n      ".join(items))  # each value escaped above
 
 
+def _intake_lines(intake: capacity.Intake | None) -> str:
+    """Whether a host card's host can take VMs now, and which rule stops it."""
+    if intake is None:
+        return (
+            '<p class="takes muted" data-takes="none">'
+            "No VM elsewhere in its cluster to take.</p>"
+        )
+    if intake.can_take:
+        return (
+            '<p class="takes yes" data-takes="yes">'
+            f"Can take VMs ({intake.takes} of {intake.asked} elsewhere)</p>"
+        )
+    codes = intake.codes
+    named = ", ".join(f'<code class="rule-code">{escape(c)}</code>' for c in codes[:2])
+    more = " and more" if len(codes) > 2 else ""
+    why = (
+        f'<p class="takes-why muted small">{escape(intake.stops[0].message)}</p>'
+        if intake.stops
+        else ""
+    )
+    return (
+        f'<p class="takes no" data-takes="no">Takes no VM now: {named}{more}</p>{why}'
+    )
+
+
+def _host_card(row: dict, url) -> SafeString:
+    """One host's card on a board (``_board.html``), drawn here for the reason
+    :func:`_vm_items` is: 64 cards through the template were a third of the
+    overview's time. ``static/js/clusters.js`` (``renderHost``) keeps it live."""
+    host = row["host"]
+    pk, name = host.pk, escape(host.name)
+    used, reserved, total = (
+        row["memory_in_use_mib"], row["memory_reserved_mib"], host.memory_mib,
+    )  # fmt: skip
+    held = f"+ {reserved} MiB reserved" if reserved else ""
+    return mark_safe(  # every value escaped or a number
+        f'<article class="host-col" id="host-{pk}" data-host="{pk}" '
+        f'aria-labelledby="host-{pk}-name">\n'
+        f'      <h3 id="host-{pk}-name"><a href="{escape(url(pk))}">{name}</a>\n'
+        f'        <span class="tag state-{escape(host.state)}">'
+        f"{escape(host.get_state_display())}</span></h3>\n"
+        f"      {_intake_lines(row['intake'])}\n"
+        f'      <p class="mem"><strong class="memory-in-use" data-memory>{used} of '
+        f"{total} MiB</strong>\n"
+        f'        <span class="muted" data-reserved>{held}</span></p>\n'
+        f'      <div class="meter" data-meter role="img" aria-label="'
+        f'{row["memory_percent"]} % of memory in use" data-used="{used}" '
+        f'data-reserved="{reserved}" data-total="{total}"><span class="used"></span>'
+        '<span class="reserved"></span></div>\n'
+        f'      <ul class="vms" data-vms aria-label="VMs on {name}">\n'
+        f"      {row['vm_items']}\n"
+        "      </ul>\n"
+        "    </article>"
+    )
+
+
 def _host_rows(
     load: capacity.ClusterCapacity, moves, intake: dict | None = None
 ) -> list[dict]:
@@ -61,6 +117,7 @@ def _host_rows(
     now and which rule stops it."""
     moving = {m.vm_id for m in moves}
     intake = intake or {}
+    url = url_maker("inventory:host")  # what Host.get_absolute_url gives
     rows = []
     for host in load.hosts.values():
         used = load.loads[host.pk].used_mib
@@ -87,6 +144,7 @@ def _host_rows(
                 "intake": intake.get(host.pk),
             }
         )
+        rows[-1]["card"] = _host_card(rows[-1], url)
     return rows
 
 
