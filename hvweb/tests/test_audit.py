@@ -246,3 +246,36 @@ def test_viewers_and_operators_do_not_read_the_trail(client, world, role):
     client.force_login(make_member(world.team, role))
     url = reverse("admin:auditlog_logentry_changelist")
     assert client.get(url).status_code == 403
+
+
+def test_a_journal_entry_changing_nothing_audited_does_not_read_the_move_back(world):
+    """auditlog reads a registered row back before every save to diff it: the
+    journal skips that for what the audit does not record (progress, stages,
+    the sequence: five frames a second per move), and keeps it for the rest."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from hvweb.moves import journal
+    from hvweb.moves.lifecycle import Kind
+    from hvweb.moves.services import start_migration
+
+    operator = make_member(world.team, "operator")
+    move = start_migration(world.vm, world.hosts[1], operator, speed=0)
+
+    def reads_of_the_move(kind, **changes) -> int:
+        with CaptureQueriesContext(connection) as seen:
+            journal.record(move.pk, kind, {"by": "test"}, **changes)
+        return sum(
+            q["sql"].lstrip().startswith("SELECT") and '"moves_migration"' in
+            q["sql"].split("WHERE")[0]
+            for q in seen.captured_queries
+        )  # fmt: skip
+
+    assert reads_of_the_move(Kind.PROGRESS, progress={"t": 1.0}) == 1  # the lock
+    before = LogEntry.objects.get_for_object(move).count()
+    # A cancel is audited: auditlog reads the row back (and the entry's team
+    # is looked up) and writes an entry.
+    assert reads_of_the_move(Kind.CANCEL_REQUESTED, cancel_requested=True) > 1
+    entry = LogEntry.objects.get_for_object(move).latest("timestamp")
+    assert LogEntry.objects.get_for_object(move).count() == before + 1
+    assert entry.changes_dict["cancel_requested"] == [False, True]
