@@ -239,3 +239,29 @@ def test_each_host_card_says_whether_it_can_take_vms_and_which_rule_stops_it(cli
         else:
             assert 'data-takes="no"' in takes and "Takes no VM now" in takes, name
             assert takes.count(f">{says}</code>") == 1, (name, takes)  # once
+
+
+def test_host_cards_escape_names_and_say_when_there_is_nothing_to_take(client):
+    """The cards are drawn in Python (views._host_card): a name is escaped, a
+    host breaking many rules names two and says there are more, and a
+    cluster's only host has no VM elsewhere to take."""
+    lone = make_world("LONE", hosts=1)
+    world = make_world()
+    odd = Host.objects.create(  # rows the admin would refuse, as an import may hold
+        cluster=world.cluster, name="HV-<b>ODD", hyperv_version="2008 R2",
+        cpu_vendor="amd", boot_drive="D", memory_mib=512,
+        shared_storage_connected=False, cluster_node=False, state="paused",
+    )  # fmt: skip
+    client.force_login(make_member(world.team, "viewer"))
+    body = client.get("/").content.decode()  # as sent, not unescaped
+    card = body[body.index(f'id="host-{odd.pk}"') :]
+    card = card[: card.index("</article>")]
+    assert "HV-&lt;b&gt;ODD" in card and "<b>ODD" not in card
+    assert 'class="tag state-paused">Paused (drained)<' in card
+    assert 'data-takes="no"' in card and card.count('class="rule-code"') == 2
+    assert " and more</p>" in card
+    assert 'class="takes-why muted small"' in card
+
+    client.force_login(make_member(lone.team, "viewer"))
+    _, body = page(client, "/")
+    assert 'data-takes="none">No VM elsewhere in its cluster to take.' in body
