@@ -29,6 +29,7 @@ module, which imports it.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Protocol
@@ -227,8 +228,29 @@ def admit(
 
 
 def job_id(migration_id: int) -> str:
-    """The Celery task id of the move's job (a move is dispatched once)."""
-    return f"hvweb-move-{migration_id}"
+    """A new Celery task id for the move's job, journalled with its dispatch.
+
+    Unique to this dispatch, not only to the move: kombu keeps a job a worker
+    took in one ``unacked`` hash for the whole Redis database, for an hour
+    after its worker died. A move id is reused by another database on the same
+    Redis (a second console, a database made afresh, a test run after
+    another), and the reaper (:mod:`hvweb.moves.jobs`), finding a stale job of
+    that id there, failed a waiting move as taken by a dead worker.
+    """
+    return f"hvweb-move-{migration_id}-{secrets.token_hex(6)}"
+
+
+def dispatched_job(migration_id: int) -> str | None:
+    """The job id the move was last dispatched with (its journal says)."""
+    from .models import MigrationEvent
+
+    data = (
+        MigrationEvent.objects.filter(migration_id=migration_id, kind=Kind.DISPATCHED)
+        .order_by("-seq")
+        .values_list("data", flat=True)
+        .first()
+    )
+    return ((data or {}).get("data") or {}).get("job")
 
 
 def _lock_cluster(cluster_id: int) -> Cluster | None:
