@@ -371,7 +371,8 @@ def _step(run_id: int) -> tuple[MaintenanceRun | None, bool]:
         more = _take_step(run)
         run.save()
         for event, key, host_id in _events(run, *before):
-            run_event.send(
+            # Robust: a listener's error is logged (by Django) and the run goes on.
+            run_event.send_robust(
                 sender=MaintenanceRun, run=run, event=event, key=key, host_id=host_id
             )
     return run, more

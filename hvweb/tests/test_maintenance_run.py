@@ -227,3 +227,30 @@ def test_a_window_that_closes_leaves_the_remaining_moves_unstarted(celery_worker
     for m in Migration.objects.exclude(pk=batch.pk):
         m = wait_for(lambda m=m: (m.refresh_from_db() or not m.active) and m, 60)
         assert m.state == "succeeded"
+
+
+def test_a_listener_that_fails_does_not_stop_a_run(unworked_queue):
+    """What a step did is told to listeners (the webhooks) inside the step; a
+    listener's error is logged and the run goes on. Advanced here, in the test's
+    process: a drain-only run over a host with no VM needs no worker."""
+    from hvweb.inventory.testing import make_world
+    from hvweb.maintenance.rolling import advance, run_event
+
+    world = make_world()
+    empty = world.hosts[2]
+    told = []
+
+    def broken(sender, event, **kwargs):
+        told.append(event)
+        raise RuntimeError("a listener's bug")
+
+    run_event.connect(broken, sender=MaintenanceRun)
+    try:
+        run = start_run(world.cluster, None, [empty.pk], drain_only=True, speed=0)
+        run = advance(run.pk)
+    finally:
+        run_event.disconnect(broken, sender=MaintenanceRun)
+    assert run.state == MaintenanceRun.SUCCEEDED, story(run)
+    assert told == ["started", "host.completed", "succeeded"]
+    empty.refresh_from_db()
+    assert empty.state == "paused"
