@@ -123,28 +123,27 @@ def _host_rows(
         used = load.loads[host.pk].used_mib
         reserved = load.loads[host.pk].reserved_mib
         vms = list(host.virtual_machines.all())
-        rows.append(
-            {
-                "host": host,
-                "vms": vms,
-                "vm_items": _vm_items(vms, moving),
-                "memory_in_use_mib": used,
-                "memory_reserved_mib": reserved,
-                "memory_percent": round(100 * used / host.memory_mib)
-                if host.memory_mib
-                else 0,
-                "reserved_percent": min(
-                    100 - round(100 * used / host.memory_mib),
-                    round(100 * reserved / host.memory_mib),
-                )
-                if host.memory_mib
-                else 0,
-                "free_mib": host.memory_mib - used - reserved,
-                "moving_vm_ids": moving,
-                "intake": intake.get(host.pk),
-            }
-        )
-        rows[-1]["card"] = _host_card(rows[-1], url)
+        row = {
+            "host": host,
+            "vms": vms,
+            "vm_items": _vm_items(vms, moving),
+            "memory_in_use_mib": used,
+            "memory_reserved_mib": reserved,
+            "memory_percent": round(100 * used / host.memory_mib)
+            if host.memory_mib
+            else 0,
+            "reserved_percent": min(
+                100 - round(100 * used / host.memory_mib),
+                round(100 * reserved / host.memory_mib),
+            )
+            if host.memory_mib
+            else 0,
+            "free_mib": host.memory_mib - used - reserved,
+            "moving_vm_ids": moving,
+            "intake": intake.get(host.pk),
+        }
+        row["card"] = _host_card(row, url)
+        rows.append(row)
     return rows
 
 

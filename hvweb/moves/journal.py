@@ -86,3 +86,16 @@ def replay(migration_id: int, after: int) -> list[Frame]:
         .order_by("seq")
         .values_list("data", flat=True)
     )
+
+
+def last(migration_id: int, kind: str) -> dict[str, Any]:
+    """The data of the move's latest event of ``kind`` (empty if it has none):
+    what a dispatch named its job, who asked for a cancel."""
+    stored = (
+        MigrationEvent.objects.filter(migration_id=migration_id, kind=kind)
+        .order_by("-seq")
+        .values_list("data", flat=True)
+        .first()
+    )
+    # An event's row holds its frame; the event's own data is inside it.
+    return (stored or {}).get("data") or {}

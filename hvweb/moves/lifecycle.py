@@ -240,19 +240,6 @@ def job_id(migration_id: int) -> str:
     return f"hvweb-move-{migration_id}-{secrets.token_hex(6)}"
 
 
-def dispatched_job(migration_id: int) -> str | None:
-    """The job id the move was last dispatched with (its journal says)."""
-    from .models import MigrationEvent
-
-    data = (
-        MigrationEvent.objects.filter(migration_id=migration_id, kind=Kind.DISPATCHED)
-        .order_by("-seq")
-        .values_list("data", flat=True)
-        .first()
-    )
-    return ((data or {}).get("data") or {}).get("job")
-
-
 def _lock_cluster(cluster_id: int) -> Cluster | None:
     """Lock the cluster's row until the transaction ends: admission and
     dispatch of one cluster's moves take turns on it (SQLite: a no-op)."""

@@ -47,7 +47,7 @@ from migrator.predict import outlook_at, predict
 from . import capacity, journal, lifecycle
 from .choices import MigrationState, MoveKind, StageOutcome
 from .lifecycle import Kind
-from .models import Migration, MigrationEvent, MigrationPass, MigrationStage
+from .models import Migration, MigrationPass, MigrationStage
 
 log = logging.getLogger(__name__)
 
@@ -295,16 +295,7 @@ class Runner:
     def _cancelled_message(self, stage: Stage) -> str:
         """ "Cancelled by demo-operator during Transfer of memory pages.": who
         asked (the cancel request's journal entry) and the stage it ended in."""
-        asked = (
-            MigrationEvent.objects.filter(
-                migration_id=self.pk, kind=Kind.CANCEL_REQUESTED
-            )
-            .order_by("-seq")
-            .values_list("data", flat=True)
-            .first()
-        )
-        # An event's row holds its frame; the request's own data says who.
-        who = ((asked or {}).get("data") or {}).get("by") or "the operator"
+        who = journal.last(self.pk, Kind.CANCEL_REQUESTED).get("by") or "the operator"
         return f"Cancelled by {who} during {stage.label}."
 
     def handle(self, event: Event) -> None:

@@ -20,8 +20,9 @@ from django.conf import settings
 from conftest import REAPER_TIMEOUT_S
 from hvweb.celery import app
 from hvweb.inventory.testing import make_member, make_vm, make_world
+from hvweb.moves import journal
 from hvweb.moves.choices import MigrationState
-from hvweb.moves.lifecycle import dispatched_job
+from hvweb.moves.lifecycle import Kind
 from hvweb.moves.services import start_migration
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,7 +67,7 @@ def test_a_dispatched_move_whose_job_vanished_fails_job_lost_vm_on_source(
     }
     broker.hset("unacked", "stale-from-elsewhere", json.dumps([stale, "", queue]))
     # The broker loses the first job only (as a flush would lose both).
-    lost_job = dispatched_job(lost.pk)
+    lost_job = journal.last(lost.pk, Kind.DISPATCHED)["job"]
     job = next(
         raw for raw in broker.lrange(queue, 0, -1) if f'"{lost_job}"'.encode() in raw
     )
@@ -105,7 +106,7 @@ def test_a_move_whose_worker_died_before_starting_it_fails_worker_lost(
     queue = f"taken-{uuid.uuid4().hex[:8]}"
     with routed_to(queue):
         move = start_migration(world.vm, world.hosts[1], world.operator, speed=0)
-    job = {dispatched_job(move.pk): queue}
+    job = {journal.last(move.pk, Kind.DISPATCHED)["job"]: queue}
     with transaction.atomic():
         # A write holds the row (PostgreSQL) or the database (SQLite) until the
         # block ends: the worker's claim waits on it.

@@ -108,7 +108,7 @@ def publish_drain(host_id: int) -> list[int]:
         return []
     staying = host.virtual_machines.filter(power_state=PowerState.RUNNING)
     data = {
-        "host": {"id": host.pk, "name": host.name, "state": host.state},
+        "host": _host(host),
         "cluster": {"id": host.cluster_id, "name": host.cluster.name},
         "running_vms_left": staying.count(),
         "last_migration": last,
@@ -123,9 +123,12 @@ def publish_maintenance(run, event: str, key: str, host_id: int | None) -> list[
     """Publish ``maintenance.<event>`` about a rolling maintenance run, with the
     API's record of it (and, for ``host.completed``, the host)."""
     data: dict[str, Any] = {"run": MaintenanceRunSerializer(run).data}
-    if host_id is not None:
-        host = Host.objects.filter(pk=host_id).values("pk", "name", "state").first()
-        if host is not None:
-            data["host"] = {"id": host["pk"], "name": host["name"],
-                            "state": host["state"]}  # fmt: skip
+    host = Host.objects.filter(pk=host_id).first() if host_id is not None else None
+    if host is not None:
+        data["host"] = _host(host)
     return publish(run.cluster.team_id, f"maintenance.{event}", key, data)
+
+
+def _host(host: Host) -> dict[str, Any]:
+    """A host as the host events carry it."""
+    return {"id": host.pk, "name": host.name, "state": host.state}
