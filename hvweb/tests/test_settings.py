@@ -25,7 +25,8 @@ print(json.dumps({
 """
 
 
-def probe(tmp_path, **env):
+def run_probe(tmp_path, code: str, **env) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh process with the settings from ``env`` alone."""
     clean = {
         k: v
         for k, v in os.environ.items()
@@ -33,10 +34,15 @@ def probe(tmp_path, **env):
     }
     clean.update(HVWEB_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="hvweb.settings")
     clean.update(env)
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=clean,
-        capture_output=True, text=True, check=True,
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean,
+        capture_output=True, text=True,
     )  # fmt: skip
+
+
+def probe(tmp_path, **env):
+    out = run_probe(tmp_path, PROBE, **env)
+    assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
 
@@ -126,21 +132,6 @@ import gc
 import hvweb.asgi
 print(*gc.get_threshold(), gc.get_freeze_count())
 """
-
-
-def run_probe(tmp_path, code: str, **env) -> subprocess.CompletedProcess:
-    clean = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}
-    }
-    clean.update(HVWEB_DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="hvweb.settings")
-    clean.update(env)
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-    )
 
 
 def test_the_web_process_freezes_start_up_and_collects_less_often(tmp_path):
