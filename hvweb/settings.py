@@ -297,11 +297,8 @@ HVWEB_WORKER_NICE = int(os.environ.get("HVWEB_WORKER_NICE") or 10)
 #: The web process's cyclic garbage collector (``gc.set_threshold``: net new
 #: container objects before a young collection, then young collections before
 #: each older one). CPython's 700, 10, 10 were "selected without doing a large
-#: amount of testing" (Neil Schemenauer, python-list, April 2001); a page of the
-#: overview builds a few hundred thousand objects, so at 700 it ran over a
-#: hundred collections and, now and then, a full one that scanned everything the
-#: page held (100-160 ms: the pages' p95, issue 13 item 10). Applied with
-#: ``gc.freeze()`` of what start-up built (hvweb.core.gctune).
+#: amount of testing" (Neil Schemenauer, python-list, April 2001). Why these,
+#: and the freeze that goes with them: hvweb.core.gctune.
 try:
     HVWEB_GC_THRESHOLD = tuple(
         int(n) for n in _list("HVWEB_GC_THRESHOLD", "50000,20,10")
