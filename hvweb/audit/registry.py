@@ -19,7 +19,6 @@ from auditlog.registry import auditlog
 from auditlog.signals import post_log, pre_log
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.db.models.signals import post_save
 
 from . import context
 
@@ -213,26 +212,20 @@ def register_migrations() -> None:
     ]
     present = {f.name for f in model._meta.get_fields()}
     auditlog.register(model, include_fields=[f for f in wanted if f in present])
-    post_save.connect(
-        record_owner_change, sender=model, dispatch_uid="hvweb-audit-switchover"
-    )
 
 
-def record_owner_change(sender, instance, update_fields=None, **kwargs) -> None:
+def record_owner_change(migration) -> None:
     """Record a move's change of the VM's owner, on behalf of who asked for it.
 
     The worker changes the owner at the "online" stage with a queryset
-    ``update()``, which sends no signal; the same transaction saves the move
-    with ``switched_over``, and that save writes the VM's entry here.
+    ``update()``, which auditlog does not see, and calls this in the same
+    transaction (``hvweb.moves.runner``). Called, not hooked to the move's
+    save: that event's journal entry is one UPDATE statement, with no save.
     """
-    if not (update_fields and "switched_over" in update_fields):
-        return
-    if not instance.switched_over:
-        return
     LogEntry.objects.log_create(
-        instance.vm,
+        migration.vm,
         action=LogEntry.Action.UPDATE,
-        changes={"host": [instance.source_id, instance.destination_id]},
-        actor=instance.requested_by,
-        additional_data={"migration": instance.pk, "team": team_of(instance)},
+        changes={"host": [migration.source_id, migration.destination_id]},
+        actor=migration.requested_by,
+        additional_data={"migration": migration.pk, "team": team_of(migration)},
     )

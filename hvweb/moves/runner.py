@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
+from hvweb.audit.registry import record_owner_change
 from hvweb.core.dbretry import retrying
 from hvweb.inventory.choices import PowerState, WorkloadProfile
 from hvweb.inventory.models import Cluster, Host, VirtualMachine
@@ -323,6 +324,7 @@ class Runner:
                     VirtualMachine.objects.filter(pk=self.migration.vm_id).update(
                         host_id=self.migration.destination_id
                     )
+                    record_owner_change(self.migration)
                     changes["switched_over"] = True
                 self._record(Kind.STAGE_STARTED, data, **changes)
         elif isinstance(event, StageFinished):
