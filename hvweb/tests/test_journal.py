@@ -23,7 +23,9 @@ from hvweb.moves.services import start_migration
 
 
 @pytest.fixture
-def world():
+def world(unworked_queue):
+    # The moves wait in a queue no worker reads: a worker left running by
+    # another test would otherwise run them and journal events of its own.
     return make_world()
 
 
@@ -69,10 +71,10 @@ def test_a_missing_move_is_said_missing():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(not ON_POSTGRES, reason="row locks are PostgreSQL's")
-def test_writers_at_once_each_get_the_next_number():
+def test_writers_at_once_each_get_the_next_number(world):
     """Eight threads journal 25 events each on one move: the UPDATE's row lock
     hands out every number once, 1..200 after the start's own."""
-    move = a_move(make_world())
+    move = a_move(world)
     first = Migration.objects.get(pk=move.pk).last_seq
     errors: list[BaseException] = []
 
