@@ -517,3 +517,83 @@ def test_ticks_come_less_often_while_their_fan_out_would_take_the_process():
     assert [s for tick in viewers[0].got for s in tick] == list(range(1, 41))
     fan_out = ticks * 20 * 0.01
     assert fan_out / took <= 0.5, (ticks, took)  # FANOUT_SHARE, with a margin
+
+
+def slow_snapshots(monkeypatch, hold_s: float) -> list[int]:
+    """Make the hub's snapshot read wait ``hold_s`` after reading (a crowd's
+    reads then overlap); returns the list each read appends to."""
+    from channels.db import database_sync_to_async
+
+    from hvweb.moves import hub
+
+    reads: list[int] = []
+    real = hub._snapshot_now
+
+    def slow(cluster_id: int) -> str:
+        text = real(cluster_id)
+        reads.append(cluster_id)
+        time.sleep(hold_s)
+        return text
+
+    monkeypatch.setattr(
+        hub, "_snapshot_text", database_sync_to_async(slow, thread_sensitive=False)
+    )
+    return reads
+
+
+def test_viewers_joining_together_share_one_snapshot_read(
+    client, world, monkeypatch, redis_url
+):
+    reads = slow_snapshots(monkeypatch, 0.5)
+    headers = session_headers(client, world.operator)
+
+    async def scenario():
+        viewers = [
+            connect(f"/ws/clusters/{world.cluster.pk}/", headers) for _ in range(12)
+        ]
+        opened = await asyncio.gather(*(v.connect(timeout=20) for v in viewers))
+        assert all(ok for ok, _ in opened)
+        snaps = [await v.receive_from(timeout=20) for v in viewers]
+        for v in viewers:
+            await v.disconnect()
+        return snaps
+
+    snaps = asyncio.run(scenario())
+    assert len(set(snaps)) == 1 and json.loads(snaps[0])["type"] == "snapshot"
+    # The first viewer's read, then one for all who joined while it ran.
+    assert 1 <= len(reads) <= 3, reads
+
+
+def test_a_viewer_that_joins_during_a_read_gets_a_later_one(
+    client, world, monkeypatch, redis_url
+):
+    """A read that began before a viewer joined may miss what was committed
+    in between: that viewer gets a read of its own."""
+    from hvweb.inventory.models import VirtualMachine
+
+    reads = slow_snapshots(monkeypatch, 1.0)
+    headers = session_headers(client, world.operator)
+    path = f"/ws/clusters/{world.cluster.pk}/"
+
+    def memory(snap: str) -> int:
+        (vm,) = [v for v in json.loads(snap)["vms"] if v["id"] == world.vm.pk]
+        return vm["memory_mib"]
+
+    async def scenario():
+        first = connect(path, headers)
+        assert (await first.connect(timeout=20))[0]  # its read has begun
+        while not reads:
+            await asyncio.sleep(0.02)
+        await off_loop(
+            VirtualMachine.objects.filter(pk=world.vm.pk).update, memory_mib=128
+        )
+        second = connect(path, headers)
+        assert (await second.connect(timeout=20))[0]
+        snaps = [await c.receive_from(timeout=20) for c in (first, second)]
+        for c in (first, second):
+            await c.disconnect()
+        return snaps
+
+    before, after = asyncio.run(scenario())
+    assert (memory(before), memory(after)) == (64, 128)
+    assert len(reads) == 2
