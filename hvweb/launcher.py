@@ -293,6 +293,52 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
+def database_problem(database: dict) -> str | None:
+    """A sentence saying why the console cannot use ``database`` (Django's
+    settings of one database), or None.
+
+    Asked once before anything starts: through the pool, a PostgreSQL database
+    that does not exist was ten lines of warnings and "couldn't get a
+    connection after 20.00 sec". One direct connection answers at once; when
+    the server refuses the database, its maintenance database ``postgres``
+    tells whether the name exists at all, so the advice can be to create it.
+    """
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        return None  # SQLite: a file in the data folder, made by migrate
+    import psycopg
+
+    where = f"{database.get('HOST') or 'localhost'}:{database.get('PORT') or 5432}"
+    params = {
+        "host": database.get("HOST") or None,
+        "port": database.get("PORT") or None,
+        "user": database.get("USER") or None,
+        "password": database.get("PASSWORD") or None,
+        "connect_timeout": 5,
+    }
+    name = database["NAME"]
+    try:
+        psycopg.connect(dbname=name, **params).close()
+        return None
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0].rsplit("failed: ", 1)[-1]
+    try:
+        with psycopg.connect(dbname="postgres", **params) as admin:
+            exists = admin.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+            ).fetchone()
+    except psycopg.Error:
+        exists = True  # the server itself is out of reach: its reason says why
+    if not exists:
+        user = f" -U {database['USER']}" if database.get("USER") else ""
+        host, _, port = where.rpartition(":")
+        return (
+            f"DATABASE_URL: PostgreSQL on {where} has no database {name!r}: "
+            f"create it (createdb -h {host} -p {port}{user} {name}) "
+            f"or name one that exists"
+        )
+    return f"DATABASE_URL: cannot connect to database {name!r} on {where}: {reason}"
+
+
 def healthz_status(url: str) -> tuple[int, str]:
     """``/healthz``'s status code and body (0 and the reason when nothing answers)."""
     try:
@@ -361,7 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     from hvweb.core.collect import collect_if_changed
 
     args = parse_args(argv, settings.PORT)
-    problem = port_problem(args.host, args.port)
+    problem = port_problem(args.host, args.port) or database_problem(
+        settings.DATABASES["default"]
+    )
     if problem:
         say("hvweb", problem)
         return 1

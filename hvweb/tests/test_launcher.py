@@ -12,8 +12,12 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from conftest import ON_POSTGRES
+from hvweb.launcher import database_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -133,6 +137,34 @@ def test_a_port_in_use_is_a_clear_error_not_a_hang(tmp_path):
         out, _ = process.communicate(timeout=60)
     assert process.returncode == 1
     assert f"port {port} on 127.0.0.1 is already in use" in out
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="needs the suite's PostgreSQL server")
+def test_a_missing_postgresql_database_is_a_clear_error_not_a_wait(tmp_path):
+    """Through the pool it was 20 s of warnings and "couldn't get a connection"."""
+    missing = f"hvweb_missing_{uuid.uuid4().hex[:8]}"
+    url = urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{missing}")
+    began = time.monotonic()
+    process = start(tmp_path, free_port(), DATABASE_URL=urlunsplit(url))
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, out
+    assert f"has no database {missing!r}: create it (createdb -h " in out
+    assert f" {missing}) or name one that exists" in out
+    assert "couldn't get a connection" not in out
+    assert time.monotonic() - began < 15, out
+
+
+def test_a_database_server_out_of_reach_is_named():
+    port = free_port()  # nothing listens there
+    problem = database_problem({
+        "ENGINE": "django.db.backends.postgresql", "NAME": "hvweb",
+        "HOST": "127.0.0.1", "PORT": port, "USER": "postgres",
+    })  # fmt: skip
+    assert problem.startswith(
+        f"DATABASE_URL: cannot connect to database 'hvweb' on 127.0.0.1:{port}: "
+    ), problem
+    assert "refused" in problem
+    assert database_problem({"ENGINE": "django.db.backends.sqlite3"}) is None
 
 
 def test_a_child_that_keeps_failing_at_start_makes_the_launcher_give_up(tmp_path):
