@@ -121,8 +121,11 @@ def test_a_cancelled_move_reads_as_cancelled_once_with_its_figures_and_log(
         "hvwebMigration.state.passNo === 1 && hvwebMigration.state.applied > 8",
         timeout=60_000,
     )
+    # The cancel goes through the API: the page stays, with its stream and charts.
+    page.evaluate("window.sameDocument = true")
     page.get_by_role("button", name="Cancel the move").click()
     wait_state(page, "cancelled")
+    assert page.evaluate("window.sameDocument") is True, "the page reloaded"
     move.refresh_from_db()
     assert move.state == "cancelled"
     wait_for(
@@ -182,6 +185,39 @@ def test_a_cancelled_move_reads_as_cancelled_once_with_its_figures_and_log(
 
 
 # --- A running move says the most; a finished one looks finished ---------------------
+
+
+def test_a_refused_cancel_says_why_beside_the_button_without_a_reload(
+    demo,  # noqa: F811 (the fixture, imported)
+    live_url,
+    celery_worker,
+    page,
+):
+    """The page's stream stopped (a network that dropped it, say) while the
+    move ended: the button is still there, the API refuses, the page says why."""
+    vm = VirtualMachine.objects.get(name="prod-web-1")
+    log_in(page, live_url, "demo-operator")
+    move = start_move(page, live_url, vm, speed="1")
+    wait_state(page, "running")  # the snapshot is in
+    page.evaluate("hvwebMigration.conn.stop(); window.sameDocument = true")
+    for _ in range(600):  # the move goes on without the page
+        move.refresh_from_db()
+        if not move.active:
+            break
+        page.wait_for_timeout(100)
+    assert move.state == "succeeded"
+    page.get_by_role("button", name="Cancel the move").click()
+    said = page.locator('.control-message.error[data-for="cancel"]')
+    said.wait_for()
+    assert said.inner_text() == (
+        "MIGRATION_FINISHED: The move already ended (succeeded)."
+    )
+    assert said.get_attribute("role") == "alert"
+    assert page.evaluate("window.sameDocument") is True, "the page reloaded"
+    # Asked again: said once, not stacked.
+    page.get_by_role("button", name="Cancel the move").click()
+    page.wait_for_timeout(500)
+    assert said.count() == 1
 
 
 def test_a_running_move_grows_its_pass_and_a_finished_one_shows_final_figures(

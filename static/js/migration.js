@@ -540,6 +540,47 @@
     while (log.children.length > LOG_MAX) log.firstElementChild.remove();
   }
 
+  // --- Cancelling ---------------------------------------------------------------
+
+  // The cancel goes to the API (its 409 says why it is refused), so the page
+  // keeps its stream and charts instead of reloading; the stream then brings
+  // the cancel_requested and cancelled frames. Without scripts the form posts
+  // to the page's own view (moves.views.migration_cancel), which reloads.
+  const cancelForm = document.getElementById("cancel-form");
+  function sayAtCancel(text, level) {
+    for (const old of document.querySelectorAll('.control-message[data-for="cancel"]')) old.remove();
+    if (!text) return;
+    const role = level === "error" ? "alert" : "status";
+    cancelForm.after(el("p", { class: "control-message " + level, role, "data-for": "cancel" }, text));
+  }
+  async function cancel(event) {
+    event.preventDefault();
+    const button = cancelForm.querySelector("button");
+    button.disabled = true;
+    sayAtCancel("");
+    try {
+      const response = await fetch(cancelForm.dataset.api, {
+        method: "POST", credentials: "same-origin",
+        headers: { Accept: "application/json", "X-CSRFToken": cancelForm.elements.csrfmiddlewaretoken.value },
+      });
+      const body = await response.json().catch(() => ({}));
+      if (response.ok) {
+        // At once, before the stream's frame: the form goes, the note comes.
+        if (state.m) state.m.cancel_requested = true;
+        draw();
+      } else if (body.code) {
+        sayAtCancel(body.code + ": " + body.detail, "error");
+      } else {
+        sayAtCancel("The cancel was not accepted (HTTP " + response.status + "): " + (body.detail || "try again."), "error");
+      }
+    } catch (err) {
+      sayAtCancel("The cancel did not reach the console (" + err.message + "): try again.", "error");
+    } finally {
+      button.disabled = false;
+    }
+  }
+  if (cancelForm && cancelForm.dataset.api) cancelForm.addEventListener("submit", cancel);
+
   // --- Connecting ---------------------------------------------------------------
 
   function loadPlotly() {
