@@ -29,7 +29,7 @@ from . import journal
 from .choices import MigrationState
 from .hub import hub
 from .models import Migration
-from .snapshot import migration_snapshot
+from .snapshot import cluster_snapshot, migration_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +69,6 @@ class _Stream(AsyncWebsocketConsumer):
     async def snapshot(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    async def snapshot_text(self) -> str:
-        """The first frame, as sent: :meth:`snapshot` as JSON."""
-        return json.dumps(await self.snapshot(), separators=(",", ":"))
-
     async def __call__(self, scope, receive, send) -> None:
         """Refuse a stranger's handshake before the consumer exists at all.
 
@@ -104,7 +100,7 @@ class _Stream(AsyncWebsocketConsumer):
             await self.close(code=4403)
             return
         await self.accept()
-        await self.send(text_data=await self.snapshot_text())
+        await self.send_json(await self.snapshot())
         await self.live()
 
     async def disconnect(self, code: int) -> None:
@@ -312,9 +308,8 @@ class ClusterConsumer(_Stream):
 
     model = Cluster
 
-    async def snapshot_text(self) -> str:
-        # Read once for the viewers joining together (ClusterHub.snapshot).
-        return await self.hub.snapshot(self)
+    async def snapshot(self) -> dict[str, Any]:
+        return await _in_pool(cluster_snapshot)(self.pk)
 
     async def join(self) -> None:
         # The process's hub is in the group, not this viewer; it holds the

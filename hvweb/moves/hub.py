@@ -42,7 +42,6 @@ from hvweb.inventory.models import Host
 from . import capacity
 from .choices import MigrationState
 from .models import Migration
-from .snapshot import cluster_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +94,6 @@ def _heartbeat_now(cluster_id: int) -> str:
 _heartbeat = database_sync_to_async(_heartbeat_now, thread_sensitive=False)
 
 
-def _snapshot_now(cluster_id: int) -> str:
-    return json.dumps(cluster_snapshot(cluster_id), separators=(",", ":"))
-
-
-#: On the thread pool too: a crowd's reads must not queue behind one thread.
-_snapshot_text = database_sync_to_async(_snapshot_now, thread_sensitive=False)
-
-
 class ClusterHub:
     """A cluster's group, joined once in this process, fanned out to viewers."""
 
@@ -123,13 +114,6 @@ class ClusterHub:
         #: The time between two ticks: TICK_S, or longer while a tick's
         #: fan-out to the viewers takes more than FANOUT_SHARE of it.
         self._interval = TICK_S
-        #: Viewers joined so far, and each viewer's number among them.
-        self._joins = 0
-        self._joined: dict[Any, int] = {}
-        #: The latest snapshot read: the viewers it covers (their numbers up
-        #: to this), and the read.
-        self._read: tuple[int, asyncio.Future[str]] | None = None
-        self.snapshots_read = 0
 
     # -- viewers -------------------------------------------------------------------
 
@@ -148,30 +132,6 @@ class ClusterHub:
         if self._subscribed is None or failed:  # first, or Redis refused before
             self._subscribed = asyncio.ensure_future(self._subscribe(viewer))
         await asyncio.shield(self._subscribed)
-        self._joins += 1
-        self._joined[viewer] = self._joins
-
-    async def snapshot(self, viewer) -> str:
-        """The cluster's snapshot as sent, read after ``viewer`` joined.
-
-        Viewers that join together share one read: a read covers every
-        viewer that had joined when it began (frames committed later reach
-        them through the hub), so a viewer waits for the read in progress only
-        if it joined before that began, else starts the next. A crowd that
-        reconnects at once (daphne restarted under 468 open boards) then costs
-        a few reads and serialisations instead of one each: 50-100 ms of
-        daphne's CPU apiece at 64 hosts and 1,000 VMs.
-        """
-        joined = self._joined.get(viewer, self._joins)
-        shared = self._read
-        if shared is None or shared[0] < joined or shared[1].cancelled():
-            read = asyncio.ensure_future(self._read_snapshot())
-            shared = self._read = (self._joins, read)
-        return await asyncio.shield(shared[1])
-
-    async def _read_snapshot(self) -> str:
-        self.snapshots_read += 1
-        return await _snapshot_text(self.cluster_id)
 
     async def ready(self, viewer) -> None:
         """``viewer`` has its snapshot: send what was held, then go live."""
@@ -184,7 +144,6 @@ class ClusterHub:
 
     async def leave(self, viewer) -> None:
         self.viewers.pop(viewer, None)
-        self._joined.pop(viewer, None)
         if self.viewers or self._subscribed is None:
             return
         # Taken before any await: a viewer joining meanwhile starts a new
