@@ -293,44 +293,45 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
-def database_problem(database: dict) -> str | None:
-    """A sentence saying why the console cannot use ``database`` (Django's
-    settings of one database), or None.
+def database_problem(connection) -> str | None:
+    """A sentence saying why the console cannot use the database of
+    ``connection`` (a Django connection, not yet opened), or None.
 
     Asked once before anything starts: through the pool, a PostgreSQL database
     that does not exist was ten lines of warnings and "couldn't get a
-    connection after 20.00 sec". One direct connection answers at once; when
-    the server refuses the database, its maintenance database ``postgres``
-    tells whether the name exists at all, so the advice can be to create it.
+    connection after 20.00 sec". One direct connection, with the parameters
+    Django itself would use (``OPTIONS`` such as ``sslmode`` included),
+    answers at once; when the server refuses the database, its maintenance
+    database ``postgres`` tells whether the name exists at all, so the advice
+    can be to create it.
     """
-    if database["ENGINE"] != "django.db.backends.postgresql":
+    if connection.vendor != "postgresql":
         return None  # SQLite: a file in the data folder, made by migrate
     import psycopg
+    from django.core.exceptions import ImproperlyConfigured
 
-    where = f"{database.get('HOST') or 'localhost'}:{database.get('PORT') or 5432}"
-    params = {
-        "host": database.get("HOST") or None,
-        "port": database.get("PORT") or None,
-        "user": database.get("USER") or None,
-        "password": database.get("PASSWORD") or None,
-        "connect_timeout": 5,
-    }
-    name = database["NAME"]
     try:
-        psycopg.connect(dbname=name, **params).close()
+        params = connection.get_connection_params()
+    except ImproperlyConfigured as exc:
+        return f"DATABASE_URL: {exc}"
+    params.setdefault("connect_timeout", 5)
+    name = params["dbname"]
+    host, port = params.get("host", "localhost"), params.get("port", 5432)
+    where = f"{host}:{port}"
+    try:
+        psycopg.connect(**params).close()
         return None
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[0].rsplit("failed: ", 1)[-1]
     try:
-        with psycopg.connect(dbname="postgres", **params) as admin:
+        with psycopg.connect(**{**params, "dbname": "postgres"}) as admin:
             exists = admin.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", [name]
             ).fetchone()
     except psycopg.Error:
         exists = True  # the server itself is out of reach: its reason says why
     if not exists:
-        user = f" -U {database['USER']}" if database.get("USER") else ""
-        host, _, port = where.rpartition(":")
+        user = f" -U {params['user']}" if params.get("user") else ""
         return (
             f"DATABASE_URL: PostgreSQL on {where} has no database {name!r}: "
             f"create it (createdb -h {host} -p {port}{user} {name}) "
@@ -402,14 +403,13 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.conf import settings
     from django.core.management import call_command, get_commands
+    from django.db import connection
 
     from hvweb import embedded_redis
     from hvweb.core.collect import collect_if_changed
 
     args = parse_args(argv, settings.PORT)
-    problem = port_problem(args.host, args.port) or database_problem(
-        settings.DATABASES["default"]
-    )
+    problem = port_problem(args.host, args.port) or database_problem(connection)
     if problem:
         say("hvweb", problem)
         return 1

@@ -155,16 +155,22 @@ def test_a_missing_postgresql_database_is_a_clear_error_not_a_wait(tmp_path):
 
 
 def test_a_database_server_out_of_reach_is_named():
+    from django.db import connection
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
     port = free_port()  # nothing listens there
-    problem = database_problem({
-        "ENGINE": "django.db.backends.postgresql", "NAME": "hvweb",
-        "HOST": "127.0.0.1", "PORT": port, "USER": "postgres",
+    unreachable = DatabaseWrapper({
+        **connection.settings_dict, "ENGINE": "django.db.backends.postgresql",
+        "NAME": "hvweb", "HOST": "127.0.0.1", "PORT": port, "USER": "postgres",
+        "PASSWORD": "", "OPTIONS": {},
     })  # fmt: skip
+    problem = database_problem(unreachable)
     assert problem.startswith(
         f"DATABASE_URL: cannot connect to database 'hvweb' on 127.0.0.1:{port}: "
     ), problem
     assert "refused" in problem
-    assert database_problem({"ENGINE": "django.db.backends.sqlite3"}) is None
+    # The suite's own database (SQLite, or a PostgreSQL one that exists): fine.
+    assert database_problem(connection) is None
 
 
 def test_a_child_that_keeps_failing_at_start_makes_the_launcher_give_up(tmp_path):
