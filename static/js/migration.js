@@ -547,17 +547,17 @@
   // the cancel_requested and cancelled frames. Without scripts the form posts
   // to the page's own view (moves.views.migration_cancel), which reloads.
   const cancelForm = document.getElementById("cancel-form");
-  function sayAtCancel(text, level) {
+  // Why the cancel was refused, beside the button, as _control_messages.html
+  // says it after a reload; "" takes the last one away.
+  function refused(text) {
     for (const old of document.querySelectorAll('.control-message[data-for="cancel"]')) old.remove();
-    if (!text) return;
-    const role = level === "error" ? "alert" : "status";
-    cancelForm.after(el("p", { class: "control-message " + level, role, "data-for": "cancel" }, text));
+    if (text) cancelForm.after(el("p", { class: "control-message error", role: "alert", "data-for": "cancel" }, text));
   }
   async function cancel(event) {
     event.preventDefault();
     const button = cancelForm.querySelector("button");
     button.disabled = true;
-    sayAtCancel("");
+    refused("");
     try {
       const response = await fetch(cancelForm.dataset.api, {
         method: "POST", credentials: "same-origin",
@@ -569,17 +569,17 @@
         if (state.m) state.m.cancel_requested = true;
         draw();
       } else if (body.code) {
-        sayAtCancel(body.code + ": " + body.detail, "error");
+        refused(body.code + ": " + body.detail);
       } else {
-        sayAtCancel("The cancel was not accepted (HTTP " + response.status + "): " + (body.detail || "try again."), "error");
+        refused("The cancel was not accepted (HTTP " + response.status + "): " + (body.detail || "try again."));
       }
     } catch (err) {
-      sayAtCancel("The cancel did not reach the console (" + err.message + "): try again.", "error");
+      refused("The cancel did not reach the console (" + err.message + "): try again.");
     } finally {
       button.disabled = false;
     }
   }
-  if (cancelForm && cancelForm.dataset.api) cancelForm.addEventListener("submit", cancel);
+  if (cancelForm) cancelForm.addEventListener("submit", cancel);
 
   // --- Connecting ---------------------------------------------------------------
 
